@@ -1,0 +1,160 @@
+"""The public Python API.
+
+``swap_image`` is the one-call form. A :class:`Studio` keeps its models loaded between calls, for
+scripts that process many images.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .assign import Assignment, SwapPlan, assign_faces
+from .errors import InvalidInputError
+from .face.analyse import FaceAnalyser
+from .face.select import pick_reference
+from .media.image import check_output_path, is_image_path, read_image, write_image
+from .options import Options, make_options
+from .processors import FrameContext, create_processors
+from .sources import load_identity, parse_face_map
+from .types import Face, FrameBGR, Identity
+
+logger = logging.getLogger("facefusion")
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class FrameResult:
+    frame: FrameBGR
+    faces: list[Face]
+    assignments: list[Assignment]
+
+    @property
+    def faces_swappable(self) -> int:
+        return sum(1 for assignment in self.assignments if assignment.face.mesh is not None)
+
+
+@dataclass
+class ImageResult:
+    """What ``swap_image`` did: the picture (BGR) and an honest account of it."""
+
+    frame: FrameBGR
+    alpha: np.ndarray | None
+    faces_found: int
+    faces_selected: int
+    faces_swapped: int
+    output_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Studio:
+    """Owns the embedded engine's models; reuse one for many images. Not thread-safe."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.analyser = FaceAnalyser(self.options.face_detector_score, self.options.face_detector_min_size)
+        self.processors = create_processors(self.options)
+
+    def close(self) -> None:
+        self.analyser.close()
+
+    def __enter__(self) -> "Studio":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def load_identity(self, sources: list[str]) -> Identity:
+        return load_identity([str(path) for path in sources], self.analyser)
+
+    def plan(self, sources: list[str], reference_frame: FrameBGR, face_map: list[str] | None = None) -> SwapPlan:
+        """Load the sources and the reference face once for a run."""
+        default_identity = self.load_identity(sources) if sources else None
+        entries = parse_face_map(face_map or [])
+        if default_identity is None and not entries:
+            raise InvalidInputError("give a source image (-s) or a face map (--face-map)")
+        by_position: dict[int, Identity] = {}
+        by_reference = []
+        for entry in entries:
+            identity = self.load_identity(list(entry.sources))
+            if entry.position is not None:
+                by_position[entry.position] = identity
+            else:
+                reference = self.load_identity([entry.reference_path or ""])
+                if reference.embedding is not None:
+                    by_reference.append((reference.embedding, identity))
+        reference_embedding = None
+        if default_identity is not None and self.options.face_selector_mode == "reference":
+            faces = self.analyser.analyse(reference_frame)
+            reference = pick_reference(faces, self.options.reference_face_position, self.options.face_selector_order)
+            if faces and reference is None:
+                raise InvalidInputError(
+                    f"--reference-face-position {self.options.reference_face_position}: the reference image has "
+                    f"only {len(faces)} face(s); positions start at 0")
+            if reference is not None:
+                reference_embedding = self.analyser.embed(reference_frame, reference).embedding
+        return SwapPlan(default_identity=default_identity, by_position=by_position,
+                        by_reference=tuple(by_reference), reference_embedding=reference_embedding)
+
+    def process_frame(self, frame: FrameBGR, plan: SwapPlan) -> FrameResult:
+        """Analyse one frame, choose its faces and run every processor on a copy of it."""
+        faces = self.analyser.analyse(frame)
+        ordered, assignments = assign_faces(frame, faces, plan, self.options, self.analyser)
+        context = FrameContext(faces=ordered, assignments=assignments)
+        result = frame.copy()
+        for processor in self.processors:
+            result = processor.process(result, context)
+        return FrameResult(frame=result, faces=ordered, assignments=assignments)
+
+    def swap_image(self, sources: list[PathLike], target: PathLike, output: PathLike | None = None,
+                   face_map: list[str] | None = None, reference_face_path: PathLike | None = None) -> ImageResult:
+        target_path = str(target)
+        if not is_image_path(target_path):
+            raise InvalidInputError(f"unsupported target type '{Path(target_path).suffix}': {target_path}; "
+                                    "give an image (jpg, png, webp, bmp, tiff)")
+        output_path = None
+        if output is not None:
+            inputs = [str(path) for path in sources] + [target_path] + [
+                item.split("=", 1)[-1] for item in face_map or []]
+            output_path = check_output_path(output, inputs)
+        loaded = read_image(target_path)
+        reference_frame = read_image(str(reference_face_path)).frame if reference_face_path else loaded.frame
+        plan = self.plan([str(path) for path in sources], reference_frame, face_map)
+        frame_result = self.process_frame(loaded.frame, plan)
+        warnings = []
+        if not frame_result.faces:
+            warnings.append(f"no face found in target image {target_path}; the output is the target unchanged")
+        elif not frame_result.assignments:
+            warnings.append("no target face matched the selection; the output is the target unchanged "
+                            "(try --face-selector-mode many or a larger --reference-face-distance)")
+        unswappable = len(frame_result.assignments) - frame_result.faces_swappable
+        if unswappable and "face_swapper" in self.options.processors:
+            warnings.append(f"{unswappable} selected face(s) could not be fitted with landmarks and were left as they are")
+        for message in warnings:
+            logger.warning(message)
+        swapped = frame_result.faces_swappable if "face_swapper" in self.options.processors else 0
+        if output_path is not None:
+            write_image(output_path, frame_result.frame, loaded.alpha, self.options.output_image_quality)
+        return ImageResult(frame=frame_result.frame, alpha=loaded.alpha, faces_found=len(frame_result.faces),
+                           faces_selected=len(frame_result.assignments), faces_swapped=swapped,
+                           output_path=output_path, warnings=warnings)
+
+
+def swap_image(sources: PathLike | list[PathLike], target: PathLike, output: PathLike | None = None, *,
+               face_map: list[str] | None = None, reference_face_path: PathLike | None = None,
+               options: Options | None = None, **option_values: Any) -> FrameBGR:
+    """Swap the face(s) of ``sources`` onto ``target``; return the result as a BGR array and write it
+    to ``output`` when given. Option names are those of :class:`facefusion.Options`, e.g.
+    ``face_selector_mode="many"``. Raises :class:`facefusion.errors.StudioError` subclasses on bad input."""
+    source_list = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if options is None:
+        options = make_options(**option_values)
+    elif option_values:
+        options = options.replace(**option_values)
+    with Studio(options) as studio:
+        return studio.swap_image(source_list, target, output, face_map, reference_face_path).frame

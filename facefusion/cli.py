@@ -1,0 +1,143 @@
+"""The command line: ``facefusion headless-run -s SRC -t TARGET -o OUTPUT [options]``.
+
+Flags are built from :mod:`facefusion.options`, so ``-h`` always lists every option with its
+default and choices. Library errors become one-line messages and the exit codes below.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, StudioError
+from .options import Options, make_options, option_specs
+
+logger = logging.getLogger("facefusion")
+
+EXIT_CODES_HELP = ("exit codes: 0 done, 1 failure, 2 invalid input or options, 3 refused by a safety check, "
+                   "4 stopped by the user")
+
+
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = Options()
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name, spec in option_specs().items():
+        group = groups.setdefault(spec.group, parser.add_argument_group(spec.group))
+        default = getattr(defaults, name)
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        details = [f"default: {shown}"]
+        if spec.choices is not None:
+            details.append(f"choices: {', '.join(map(str, spec.choices))}")
+        elif spec.minimum is not None:
+            details.append(f"range: {spec.minimum:g} to {spec.maximum:g}")
+        kind: Any = type(default[0]) if isinstance(default, list) else type(default)
+        group.add_argument(spec.flag, dest=name, type=kind, default=default,
+                           metavar=name.upper().split("_")[-1] if spec.choices is None else None,
+                           choices=spec.choices, nargs="+" if spec.multiple else None,
+                           help=f"{spec.help} ({'; '.join(details)})")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (and exit code 2) instead of the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} -h)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="facefusion", description="Face-swap and face-enhancement studio (offline engine built in).",
+        epilog=EXIT_CODES_HELP)
+    parser.add_argument("-v", "--version", action="version", version=f"facefusion {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser(
+        "headless-run", help="process one target without the UI", epilog=EXIT_CODES_HELP,
+        description="Swap faces in a target image and write the result.")
+    paths = run.add_argument_group("paths")
+    paths.add_argument("-s", "--source-paths", nargs="+", default=[], metavar="SOURCE",
+                       help="source photo(s) of one person; several photos make one better identity")
+    paths.add_argument("-t", "--target-path", required=True, metavar="TARGET", help="the image to process")
+    paths.add_argument("-o", "--output-path", required=True, metavar="OUTPUT",
+                       help="where to write the result; its extension (jpg, png, webp) sets the format")
+    paths.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",
+                       help="give target faces their own sources: KEY is a position in --face-selector-order "
+                            "(0, 1, ...) or a reference photo of that person; SOURCE is one or more photos "
+                            "joined by commas, e.g. --face-map 0=alice.jpg 1=bob1.jpg,bob2.jpg")
+    paths.add_argument("--reference-face-path", default=None, metavar="IMAGE",
+                       help="image that holds the reference face for --face-selector-mode reference "
+                            "(default: the target itself)")
+    _add_option_flags(run)
+    run.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
+                     help="how much to print (default: info)")
+    return parser
+
+
+def _options_from_args(args: argparse.Namespace) -> Options:
+    return make_options(**{name: getattr(args, name) for name in option_specs()})
+
+
+def _headless_run(args: argparse.Namespace) -> int:
+    from .api import Studio
+
+    options = _options_from_args(args)
+    with Studio(options) as studio:
+        result = studio.swap_image(args.source_paths, args.target_path, args.output_path,
+                                   face_map=args.face_map, reference_face_path=args.reference_face_path)
+    logger.info("wrote %s: %d face(s) found, %d selected, %d swapped", result.output_path, result.faces_found,
+                result.faces_selected, result.faces_swapped)
+    return EXIT_OK
+
+
+def _configure_logging(level: str) -> None:
+    names = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(names[level])
+    logger.propagate = False
+    if level != "debug":
+        _silence_native_stderr()
+
+
+def _silence_native_stderr() -> None:
+    """mediapipe's C++ side prints start-up chatter straight to file descriptor 2 on every run.
+    Python's own messages keep the real stderr (a duplicate of it); descriptor 2 goes to /dev/null."""
+    sys.stderr.flush()
+    real_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(real_stderr, "w", buffering=1)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    _configure_logging(args.log_level)
+    try:
+        return _headless_run(args)
+    except StudioError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("stopped by the user", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception as error:  # a last guard: one line for people, the trace with --log-level debug
+        logger.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected failure ({type(error).__name__}: {error}); run again with --log-level debug "
+              "and report it", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def entry_point() -> None:
+    sys.exit(main())

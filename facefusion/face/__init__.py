@@ -1,0 +1,1 @@
+"""Face analysis: detection, landmarks, identity, selection, and the geometry of a swap."""

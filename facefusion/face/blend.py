@@ -1,0 +1,85 @@
+"""Colour, lighting and blending: make a warped face sit in its new picture."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..types import FrameBGR, Mask
+
+
+def _masked_lowpass(channel: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass that only averages pixels under the weight (no bleeding from outside)."""
+    numerator = cv2.GaussianBlur(channel * weight, (0, 0), sigma)
+    denominator = cv2.GaussianBlur(weight, (0, 0), sigma)
+    return numerator / np.maximum(denominator, 1e-3)
+
+
+def match_colour_and_light(face: FrameBGR, scene: FrameBGR, region: np.ndarray, face_size: float,
+                           lighting: bool = True) -> FrameBGR:
+    """Give the warped face the scene's colour statistics (LAB mean and spread) and, with
+    ``lighting``, the scene face's low-frequency shading, so a frontally lit source does not look
+    pasted into a side-lit picture. ``region`` (uint8, 0/255) marks the face in both images."""
+    weight = (region > 127).astype(np.float32)
+    if weight.sum() < 16:
+        return face
+    face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB).astype(np.float32)
+    scene_lab = cv2.cvtColor(scene, cv2.COLOR_BGR2LAB).astype(np.float32)
+    inside = weight > 0
+    for channel in range(3):
+        f, s = face_lab[..., channel], scene_lab[..., channel]
+        f_mean, f_std = f[inside].mean(), f[inside].std() + 1e-3
+        s_mean, s_std = s[inside].mean(), s[inside].std() + 1e-3
+        # Spread is matched only part-way: full matching exaggerates noise on flat-lit sources.
+        ratio = float(np.clip(s_std / f_std, 0.6, 1.6)) ** 0.7
+        face_lab[..., channel] = (f - f_mean) * ratio + s_mean
+    if lighting:
+        sigma = max(2.0, 0.07 * face_size)
+        shading_scene = _masked_lowpass(scene_lab[..., 0], weight, sigma)
+        shading_face = _masked_lowpass(face_lab[..., 0], weight, sigma)
+        face_lab[..., 0] += shading_scene - shading_face
+    return cv2.cvtColor(np.clip(face_lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+
+def feather_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
+    alpha = mask[..., None]
+    return (face.astype(np.float32) * alpha + scene.astype(np.float32) * (1 - alpha) + 0.5).astype(np.uint8)
+
+
+def multiband_blend(face: FrameBGR, scene: FrameBGR, mask: Mask, levels: int) -> FrameBGR:
+    """Laplacian-pyramid blend: coarse bands mix over wide areas, fine bands over narrow ones, so
+    colour steps vanish without blurring detail. The result keeps the scene where the mask is 0."""
+    height, width = mask.shape
+    levels = max(1, min(levels, int(np.log2(max(min(height, width), 2))) - 2))
+    face_g = [face.astype(np.float32)]
+    scene_g = [scene.astype(np.float32)]
+    mask_g = [mask.astype(np.float32)]
+    for _ in range(levels):
+        face_g.append(cv2.pyrDown(face_g[-1]))
+        scene_g.append(cv2.pyrDown(scene_g[-1]))
+        mask_g.append(cv2.pyrDown(mask_g[-1]))
+    blended = face_g[-1] * mask_g[-1][..., None] + scene_g[-1] * (1 - mask_g[-1][..., None])
+    for level in range(levels - 1, -1, -1):
+        size = (face_g[level].shape[1], face_g[level].shape[0])
+        face_l = face_g[level] - cv2.pyrUp(face_g[level + 1], dstsize=size)
+        scene_l = scene_g[level] - cv2.pyrUp(scene_g[level + 1], dstsize=size)
+        m = mask_g[level][..., None]
+        blended = cv2.pyrUp(blended, dstsize=size) + face_l * m + scene_l * (1 - m)
+    result = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    # Outside the mask the picture must stay exactly as it was.
+    untouched = mask <= 1e-3
+    result[untouched] = scene[untouched]
+    return result
+
+
+def poisson_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
+    """Gradient-domain (seamless clone) blend; falls back to feathering on degenerate masks."""
+    hard = (mask > 0.5).astype(np.uint8) * 255
+    ys, xs = np.nonzero(hard)
+    if len(xs) < 16:
+        return feather_blend(face, scene, mask)
+    centre = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
+    try:
+        cloned = cv2.seamlessClone(face, scene, hard, centre, cv2.NORMAL_CLONE)
+    except cv2.error:
+        return feather_blend(face, scene, mask)
+    return feather_blend(cloned, scene, mask)

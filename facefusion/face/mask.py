@@ -1,0 +1,61 @@
+"""The soft mask that says which pixels of the target face are replaced."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..types import Mask, Points
+from .topology import (FACE_OVAL, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
+                       INNER_LIPS, NOSE, OUTER_LIPS, CHIN, FOREHEAD)
+
+
+def region_polygon(mesh: Points, region: str) -> np.ndarray:
+    """Outline (N x 2) of the chosen face region, from mesh points in the same pixel space."""
+    points = mesh[:, :2]
+    if region == "face-oval":
+        return points[list(FACE_OVAL)]
+    brows = list(IMAGE_LEFT_BROW + IMAGE_RIGHT_BROW)
+    if region == "inner-face":
+        inner = brows + list(IMAGE_LEFT_EYE + IMAGE_RIGHT_EYE + NOSE + OUTER_LIPS)
+        return cv2.convexHull(points[inner].astype(np.float32)).reshape(-1, 2)
+    # brows-to-chin: the oval below the brows, closed over the brows, so the target keeps its own
+    # forehead and hairline, where a pasted face shows its seams most.
+    up = points[FOREHEAD] - points[CHIN]
+    up /= np.linalg.norm(up) + 1e-6
+    brow_level = float((points[brows] @ up).max())
+    lower_oval = [i for i in FACE_OVAL if points[i] @ up < brow_level]
+    return cv2.convexHull(points[lower_oval + brows].astype(np.float32)).reshape(-1, 2)
+
+
+def apply_padding(polygon: np.ndarray, padding: list[int]) -> np.ndarray:
+    """Pull the outline toward its centre: top, right, bottom, left in percent of the face."""
+    top, right, bottom, left = (value / 100 for value in padding)
+    centre = polygon.mean(axis=0)
+    offset = polygon - centre
+    scale_x = np.where(offset[:, 0] > 0, 1 - right, 1 - left)
+    scale_y = np.where(offset[:, 1] > 0, 1 - bottom, 1 - top)
+    return np.stack([centre[0] + offset[:, 0] * scale_x, centre[1] + offset[:, 1] * scale_y], axis=1)
+
+
+def polygon_mask(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+    return mask
+
+
+def feather(hard: np.ndarray, face_size: float, blur: float) -> Mask:
+    """Soften the edge inward: the mask falls to zero at the outline, never outside it."""
+    sigma = max(0.5, blur * 0.125 * face_size)
+    inset = int(round(sigma * 1.5))
+    if inset > 0:
+        hard = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1, 2 * inset + 1)))
+    soft = cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (0, 0), sigma)
+    return np.clip(soft, 0.0, 1.0)
+
+
+def mouth_open(mesh: Points) -> bool:
+    """True when the lips are parted enough for teeth or tongue to show."""
+    points = mesh[:, :2]
+    width = np.linalg.norm(points[INNER_LIPS[0]] - points[INNER_LIPS[10]])
+    gap = np.linalg.norm(points[13] - points[14])
+    return bool(gap > 0.08 * width)

@@ -1,0 +1,127 @@
+"""Image files in and out, with EXIF orientation, alpha, quality and atomic writes.
+
+Pillow reads and writes (it honours EXIF orientation and encodes WebP with quality); frames are
+handed to the rest of the library as BGR arrays with any alpha kept aside.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import InvalidInputError
+from ..types import FrameBGR
+
+READ_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+MAX_PIXELS = 100_000_000
+"""Larger images are refused: 100 megapixels already need about 1 GB while they are processed."""
+
+_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    frame: FrameBGR
+    alpha: np.ndarray | None
+    path: str
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in READ_EXTENSIONS
+
+
+def read_image(path: str | os.PathLike[str]) -> LoadedImage:
+    """Read an image as BGR (+ alpha), upright as its EXIF orientation says.
+
+    Raises InvalidInputError naming the file when it is missing, empty, corrupt, unsupported or huge.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInputError(f"file not found: {file}")
+    if file.stat().st_size == 0:
+        raise InvalidInputError(f"file is empty: {file}")
+    if file.suffix.lower() not in READ_EXTENSIONS:
+        raise InvalidInputError(
+            f"unsupported image type '{file.suffix}': {file}; use one of {', '.join(READ_EXTENSIONS)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as opened:
+                if opened.width * opened.height > MAX_PIXELS:
+                    raise InvalidInputError(
+                        f"image too large ({opened.width}x{opened.height}): {file}; "
+                        f"scale it below {MAX_PIXELS // 1_000_000} megapixels")
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+    except InvalidInputError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InvalidInputError(f"cannot read image (corrupt or not an image): {file}") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InvalidInputError(f"image too large: {file}; scale it down first") from error
+    return _to_frame(image, str(file))
+
+
+def _to_frame(image: Image.Image, path: str) -> LoadedImage:
+    alpha = None
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = np.ascontiguousarray(rgba[:, :, 3])
+        rgb = rgba[:, :, :3]
+    else:
+        rgb = np.asarray(image.convert("RGB"))
+    frame = np.ascontiguousarray(rgb[:, :, ::-1])
+    return LoadedImage(frame=frame, alpha=alpha, path=path)
+
+
+def check_output_path(output: str | os.PathLike[str], inputs: list[str]) -> Path:
+    """Refuse an output path that cannot be written or that would overwrite an input."""
+    out = Path(output)
+    if out.suffix.lower() not in WRITE_EXTENSIONS:
+        raise InvalidInputError(
+            f"unsupported output type '{out.suffix}': {out}; use one of {', '.join(WRITE_EXTENSIONS)}")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"output folder does not exist: {out.parent}")
+    resolved = out.resolve()
+    for item in inputs:
+        if Path(item).resolve() == resolved:
+            raise InvalidInputError(f"output path is an input file: {out}; choose another output path")
+    return out
+
+
+def encode_image(frame: FrameBGR, alpha: np.ndarray | None, extension: str, quality: int) -> Image.Image:
+    rgb = frame[:, :, ::-1]
+    if alpha is not None and extension in (".png", ".webp"):
+        return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray | None = None,
+                quality: int = 90) -> Path:
+    """Write atomically: the file appears under its name only when complete."""
+    out = Path(path)
+    extension = out.suffix.lower()
+    if extension not in WRITE_EXTENSIONS:
+        raise InvalidInputError(f"unsupported output type '{out.suffix}': {out}")
+    image = encode_image(frame, alpha, extension, quality)
+    save_args: dict[str, object] = {}
+    if extension in (".jpg", ".jpeg"):
+        save_args = {"quality": max(1, quality), "subsampling": 0 if quality >= 90 else 2}
+    elif extension == ".webp":
+        save_args = {"quality": quality, "lossless": quality >= 100}
+    directory = out.parent if str(out.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=extension, dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format=_PIL_FORMATS[extension], **save_args)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return out

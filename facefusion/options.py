@@ -1,0 +1,163 @@
+"""Every user-facing option, defined once.
+
+Each field of :class:`Options` carries an :class:`OptionSpec` in its metadata: the CLI builds its
+flags from it, the web UI its widgets, and :func:`validate` checks values from any front end against
+it. Choices are ``Literal`` types read with ``get_args``, so a choice list is never written twice.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from .errors import InvalidInputError
+
+FaceSelectorMode = Literal["many", "one", "reference"]
+FaceSelectorOrder = Literal[
+    "left-right", "right-left", "top-bottom", "bottom-top",
+    "small-large", "large-small", "best-worst", "worst-best",
+]
+FaceMaskRegion = Literal["brows-to-chin", "face-oval", "inner-face"]
+FaceBlendMethod = Literal["multiband", "poisson", "feather"]
+FaceSwapperModel = Literal["landmark"]
+FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
+ProcessorName = Literal["face_swapper", "face_debugger"]
+
+FACE_SELECTOR_MODES: tuple[str, ...] = get_args(FaceSelectorMode)
+FACE_SELECTOR_ORDERS: tuple[str, ...] = get_args(FaceSelectorOrder)
+FACE_MASK_REGIONS: tuple[str, ...] = get_args(FaceMaskRegion)
+FACE_BLEND_METHODS: tuple[str, ...] = get_args(FaceBlendMethod)
+FACE_SWAPPER_MODELS: tuple[str, ...] = get_args(FaceSwapperModel)
+FACE_DEBUGGER_ITEMS: tuple[str, ...] = get_args(FaceDebuggerItem)
+PROCESSOR_NAMES: tuple[str, ...] = get_args(ProcessorName)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """How one option is shown and checked, whatever the front end."""
+
+    flag: str
+    help: str
+    group: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    multiple: bool = False
+    """The option takes a list of values (``nargs='+'`` on the CLI, a multi-select in the UI)."""
+    max_items: int | None = None
+
+
+def _option(default: Any, spec: OptionSpec) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"spec": spec})
+    return field(default=default, metadata={"spec": spec})
+
+
+@dataclass(frozen=True)
+class Options:
+    """The settings of one run. Immutable: make a changed copy with :meth:`replace`."""
+
+    processors: list[str] = _option(["face_swapper"], OptionSpec(
+        "--processors", "processors to run on each frame, in this order", "processors",
+        choices=PROCESSOR_NAMES, multiple=True))
+    face_detector_score: float = _option(0.5, OptionSpec(
+        "--face-detector-score", "minimum detector confidence for a face to count", "face detector",
+        minimum=0.0, maximum=1.0, step=0.05))
+    face_detector_min_size: int = _option(40, OptionSpec(
+        "--face-detector-min-size",
+        "smallest face to look for, in pixels of the image; smaller values search more tiles (slower)",
+        "face detector", minimum=16, maximum=1024, step=1))
+    face_selector_mode: str = _option("reference", OptionSpec(
+        "--face-selector-mode",
+        "which target faces to process: all (many), the first in order (one), or those that look like "
+        "the reference face (reference)", "face selector", choices=FACE_SELECTOR_MODES))
+    face_selector_order: str = _option("large-small", OptionSpec(
+        "--face-selector-order", "how target faces are ordered (positions in --reference-face-position "
+        "and --face-map count in this order)", "face selector", choices=FACE_SELECTOR_ORDERS))
+    reference_face_position: int = _option(0, OptionSpec(
+        "--reference-face-position", "position, in the chosen order, of the reference face in the "
+        "reference image", "face selector", minimum=0, maximum=1000, step=1))
+    reference_face_distance: float = _option(0.6, OptionSpec(
+        "--reference-face-distance", "largest identity distance (dlib descriptor, Euclidean) at which a "
+        "target face counts as the reference person; 0.6 is dlib's usual threshold", "face selector",
+        minimum=0.0, maximum=1.5, step=0.05))
+    face_mask_region: str = _option("brows-to-chin", OptionSpec(
+        "--face-mask-region", "part of the face that is replaced", "face mask", choices=FACE_MASK_REGIONS))
+    face_mask_padding: list[int] = _option([0, 0, 0, 0], OptionSpec(
+        "--face-mask-padding", "shrink the mask from the top, right, bottom and left, in percent of the "
+        "face (1 to 4 values, as in CSS)", "face mask", minimum=0, maximum=100, step=1, multiple=True,
+        max_items=4))
+    face_mask_blur: float = _option(0.3, OptionSpec(
+        "--face-mask-blur", "feathering of the mask edge", "face mask", minimum=0.0, maximum=1.0, step=0.05))
+    face_swapper_model: str = _option("landmark", OptionSpec(
+        "--face-swapper-model", "swapping engine; landmark is the offline classical swapper",
+        "face swapper", choices=FACE_SWAPPER_MODELS))
+    face_swapper_morph: int = _option(60, OptionSpec(
+        "--face-swapper-morph", "how far the face's shape moves from the target's toward the source's "
+        "(pose and expression kept): 100 carries the most identity, 0 is the safest",
+        "face swapper", minimum=0, maximum=100, step=1))
+    face_swapper_blend_method: str = _option("multiband", OptionSpec(
+        "--face-swapper-blend-method", "how the new face is blended into the image", "face swapper",
+        choices=FACE_BLEND_METHODS))
+    face_debugger_items: list[str] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
+        "--face-debugger-items", "what face_debugger draws", "face debugger",
+        choices=FACE_DEBUGGER_ITEMS, multiple=True))
+    output_image_quality: int = _option(90, OptionSpec(
+        "--output-image-quality", "JPEG and WebP quality of the output image", "output",
+        minimum=0, maximum=100, step=1))
+
+    def replace(self, **changes: Any) -> "Options":
+        """A validated copy with some values changed."""
+        return validate(dataclasses.replace(self, **changes))
+
+
+def option_specs() -> dict[str, OptionSpec]:
+    """Field name -> spec, in declaration order."""
+    return {f.name: f.metadata["spec"] for f in dataclasses.fields(Options)}
+
+
+def expand_padding(values: list[int]) -> list[int]:
+    """CSS-style expansion of 1-4 values to top, right, bottom, left."""
+    if len(values) == 1:
+        return [values[0]] * 4
+    if len(values) == 2:
+        return [values[0], values[1], values[0], values[1]]
+    if len(values) == 3:
+        return [values[0], values[1], values[2], values[1]]
+    return list(values)
+
+
+def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
+    if spec.choices is not None and value not in spec.choices:
+        raise InvalidInputError(
+            f"{spec.flag}: '{value}' is not a choice; use one of: {', '.join(map(str, spec.choices))}")
+    if spec.minimum is not None and value < spec.minimum or spec.maximum is not None and value > spec.maximum:
+        raise InvalidInputError(f"{spec.flag}: {value} is out of range; use {spec.minimum:g} to {spec.maximum:g}")
+
+
+def validate(options: Options) -> Options:
+    """Check every value against its spec; raise InvalidInputError with the flag's name if one is off."""
+    for name, spec in option_specs().items():
+        value = getattr(options, name)
+        if spec.multiple:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise InvalidInputError(f"{spec.flag}: give at least one value")
+            if spec.max_items is not None and len(value) > spec.max_items:
+                raise InvalidInputError(f"{spec.flag}: give at most {spec.max_items} values")
+            for item in value:
+                _check_value(name, spec, item)
+        else:
+            _check_value(name, spec, value)
+    if len(set(options.processors)) != len(options.processors):
+        raise InvalidInputError("--processors: name each processor once")
+    return options
+
+
+def make_options(**values: Any) -> Options:
+    """Options from keyword values (unknown names are refused with the list of known ones)."""
+    known = option_specs()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InvalidInputError(f"unknown option(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    return validate(Options(**values))
