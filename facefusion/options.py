@@ -82,7 +82,7 @@ class Options:
         "--reference-face-distance", "largest identity distance (dlib descriptor, Euclidean) at which a "
         "target face counts as the reference person; 0.6 is dlib's usual threshold", "face selector",
         minimum=0.0, maximum=1.5, step=0.05))
-    face_mask_region: str = _option("brows-to-chin", OptionSpec(
+    face_mask_region: str = _option("face-oval", OptionSpec(
         "--face-mask-region", "part of the face that is replaced", "face mask", choices=FACE_MASK_REGIONS))
     face_mask_padding: list[int] = _option([0, 0, 0, 0], OptionSpec(
         "--face-mask-padding", "shrink the mask from the top, right, bottom and left, in percent of the "
@@ -93,7 +93,7 @@ class Options:
     face_swapper_model: str = _option("landmark", OptionSpec(
         "--face-swapper-model", "swapping engine; landmark is the offline classical swapper",
         "face swapper", choices=FACE_SWAPPER_MODELS))
-    face_swapper_morph: int = _option(60, OptionSpec(
+    face_swapper_morph: int = _option(80, OptionSpec(
         "--face-swapper-morph", "how far the face's shape moves from the target's toward the source's "
         "(pose and expression kept): 100 carries the most identity, 0 is the safest",
         "face swapper", minimum=0, maximum=100, step=1))

@@ -16,8 +16,10 @@ import numpy as np
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import feather_blend, match_colour_and_light, multiband_blend, poisson_blend
 from .mask import apply_padding, feather, mouth_open, polygon_mask, region_polygon
+from .occlusion import skin_likeness
 from .pose import similarity_align
-from .topology import IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS, mesh_topology
+from .topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
+                       mesh_topology)
 from .warp import rasterise, sampling_maps, triangle_affines, warp_image
 
 ROI_MARGIN = 0.2
@@ -26,8 +28,8 @@ ROI_MARGIN = 0.2
 
 @dataclass(frozen=True)
 class SwapSettings:
-    morph: int = 60
-    mask_region: str = "brows-to-chin"
+    morph: int = 80
+    mask_region: str = "face-oval"
     mask_padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     mask_blur: float = 0.3
     blend_method: str = "multiband"
@@ -78,6 +80,15 @@ def swap_mask(destination: Points, shape: tuple[int, int], face_size: float, set
     return feather(hard, face_size, settings.mask_blur), hard
 
 
+def features_mask(points: Points, shape: tuple[int, int]) -> np.ndarray:
+    """Eyes, brows and lips: parts of the face that are not skin-coloured."""
+    mask = np.zeros(shape, np.uint8)
+    for loop in (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, OUTER_LIPS, IMAGE_LEFT_BROW, IMAGE_RIGHT_BROW):
+        hull = cv2.convexHull(points[list(loop), :2].astype(np.float32))
+        cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255)
+    return cv2.dilate(mask, np.ones((5, 5), np.uint8))
+
+
 def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapSettings) -> FrameBGR:
     """Swap ``source`` onto ``target`` in ``frame``, in place, and return the frame.
 
@@ -102,12 +113,18 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
     warped[~covered] = scene[~covered]
 
     mask, hard = swap_mask(local, shape, face_size, settings)
-    mask *= covered
-    warped = match_colour_and_light(warped, scene, hard, face_size)
+    inner = polygon_mask(region_polygon(local, "inner-face"), shape)
+    features = features_mask(local, shape)
+    skin_sample = cv2.subtract(inner, features)
+    edge = cv2.subtract(hard, features)
+    target_local = target.mesh[:, :2] - np.array([x1, y1], np.float32)
+    not_occluded = np.minimum(skin_likeness(warped, skin_sample, edge), skin_likeness(scene, skin_sample, edge))
+    not_occluded = cv2.GaussianBlur(not_occluded, (0, 0), max(1.0, face_size * 0.01))
+    mask *= covered * not_occluded
+    warped = match_colour_and_light(warped, scene, np.where(not_occluded > 0.5, hard, 0).astype(np.uint8), face_size)
 
     if mouth_open(target.mesh):
         # The target's own teeth and tongue, carried along with the morph, in the mouth opening.
-        target_local = target.mesh[:, :2] - np.array([x1, y1], np.float32)
         to_target = triangle_affines(local, target_local, topology.triangles)
         mouth_x, mouth_y = sampling_maps(labels, to_target, select=topology.mouth_interior)
         inside_mouth = mouth_x >= 0
