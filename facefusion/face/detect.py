@@ -19,7 +19,7 @@ TILE_PER_MIN_FACE = 18
 TILE_OVERLAP = 0.25
 MODEL_FEED_SIZE = 384
 """A tile is shrunk to this side before it reaches the detector."""
-DUPLICATE_OVERLAP = 0.5
+DUPLICATE_OVERLAP = 0.3
 """Two boxes are one face when their intersection covers this share of the smaller box."""
 
 

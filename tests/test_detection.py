@@ -1,0 +1,83 @@
+"""Faces are found where they are, and nowhere else."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facefusion.face.detect import merge_detections, tile_grid, Detection
+from facefusion.media.image import read_image
+
+from conftest import shared_file
+
+
+def _inside(face, x: float, y: float) -> bool:
+    return face.bbox[0] <= x <= face.bbox[2] and face.bbox[1] <= y <= face.bbox[3]
+
+
+@pytest.mark.parametrize("name, count", [
+    ("group_six_faces_01.jpg", 6), ("two_faces_01.jpg", 2), ("man_small_face_01.jpg", 1),
+    ("no_face_landscape_01.jpg", 0), ("man_frontal_01.jpg", 1), ("woman_profile_01.jpeg", 1),
+])
+def test_counts_faces_in_real_photos(analyser, name, count):
+    faces = analyser.analyse(read_image(shared_file(name)).frame)
+    assert len(faces) == count
+
+
+def test_every_face_of_the_group_gets_landmarks(analyser):
+    faces = analyser.analyse(read_image(shared_file("group_six_faces_01.jpg")).frame)
+    assert sum(face.mesh is not None for face in faces) == 6
+    for face in faces:
+        assert all(_inside(face, x, y) for x, y in face.landmarks_5)
+
+
+def test_two_people_found_at_their_places(analyser, generated):
+    faces = analyser.analyse(read_image(generated["two_people"]).frame)
+    assert len(faces) == 2
+    assert any(_inside(face, 340, 360) for face in faces)
+    assert any(_inside(face, 940, 360) for face in faces)
+    assert all(face.mesh is not None and face.mesh.shape == (468, 3) for face in faces)
+
+
+def test_small_face_in_720p_frame(analyser, generated):
+    faces = analyser.analyse(read_image(generated["small_face"]).frame)
+    assert len(faces) == 1
+    face = faces[0]
+    assert _inside(face, 948, 448)
+    assert 30 <= face.width <= 70
+    assert face.mesh is not None
+
+
+def test_no_face_in_generated_landscape(analyser, generated):
+    assert analyser.analyse(read_image(generated["no_face"]).frame) == []
+
+
+def test_min_face_size_option_drops_small_faces(generated):
+    from facefusion.face.analyse import FaceAnalyser
+
+    strict = FaceAnalyser(min_face_size=120)
+    assert strict.analyse(read_image(generated["small_face"]).frame) == []
+
+
+def test_score_threshold_option(generated):
+    from facefusion.face.analyse import FaceAnalyser
+
+    picky = FaceAnalyser(score_threshold=0.99)
+    assert picky.analyse(read_image(generated["two_people"]).frame) == []
+
+
+def test_tiles_cover_the_frame():
+    tiles = tile_grid(1280, 720, 720)
+    covered = np.zeros((720, 1280), bool)
+    for x, y, w, h in tiles:
+        covered[y:y + h, x:x + w] = True
+    assert covered.all()
+    assert len(tiles) == 3
+
+
+def test_duplicate_boxes_merge_to_the_better_one():
+    whole = Detection(np.array([100, 100, 200, 200], np.float32), 0.9, np.zeros((6, 2), np.float32))
+    cut = Detection(np.array([100, 100, 150, 200], np.float32), 0.8, np.zeros((6, 2), np.float32))
+    other = Detection(np.array([400, 100, 500, 200], np.float32), 0.7, np.zeros((6, 2), np.float32))
+    merged = merge_detections([cut, other, whole])
+    assert len(merged) == 2
+    assert any(d is whole for d in merged) and any(d is other for d in merged)

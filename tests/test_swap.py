@@ -1,0 +1,207 @@
+"""The swap moves identity, keeps everything else."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facefusion import Options, Studio
+from facefusion.face.mask import region_polygon
+from facefusion.face.pose import similarity_align
+from facefusion.face.recognise import embedding_distance
+from facefusion.face.topology import INNER_LIPS
+from facefusion.media.image import read_image
+from facefusion.sources import best_source_face, load_identity
+
+from conftest import embedding_of, largest, save_artifact, shared_file
+
+
+def test_result_is_closer_to_source_than_to_target(studio_many, analyser, frontal_pairs):
+    wins = []
+    for source, target in frontal_pairs:
+        result = studio_many.swap_image([source], target).frame
+        to_source = embedding_distance(embedding_of(analyser, result), embedding_of(analyser, read_image(source).frame))
+        to_target = embedding_distance(embedding_of(analyser, result), embedding_of(analyser, read_image(target).frame))
+        wins.append(to_source < to_target)
+    save_artifact("swap_first_pair.png", read_image(frontal_pairs[0][1]).frame, result)
+    assert all(wins), f"identity stayed with the target in {wins.count(False)} of {len(wins)} pairs"
+
+
+def test_pixels_far_from_the_face_are_untouched(studio_many, analyser, generated):
+    target = read_image(generated["grace_hopper"]).frame
+    result = studio_many.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    margin = face.size * 0.6
+    outside = np.ones(target.shape[:2], bool)
+    outside[int(max(0, face.bbox[1] - margin)):int(face.bbox[3] + margin),
+            int(max(0, face.bbox[0] - margin)):int(face.bbox[2] + margin)] = False
+    assert np.array_equal(result[outside], target[outside])
+    inside = (slice(int(face.bbox[1]), int(face.bbox[3])), slice(int(face.bbox[0]), int(face.bbox[2])))
+    assert np.abs(result[inside].astype(int) - target[inside]).mean() > 5, "the face was not changed"
+
+
+def test_target_keeps_its_own_open_mouth(analyser, generated):
+    # The astronaut smiles with her teeth showing; the source's mouth is closed.
+    target = read_image(generated["astronaut"]).frame
+    face = largest(analyser.analyse(target))
+    with Studio(Options(face_selector_mode="many", face_swapper_morph=0)) as studio:
+        result = studio.swap_image([generated["grace_hopper"]], generated["astronaut"]).frame
+    import cv2
+
+    mouth = np.zeros(target.shape[:2], np.uint8)
+    inner = face.mesh[list(INNER_LIPS), :2]
+    cv2.fillPoly(mouth, [np.round(inner).astype(np.int32)], 255)
+    mouth = cv2.erode(mouth, np.ones((3, 3), np.uint8)) > 0
+    assert mouth.sum() > 20
+    difference = np.abs(result[mouth].astype(int) - target[mouth]).mean()
+    cheeks = np.zeros(target.shape[:2], np.uint8)
+    cv2.fillPoly(cheeks, [np.round(region_polygon(face.mesh, "inner-face")).astype(np.int32)], 255)
+    face_difference = np.abs(result[cheeks > 0].astype(int) - target[cheeks > 0]).mean()
+    assert difference < 12 and difference < face_difference / 2
+
+
+def _shape_distance(mesh_a: np.ndarray, mesh_b: np.ndarray) -> float:
+    """Mean point distance after the best similarity fit, over the points morph may move fully."""
+    from facefusion.face.swap import expression_weights
+
+    shape_points = expression_weights() > 0.9
+    aligned = similarity_align(mesh_a[shape_points, :2].astype(np.float64), mesh_b[shape_points, :2].astype(np.float64))
+    scale = np.ptp(mesh_b[:, 0])
+    return float(np.linalg.norm(aligned - mesh_b[shape_points, :2], axis=1).mean() / scale)
+
+
+def test_morph_moves_the_shape_toward_the_source_and_keeps_the_pose(analyser, frontal_pairs):
+    from facefusion.face.swap import morphed_points
+
+    source, target = frontal_pairs[1]
+    source_mesh = largest(analyser.analyse(read_image(source).frame)).mesh
+    target_mesh = largest(analyser.analyse(read_image(target).frame)).mesh
+    size = np.ptp(target_mesh[:, 0])
+    distances = []
+    for morph in (0, 50, 100):
+        points = morphed_points(target_mesh, source_mesh, morph)
+        distances.append(_shape_distance(source_mesh, np.c_[points, np.zeros(len(points))]))
+        # Pose kept: same place, same size, same roll.
+        assert np.linalg.norm(points.mean(axis=0) - target_mesh[:, :2].mean(axis=0)) < 0.03 * size
+        assert abs(np.ptp(points[:, 0]) - size) < 0.05 * size
+        eye_line = points[263] - points[33]
+        target_eye_line = target_mesh[263, :2] - target_mesh[33, :2]
+        angle = np.degrees(np.arctan2(eye_line[1], eye_line[0]) - np.arctan2(target_eye_line[1], target_eye_line[0]))
+        assert abs(angle) < 3
+    assert distances[0] > distances[1] > distances[2]
+    assert distances[2] < distances[0] * 0.8
+
+
+def test_morph_changes_the_rendered_face(generated):
+    results = []
+    for morph in (0, 100):
+        with Studio(Options(face_selector_mode="many", face_swapper_morph=morph)) as studio:
+            results.append(studio.swap_image([generated["grace_hopper"]], generated["astronaut"]).frame)
+    assert (np.abs(results[0].astype(int) - results[1]) > 20).sum() > 500
+
+
+def test_several_sources_make_one_identity_and_the_best_pose_is_used(analyser, tmp_path):
+    from facefusion.media.image import write_image
+
+    path = shared_file("man_three_quarter_01.jpeg")
+    frame = read_image(path).frame
+    mirrored = write_image(tmp_path / "mirrored.png", frame[:, ::-1].copy())
+    identity = load_identity([str(path), str(mirrored)], analyser)
+    assert len(identity.faces) == 2
+    assert identity.faces[0].yaw * identity.faces[1].yaw < 0, "mirror image should turn the other way"
+    expected_mean = np.mean([face.face.embedding for face in identity.faces], axis=0)
+    assert np.allclose(identity.embedding, expected_mean)
+    target_face = largest(analyser.analyse(frame[:, ::-1].copy()))
+    assert best_source_face(identity, target_face).path == str(mirrored)
+
+
+def test_face_map_gives_each_face_its_own_source(analyser, generated):
+    target = read_image(generated["two_people"]).frame
+    astronaut_embedding = embedding_of(analyser, read_image(generated["astronaut"]).frame)
+    hopper_embedding = embedding_of(analyser, read_image(generated["grace_hopper"]).frame)
+    options = Options(face_selector_order="left-right")
+    with Studio(options) as studio:
+        result = studio.swap_image([], generated["two_people"],
+                                   face_map=[f"0={generated['grace_hopper']}", f"1={generated['astronaut']}"]).frame
+    save_artifact("face_map.png", target, result)
+    left = result[:, :640]
+    right = result[:, 640:]
+    left_embedding = embedding_of(analyser, left)
+    right_embedding = embedding_of(analyser, right)
+    # The astronaut on the left now looks like Grace Hopper, and the other way round.
+    assert embedding_distance(left_embedding, hopper_embedding) < embedding_distance(left_embedding, astronaut_embedding)
+    assert embedding_distance(right_embedding, astronaut_embedding) < embedding_distance(right_embedding, hopper_embedding)
+
+
+def test_face_map_by_reference_photo(analyser, generated):
+    target = read_image(generated["two_people"]).frame
+    with Studio(Options()) as studio:
+        result = studio.swap_image([], generated["two_people"],
+                                   face_map=[f"{generated['grace_hopper']}={generated['astronaut']}"]).frame
+    assert np.array_equal(result[:, :640], target[:, :640]), "the astronaut's face was not mapped and must stay"
+    assert (np.abs(result[:, 640:].astype(int) - target[:, 640:]) > 10).sum() > 2000
+
+
+def test_reference_mode_swaps_only_the_matching_person(generated):
+    target = read_image(generated["two_people"]).frame
+    with Studio(Options(face_selector_mode="reference")) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["two_people"],
+                                   reference_face_path=generated["grace_hopper"]).frame
+    assert np.array_equal(result[:, :640], target[:, :640])
+    assert not np.array_equal(result[:, 640:], target[:, 640:])
+
+
+def test_reference_mode_on_real_photo_picks_biden(analyser):
+    target_path = shared_file("two_faces_01.jpg")
+    target = read_image(target_path).frame
+    with Studio(Options(face_selector_mode="reference")) as studio:
+        result = studio.swap_image([shared_file("woman_frontal_02.jpg")], target_path,
+                                   reference_face_path=shared_file("man_frontal_02.jpg")).frame
+    half = target.shape[1] // 2
+    assert np.array_equal(result[:, :half - 100], target[:, :half - 100]), "Obama (left) must stay"
+    assert not np.array_equal(result[:, half:], target[:, half:])
+
+
+def test_one_mode_swaps_only_the_first_in_order(generated):
+    target = read_image(generated["two_people"]).frame
+    with Studio(Options(face_selector_mode="one", face_selector_order="right-left")) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["two_people"]).frame
+    assert np.array_equal(result[:, :640], target[:, :640])
+    assert not np.array_equal(result[:, 640:], target[:, 640:])
+
+
+@pytest.mark.parametrize("method", ["multiband", "poisson", "feather"])
+@pytest.mark.parametrize("region", ["face-oval", "brows-to-chin", "inner-face"])
+def test_blend_methods_and_regions_change_only_the_face(analyser, generated, method, region):
+    target = read_image(generated["grace_hopper"]).frame
+    with Studio(Options(face_selector_mode="many", face_swapper_blend_method=method, face_mask_region=region)) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    changed = np.abs(result.astype(int) - target).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert len(xs) > 500
+    margin = face.size * 0.35
+    assert xs.min() >= face.bbox[0] - margin and xs.max() <= face.bbox[2] + margin
+    assert ys.min() >= face.bbox[1] - margin and ys.max() <= face.bbox[3] + margin
+
+
+def test_mask_padding_shrinks_the_changed_area(generated):
+    target = read_image(generated["grace_hopper"]).frame
+    areas = []
+    for padding in ([0], [20]):
+        with Studio(Options(face_selector_mode="many", face_mask_padding=padding)) as studio:
+            result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+        areas.append((np.abs(result.astype(int) - target).max(axis=2) > 3).sum())
+    assert areas[1] < areas[0] * 0.85
+
+
+def test_debugger_draws_on_the_face(analyser, generated):
+    target = read_image(generated["grace_hopper"]).frame
+    with Studio(Options(processors=["face_debugger"], face_selector_mode="many",
+                        face_debugger_items=["bounding-box", "face-landmark-5", "face-mesh", "face-mask"])) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    x1, y1, x2, y2 = face.bbox.astype(int)
+    assert (result[y1, x1 + 5:x2 - 5] != target[y1, x1 + 5:x2 - 5]).any(), "box edge drawn"
+    changed = (result != target).any(axis=2)
+    assert changed[y1:y2, x1:x2].mean() > 0.1, "mesh drawn over the face"
+    assert not changed[: max(0, y1 - 20)].any(), "nothing drawn far above the face"
