@@ -99,10 +99,13 @@ def test_morph_changes_the_rendered_face(generated):
     assert (np.abs(results[0].astype(int) - results[1]) > 20).sum() > 500
 
 
-def test_several_sources_make_one_identity_and_the_best_pose_is_used(analyser, tmp_path):
+def test_several_sources_make_one_identity_and_the_best_pose_is_used(analyser, tmp_path, generated):
     from facefusion.media.image import write_image
 
-    path = shared_file("man_three_quarter_01.jpeg")
+    from conftest import SHARED
+
+    turned = SHARED / "man_three_quarter_01.jpeg"
+    path = turned if turned.is_file() else generated["grace_hopper"]
     frame = read_image(path).frame
     mirrored = write_image(tmp_path / "mirrored.png", frame[:, ::-1].copy())
     identity = load_identity([str(path), str(mirrored)], analyser)

@@ -1,0 +1,66 @@
+"""Image files: orientation, alpha, quality, atomic writes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facefusion import Options, Studio
+from facefusion.errors import InvalidInputError
+from facefusion.media.image import read_image, write_image
+
+
+def test_exif_orientation_is_honoured(tmp_path, generated, analyser):
+    upright = Image.open(generated["grace_hopper"]).convert("RGB")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a phone stores a portrait shot
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    path = tmp_path / "phone.jpg"
+    stored.save(path, exif=exif, quality=95)
+    loaded = read_image(path).frame
+    assert loaded.shape[:2] == (upright.height, upright.width)
+    assert len(analyser.analyse(loaded)) == 1
+
+
+def test_alpha_is_kept_for_png_and_webp(tmp_path, generated):
+    rgba = Image.open(generated["grace_hopper"]).convert("RGBA")
+    alpha = np.tile(np.linspace(0, 255, rgba.width, dtype=np.uint8), (rgba.height, 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    target = tmp_path / "with_alpha.png"
+    rgba.save(target)
+    with Studio(Options(face_selector_mode="many")) as studio:
+        for extension in ("png", "webp"):
+            output = tmp_path / f"out.{extension}"
+            studio.swap_image([generated["astronaut"]], target, output)
+            written = read_image(output)
+            assert written.alpha is not None
+            assert np.abs(written.alpha.astype(int) - alpha).max() <= 2
+
+
+def test_output_quality_changes_file_size(tmp_path, generated):
+    sizes = []
+    for quality in (30, 95):
+        with Studio(Options(face_selector_mode="many", output_image_quality=quality)) as studio:
+            output = tmp_path / f"q{quality}.jpg"
+            studio.swap_image([generated["astronaut"]], generated["grace_hopper"], output)
+            sizes.append(output.stat().st_size)
+    assert sizes[0] < sizes[1] * 0.7
+
+
+def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
+    output = tmp_path / "out.png"
+    output.write_bytes(b"previous result")
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError):
+        write_image(output, np.zeros((8, 8, 3), np.uint8))
+    assert output.read_bytes() == b"previous result"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_unsupported_output_extension_is_refused():
+    with pytest.raises(InvalidInputError, match="unsupported output type"):
+        write_image("out.gif", np.zeros((8, 8, 3), np.uint8))
