@@ -21,6 +21,7 @@ from .media.image import check_output_path, is_image_path, read_image, write_ima
 from .options import Options, make_options
 from .processors import FrameContext, create_processors
 from .sources import load_identity, parse_face_map
+from .timing import Stopwatch
 from .types import Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
@@ -55,9 +56,10 @@ class ImageResult:
 class Studio:
     """Owns the embedded engine's models; reuse one for many images. Not thread-safe."""
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: Options | None = None, stopwatch: Stopwatch | None = None) -> None:
         self.options = options or Options()
-        self.analyser = FaceAnalyser(self.options.face_detector_score, self.options.face_detector_min_size)
+        self.stopwatch = stopwatch
+        self.analyser = FaceAnalyser(self.options.face_detector_score, self.options.face_detector_min_size, stopwatch)
         self.processors = create_processors(self.options)
 
     def close(self) -> None:
@@ -105,7 +107,7 @@ class Studio:
         """Analyse one frame, choose its faces and run every processor on a copy of it."""
         faces = self.analyser.analyse(frame)
         ordered, assignments = assign_faces(frame, faces, plan, self.options, self.analyser)
-        context = FrameContext(faces=ordered, assignments=assignments)
+        context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch)
         result = frame.copy()
         for processor in self.processors:
             result = processor.process(result, context)

@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 
+from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR
 from .detect import FaceDetector
 from .landmarks import FaceLandmarker
@@ -15,7 +16,9 @@ from .topology import five_points_from_mesh
 class FaceAnalyser:
     """Owns the embedded engine's models for one worker. Models load on first use."""
 
-    def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40) -> None:
+    def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
+                 stopwatch: Stopwatch | None = None) -> None:
+        self.stopwatch = stopwatch
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
         self._detector: FaceDetector | None = None
@@ -50,8 +53,11 @@ class FaceAnalyser:
     def analyse(self, frame: FrameBGR) -> list[Face]:
         """Every face in the frame with box, score, 5 points and, where it fits, the 468-point mesh."""
         faces = []
-        for detection in self.detector.detect(frame):
-            mesh = self.landmarker.mesh(frame, detection.bbox)
+        with timed(self.stopwatch, "detect"):
+            detections = self.detector.detect(frame)
+        for detection in detections:
+            with timed(self.stopwatch, "landmarks"):
+                mesh = self.landmarker.mesh(frame, detection.bbox)
             if mesh is not None:
                 landmarks_5 = five_points_from_mesh(mesh)
             else:
@@ -67,7 +73,8 @@ class FaceAnalyser:
         """The same face with its identity descriptor filled in."""
         if face.embedding is not None:
             return face
-        embedding = self.recogniser.embed(frame, face.bbox)
+        with timed(self.stopwatch, "embed"):
+            embedding = self.recogniser.embed(frame, face.bbox)
         return dataclasses.replace(face, embedding=embedding, embedder=EMBEDDER_NAME)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import feather_blend, match_colour_and_light, multiband_blend, poisson_blend
 from .mask import apply_padding, feather, mouth_open, polygon_mask, region_polygon
@@ -89,7 +90,8 @@ def features_mask(points: Points, shape: tuple[int, int]) -> np.ndarray:
     return cv2.dilate(mask, np.ones((5, 5), np.uint8))
 
 
-def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapSettings) -> FrameBGR:
+def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapSettings,
+              stopwatch: Stopwatch | None = None) -> FrameBGR:
     """Swap ``source`` onto ``target`` in ``frame``, in place, and return the frame.
 
     A target without a mesh (the landmarker could not fit it) is left as it is."""
@@ -97,47 +99,59 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         return frame
     topology = mesh_topology()
     face_size = target.size
-    destination = morphed_points(target.mesh, source.face.mesh, settings.morph)
-    x1, y1, x2, y2 = working_region(destination, face_size, frame.shape)
-    if x2 - x1 < 8 or y2 - y1 < 8:
-        return frame
-    scene = frame[y1:y2, x1:x2]
-    shape = (y2 - y1, x2 - x1)
-    local = destination - np.array([x1, y1], np.float32)
-    labels = rasterise(local, topology.triangles, shape)
+    with timed(stopwatch, "warp"):
+        destination = morphed_points(target.mesh, source.face.mesh, settings.morph)
+        x1, y1, x2, y2 = working_region(destination, face_size, frame.shape)
+        if x2 - x1 < 8 or y2 - y1 < 8:
+            return frame
+        scene = frame[y1:y2, x1:x2]
+        shape = (y2 - y1, x2 - x1)
+        offset = np.array([x1, y1], np.float32)
+        local = destination - offset
+        labels = rasterise(local, topology.triangles, shape)
+        map_x, map_y = sampling_maps(labels, triangle_affines(local, source.face.mesh, topology.triangles))
+        warped = warp_image(source.image, map_x, map_y)
+        covered = labels > 0
+        warped[~covered] = scene[~covered]
 
-    to_source = triangle_affines(local, source.face.mesh, topology.triangles)
-    map_x, map_y = sampling_maps(labels, to_source)
-    warped = warp_image(source.image, map_x, map_y)
-    covered = labels > 0
-    warped[~covered] = scene[~covered]
+    with timed(stopwatch, "colour"):
+        mask, hard = swap_mask(local, shape, face_size, settings)
+        skin = skin_mask(warped, scene, local, hard, face_size)
+        mask *= covered * skin
+        warped = match_colour_and_light(warped, scene, np.where(skin > 0.5, hard, 0).astype(np.uint8), face_size)
+        if mouth_open(target.mesh):
+            warped = keep_own_mouth(warped, scene, labels, local, target.mesh[:, :2] - offset, face_size)
 
-    mask, hard = swap_mask(local, shape, face_size, settings)
-    inner = polygon_mask(region_polygon(local, "inner-face"), shape)
-    features = features_mask(local, shape)
-    skin_sample = cv2.subtract(inner, features)
-    edge = cv2.subtract(hard, features)
-    target_local = target.mesh[:, :2] - np.array([x1, y1], np.float32)
-    not_occluded = np.minimum(skin_likeness(warped, skin_sample, edge), skin_likeness(scene, skin_sample, edge))
-    not_occluded = cv2.GaussianBlur(not_occluded, (0, 0), max(1.0, face_size * 0.01))
-    mask *= covered * not_occluded
-    warped = match_colour_and_light(warped, scene, np.where(not_occluded > 0.5, hard, 0).astype(np.uint8), face_size)
-
-    if mouth_open(target.mesh):
-        # The target's own teeth and tongue, carried along with the morph, in the mouth opening.
-        to_target = triangle_affines(local, target_local, topology.triangles)
-        mouth_x, mouth_y = sampling_maps(labels, to_target, select=topology.mouth_interior)
-        inside_mouth = mouth_x >= 0
-        if inside_mouth.any():
-            own_mouth = warp_image(scene, mouth_x, mouth_y)
-            mouth_alpha = cv2.GaussianBlur(inside_mouth.astype(np.float32), (0, 0), max(0.8, face_size * 0.006))
-            warped = feather_blend(own_mouth, warped, np.clip(mouth_alpha * 1.6, 0, 1) * inside_mouth.any())
-
-    if settings.blend_method == "poisson":
-        blended = poisson_blend(warped, scene, mask)
-    elif settings.blend_method == "feather":
-        blended = feather_blend(warped, scene, mask)
-    else:
-        blended = multiband_blend(warped, scene, mask, levels=int(np.log2(max(face_size, 16) / 8)))
-    frame[y1:y2, x1:x2] = blended
+    with timed(stopwatch, "blend"):
+        if settings.blend_method == "poisson":
+            blended = poisson_blend(warped, scene, mask)
+        elif settings.blend_method == "feather":
+            blended = feather_blend(warped, scene, mask)
+        else:
+            blended = multiband_blend(warped, scene, mask, levels=int(np.log2(max(face_size, 16) / 8)))
+        frame[y1:y2, x1:x2] = blended
     return frame
+
+
+def skin_mask(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.ndarray, face_size: float) -> Mask:
+    """Soft 0..1 mask of where both the warped source and the scene show skin (see occlusion.py)."""
+    shape = region.shape
+    features = features_mask(points, shape)
+    skin_sample = cv2.subtract(polygon_mask(region_polygon(points, "inner-face"), shape), features)
+    check = cv2.subtract(region, features)
+    likeness = np.minimum(skin_likeness(warped, skin_sample, check), skin_likeness(scene, skin_sample, check))
+    return cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01))
+
+
+def keep_own_mouth(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points, target_points: Points,
+                   face_size: float) -> FrameBGR:
+    """Show the target's own teeth and tongue in the mouth opening, carried along with the morph."""
+    topology = mesh_topology()
+    to_target = triangle_affines(points, target_points, topology.triangles)
+    mouth_x, mouth_y = sampling_maps(labels, to_target, select=topology.mouth_interior)
+    inside_mouth = mouth_x >= 0
+    if not inside_mouth.any():
+        return warped
+    own_mouth = warp_image(scene, mouth_x, mouth_y)
+    alpha = cv2.GaussianBlur(inside_mouth.astype(np.float32), (0, 0), max(0.8, face_size * 0.006))
+    return feather_blend(own_mouth, warped, np.clip(alpha * 1.6, 0, 1))

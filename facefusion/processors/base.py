@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..assign import Assignment
+from ..timing import Stopwatch
 from ..types import Face, FrameBGR
 
 
@@ -14,6 +15,7 @@ class FrameContext:
 
     faces: list[Face]
     assignments: list[Assignment]
+    stopwatch: Stopwatch | None = None
 
 
 class Processor(Protocol):

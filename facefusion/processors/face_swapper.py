@@ -24,5 +24,5 @@ class FaceSwapper:
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         for assignment in context.assignments:
             source = best_source_face(assignment.identity, assignment.face)
-            frame = swap_face(frame, assignment.face, source, self.settings)
+            frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
         return frame
