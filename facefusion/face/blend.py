@@ -22,26 +22,30 @@ def _masked_lowpass(channel: np.ndarray, weight: np.ndarray, sigma: float) -> np
     return cv2.resize(lowpass, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def match_colour_and_light(face: FrameBGR, scene: FrameBGR, region: np.ndarray, face_size: float,
-                           lighting: bool = True) -> FrameBGR:
+def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
+                           face_size: float, lighting: bool = True) -> FrameBGR:
     """Give the warped face the scene's colour statistics (LAB mean and spread) and, with
     ``lighting``, the scene face's low-frequency shading, so a frontally lit source does not look
-    pasted into a side-lit picture. ``region`` (uint8, 0/255) marks the face in both images."""
-    weight = (region > 127).astype(np.float32)
-    if weight.sum() < 16:
+    pasted into a side-lit picture. ``face_skin`` and ``scene_skin`` (bool) mark the skin to measure
+    in each image: hair or a hand in either must not pull the statistics."""
+    if face_skin.sum() < 16 or scene_skin.sum() < 16:
         return face
     face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB).astype(np.float32)
     scene_lab = cv2.cvtColor(scene, cv2.COLOR_BGR2LAB).astype(np.float32)
-    inside = weight > 0
     for channel in range(3):
         f, s = face_lab[..., channel], scene_lab[..., channel]
-        f_mean, f_std = f[inside].mean(), f[inside].std() + 1e-3
-        s_mean, s_std = s[inside].mean(), s[inside].std() + 1e-3
-        # Spread is matched only part-way: full matching exaggerates noise on flat-lit sources.
-        ratio = float(np.clip(s_std / f_std, 0.6, 1.6)) ** 0.7
+        f_mean, f_std = f[face_skin].mean(), f[face_skin].std() + 1e-3
+        s_mean, s_std = s[scene_skin].mean(), s[scene_skin].std() + 1e-3
+        # Lightness spread is matched only part-way (full matching exaggerates noise on flat-lit
+        # sources); colour spread fully, or a warm, saturated scene gets a pale face.
+        if channel == 0:
+            ratio = float(np.clip(s_std / f_std, 0.6, 1.6)) ** 0.7
+        else:
+            ratio = float(np.clip(s_std / f_std, 0.5, 3.0))
         face_lab[..., channel] = (f - f_mean) * ratio + s_mean
     if lighting:
         sigma = max(2.0, 0.07 * face_size)
+        weight = (face_skin & scene_skin).astype(np.float32)
         shading_scene = _masked_lowpass(scene_lab[..., 0], weight, sigma)
         shading_face = _masked_lowpass(face_lab[..., 0], weight, sigma)
         # Bounded, so a patch the skin test let through cannot be lifted into a grey smear.

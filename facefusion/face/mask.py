@@ -6,7 +6,7 @@ import numpy as np
 
 from ..types import Mask, Points
 from .topology import (FACE_OVAL, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
-                       INNER_LIPS, NOSE, OUTER_LIPS, CHIN, FOREHEAD)
+                       NOSE, OUTER_LIPS, CHIN, FOREHEAD)
 
 
 def region_polygon(mesh: Points, region: str) -> np.ndarray:
@@ -51,11 +51,3 @@ def feather(hard: np.ndarray, face_size: float, blur: float) -> Mask:
         hard = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1, 2 * inset + 1)))
     soft = cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (0, 0), sigma)
     return np.clip(soft, 0.0, 1.0)
-
-
-def mouth_open(mesh: Points) -> bool:
-    """True when the lips are parted enough for teeth or tongue to show."""
-    points = mesh[:, :2]
-    width = np.linalg.norm(points[INNER_LIPS[0]] - points[INNER_LIPS[10]])
-    gap = np.linalg.norm(points[13] - points[14])
-    return bool(gap > 0.08 * width)

@@ -29,9 +29,8 @@ def skin_likeness(image: FrameBGR, skin_sample: np.ndarray, check: np.ndarray) -
     median = np.median(values, axis=0)
     spread = np.median(np.abs(values - median), axis=0) * 1.4826 + np.array([6.0, 2.0, 2.0], np.float32)
     scaled = (lab - median) / spread
-    # Lightness varies with shading and highlights more than hue does, so it counts for less, except
-    # far below the skin's: dark hair over a brown cheek differs from it mostly in lightness.
-    scaled[..., 0] *= np.where(scaled[..., 0] < 0, 1.2, 0.6)
+    # Lightness varies with shading and highlights far more than hue does, so it counts for half.
+    scaled[..., 0] *= 0.5
     distance = np.sqrt((scaled ** 2).sum(axis=2))
     region = check > 127
     likeness[region] = np.clip(1.0 - (distance[region] - FAR) / RAMP, 0.0, 1.0)

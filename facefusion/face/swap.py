@@ -16,11 +16,11 @@ import numpy as np
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import feather_blend, match_colour_and_light, multiband_blend, poisson_blend
-from .mask import apply_padding, feather, mouth_open, polygon_mask, region_polygon
+from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .occlusion import skin_likeness
 from .pose import similarity_align
 from .topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
-                       mesh_topology)
+                       mesh_topology, opening_ratio)
 from .warp import rasterise, sampling_maps, triangle_affines, warp_image
 
 ROI_MARGIN = 0.2
@@ -116,11 +116,12 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
 
     with timed(stopwatch, "colour"):
         mask, hard = swap_mask(local, shape, face_size, settings)
-        skin = skin_mask(warped, scene, local, hard, face_size)
-        mask *= covered * skin
-        warped = match_colour_and_light(warped, scene, np.where(skin > 0.5, hard, 0).astype(np.uint8), face_size)
-        if mouth_open(target.mesh):
-            warped = keep_own_mouth(warped, scene, labels, local, target.mesh[:, :2] - offset, face_size)
+        source_skin, scene_skin = skin_masks(warped, scene, local, hard, face_size)
+        mask *= covered * np.minimum(source_skin, scene_skin)
+        warped = match_colour_and_light(warped, scene, source_skin > 0.5, scene_skin > 0.5, face_size)
+        openings = own_openings(target.mesh, source.face.mesh)
+        if openings.any():
+            warped = keep_own_openings(warped, scene, labels, local, target.mesh[:, :2] - offset, openings, face_size)
 
     with timed(stopwatch, "blend"):
         if settings.blend_method == "poisson":
@@ -133,25 +134,61 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
     return frame
 
 
-def skin_mask(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.ndarray, face_size: float) -> Mask:
-    """Soft 0..1 mask of where both the warped source and the scene show skin (see occlusion.py)."""
+def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.ndarray, face_size: float
+               ) -> tuple[Mask, Mask]:
+    """Soft 0..1 masks of where the warped source and the scene show skin in the face region (see
+    occlusion.py); 0 outside the region."""
     shape = region.shape
     features = features_mask(points, shape)
-    skin_sample = cv2.subtract(polygon_mask(region_polygon(points, "inner-face"), shape), features)
-    check = cv2.subtract(region, features)
-    likeness = np.minimum(skin_likeness(warped, skin_sample, check), skin_likeness(scene, skin_sample, check))
-    return cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01))
+    inner = polygon_mask(region_polygon(points, "inner-face"), shape)
+    skin_sample = cv2.subtract(inner, features)
+    # The core of the face (eyes, nose, mouth and the skin between) carries the identity and is
+    # rarely covered: only the rest is checked.
+    core = cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(face_size * 0.3) | 1,) * 2))
+    check = cv2.subtract(cv2.subtract(region, features), core)
+    inside = (region > 127).astype(np.float32)
+    grow = max(1, int(round(face_size * 0.015)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    masks = []
+    for image in (warped, scene):
+        likeness = skin_likeness(image, skin_sample, check) * inside
+        # Grow what is not skin by a little: the fringes of a strand of hair are half skin, half hair.
+        likeness = cv2.erode(likeness, kernel)
+        masks.append(cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01)))
+    return masks[0], masks[1]
 
 
-def keep_own_mouth(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points, target_points: Points,
-                   face_size: float) -> FrameBGR:
-    """Show the target's own teeth and tongue in the mouth opening, carried along with the morph."""
+MOUTH_OPEN = 0.08
+"""Inner-lip gap over mouth width above which the target's teeth or tongue show."""
+EYE_NARROWER = 0.6
+"""A target eye opened less than this share of the source's (a blink, a squint, a look down) keeps
+its own lids and eye."""
+
+
+def own_openings(target_mesh: Points, source_mesh: Points) -> np.ndarray:
+    """Per triangle: where the target's own pixels replace the source's between lids and lips.
+
+    The target's open mouth is always its own (the source's closed lips warped open would show a
+    smear). Its eyes are its own only when clearly less open than the source's: a source's open eyes
+    pasted over closed lids look wrong at once, while open eyes carry much of the identity."""
     topology = mesh_topology()
-    to_target = triangle_affines(points, target_points, topology.triangles)
-    mouth_x, mouth_y = sampling_maps(labels, to_target, select=topology.mouth_interior)
-    inside_mouth = mouth_x >= 0
-    if not inside_mouth.any():
+    selected = np.zeros(len(topology.triangles), dtype=bool)
+    if opening_ratio(target_mesh, INNER_LIPS) > MOUTH_OPEN:
+        selected |= topology.mouth
+    for loop, triangles in ((IMAGE_LEFT_EYE, topology.left_eye), (IMAGE_RIGHT_EYE, topology.right_eye)):
+        if opening_ratio(target_mesh, loop) < EYE_NARROWER * opening_ratio(source_mesh, loop):
+            selected |= triangles
+    return selected
+
+
+def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points,
+                      target_points: Points, openings: np.ndarray, face_size: float) -> FrameBGR:
+    """Show the target's own pixels in the chosen openings, carried along with the morph."""
+    to_target = triangle_affines(points, target_points, mesh_topology().triangles)
+    own_x, own_y = sampling_maps(labels, to_target, select=openings)
+    inside = own_x >= 0
+    if not inside.any():
         return warped
-    own_mouth = warp_image(scene, mouth_x, mouth_y)
-    alpha = cv2.GaussianBlur(inside_mouth.astype(np.float32), (0, 0), max(0.8, face_size * 0.006))
-    return feather_blend(own_mouth, warped, np.clip(alpha * 1.6, 0, 1))
+    own = warp_image(scene, own_x, own_y)
+    alpha = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), max(0.6, face_size * 0.004))
+    return feather_blend(own, warped, np.clip(alpha * 1.6, 0, 1))

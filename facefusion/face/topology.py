@@ -3,8 +3,8 @@
 The triangles are derived once from mediapipe's own tessellation edges (the 3-cliques of its edge
 graph), so they never depend on where the points fall in an image: a per-image Delaunay triangulation
 flips triangles on sub-pixel points and turned faces. The mesh has holes at the eyes and the mouth;
-they are closed here with fans of our own so the warp covers them, and the mouth's fan is kept apart
-so the target's own open mouth can be shown there.
+they are closed here with strips of our own so the warp covers them, and those strips are marked so
+the target's own eyes (gaze, blinks) and open mouth can be shown there.
 """
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ NOSE = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 48, 278, 64, 294, 129, 35
 class MeshTopology:
     triangles: npt.NDArray[np.int32]
     """T x 3 vertex indices."""
-    mouth_interior: npt.NDArray[np.bool_]
-    """Per triangle: True for the fan that closes the mouth opening."""
+    left_eye: npt.NDArray[np.bool_]
+    right_eye: npt.NDArray[np.bool_]
+    mouth: npt.NDArray[np.bool_]
+    """Per triangle: True for the strips that close that opening."""
 
 
 def _tessellation_edges() -> set[tuple[int, int]]:
@@ -75,13 +77,25 @@ def mesh_topology() -> MeshTopology:
             triangle = tuple(sorted((a, b, c)))
             if not any(set(triangle) <= hole for hole in holes):
                 cliques.add(triangle)
-    surface = sorted(cliques)
-    eyes = _fan(IMAGE_LEFT_EYE) + _fan(IMAGE_RIGHT_EYE)
-    mouth = _fan(INNER_LIPS)
-    triangles = np.array(surface + eyes + mouth, dtype=np.int32)
-    mouth_interior = np.zeros(len(triangles), dtype=bool)
-    mouth_interior[len(surface) + len(eyes):] = True
-    return MeshTopology(triangles=triangles, mouth_interior=mouth_interior)
+    parts = [sorted(cliques), _fan(IMAGE_LEFT_EYE), _fan(IMAGE_RIGHT_EYE), _fan(INNER_LIPS)]
+    triangles = np.array([triangle for part in parts for triangle in part], dtype=np.int32)
+    flags = []
+    start = 0
+    for part in parts:
+        flag = np.zeros(len(triangles), dtype=bool)
+        flag[start:start + len(part)] = True
+        flags.append(flag)
+        start += len(part)
+    return MeshTopology(triangles=triangles, left_eye=flags[1], right_eye=flags[2], mouth=flags[3])
+
+
+def opening_ratio(mesh: np.ndarray, loop: tuple[int, ...]) -> float:
+    """Gap between the two halves of an eye or lip loop, over its width: 0 closed, ~0.3 wide open."""
+    points = mesh[list(loop), :2]
+    half = len(loop) // 2
+    width = np.linalg.norm(points[0] - points[half])
+    gap = np.linalg.norm(points[half // 2] - points[half + half // 2])
+    return float(gap / max(width, 1e-6))
 
 
 def five_points_from_mesh(mesh: np.ndarray) -> np.ndarray:
