@@ -66,12 +66,14 @@ def test_score_threshold_option(generated):
 
 
 def test_tiles_cover_the_frame():
-    tiles = tile_grid(1280, 720, 720)
+    tiles = tile_grid(1280, 720, 720, 120)
     covered = np.zeros((720, 1280), bool)
     for x, y, w, h in tiles:
         covered[y:y + h, x:x + w] = True
     assert covered.all()
-    assert len(tiles) == 3
+    assert len(tiles) == 2
+    assert tiles[0][0] + tiles[0][2] - tiles[1][0] >= 120
+    assert len(tile_grid(1920, 1080, 720, 120)) == 3 * 2
 
 
 def test_duplicate_boxes_merge_to_the_better_one():

@@ -16,7 +16,8 @@ from ..types import BoundingBox, FrameBGR, Points
 
 TILE_PER_MIN_FACE = 18
 """Tile side = this x the smallest wanted face (px): 40 px faces -> 720 px tiles."""
-TILE_OVERLAP = 0.25
+TILE_OVERLAP_FACES = 3
+"""Neighbouring tiles share this many smallest-face widths; bigger faces are found on the whole frame."""
 MODEL_FEED_SIZE = 384
 """A tile is shrunk to this side before it reaches the detector."""
 DUPLICATE_OVERLAP = 0.3
@@ -65,7 +66,8 @@ class FaceDetector:
         found = self._run(overview, 0, 0, small_w, small_h, 1 / scale)
         small_tile = int(round(tile * scale))
         if tile < max(width, height):
-            for x, y, w, h in tile_grid(small_w, small_h, small_tile):
+            overlap = int(round(self.min_face_size * TILE_OVERLAP_FACES * scale))
+            for x, y, w, h in tile_grid(small_w, small_h, small_tile, overlap):
                 found.extend(self._run(rgb[y:y + h, x:x + w], x, y, w, h, 1 / scale))
         merged = merge_detections(found)
         return [d for d in merged if d.score >= self.score_threshold
@@ -86,18 +88,20 @@ class FaceDetector:
         return detections
 
 
-def tile_grid(width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """Overlapping square tiles (x, y, w, h) covering the frame; edge tiles are shifted inward."""
+def _spread(length: int, side: int, overlap: int) -> list[int]:
+    """Evenly spaced starts of windows of ``side`` covering ``length`` with at least ``overlap``."""
+    if side >= length:
+        return [0]
+    count = int(np.ceil((length - overlap) / max(side - overlap, 1)))
+    return [round(i * (length - side) / (count - 1)) for i in range(count)] if count > 1 else [0]
+
+
+def tile_grid(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles (x, y, w, h) covering the frame, each pair of neighbours sharing at least
+    ``overlap`` pixels, so a face up to that size lies whole inside some tile (larger faces are the
+    whole-frame pass's job)."""
     side_w, side_h = min(tile, width), min(tile, height)
-    stride_w = max(1, int(side_w * (1 - TILE_OVERLAP)))
-    stride_h = max(1, int(side_h * (1 - TILE_OVERLAP)))
-    xs = list(range(0, max(width - side_w, 0) + 1, stride_w))
-    ys = list(range(0, max(height - side_h, 0) + 1, stride_h))
-    if xs[-1] + side_w < width:
-        xs.append(width - side_w)
-    if ys[-1] + side_h < height:
-        ys.append(height - side_h)
-    return [(x, y, side_w, side_h) for y in ys for x in xs]
+    return [(x, y, side_w, side_h) for y in _spread(height, side_h, overlap) for x in _spread(width, side_w, overlap)]
 
 
 def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:

@@ -144,11 +144,11 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
     skin_sample = cv2.subtract(inner, features)
     # The core of the face (eyes, nose, mouth and the skin between) carries the identity and is
     # rarely covered: only the rest is checked.
-    core = cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(face_size * 0.3) | 1,) * 2))
+    core = polygon_mask(apply_padding(region_polygon(points, "inner-face"), [15, 15, 15, 15]), shape)
     check = cv2.subtract(cv2.subtract(region, features), core)
     inside = (region > 127).astype(np.float32)
     grow = max(1, int(round(face_size * 0.015)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
     masks = []
     for image in (warped, scene):
         likeness = skin_likeness(image, skin_sample, check) * inside
