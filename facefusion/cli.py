@@ -28,12 +28,17 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
         group = groups.setdefault(spec.group, parser.add_argument_group(spec.group))
         default = getattr(defaults, name)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        details = [f"default: {shown}"]
+        field_type = Options.__dataclass_fields__[name].type
+        details = [f"default: {'none' if shown is None else shown}"]
         if spec.choices is not None:
             details.append(f"choices: {', '.join(map(str, spec.choices))}")
+        elif spec.minimum is not None and spec.maximum is not None and spec.maximum >= 1e9:
+            details.append(f"{spec.minimum:g} or more")
         elif spec.minimum is not None:
             details.append(f"range: {spec.minimum:g} to {spec.maximum:g}")
         kind: Any = type(default[0]) if isinstance(default, list) else type(default)
+        if default is None:
+            kind = float if "float" in str(field_type) else int
         group.add_argument(spec.flag, dest=name, type=kind, default=default,
                            metavar=name.upper().split("_")[-1] if spec.choices is None else None,
                            choices=spec.choices, nargs="+" if spec.multiple else None,
@@ -60,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     paths = run.add_argument_group("paths")
     paths.add_argument("-s", "--source-paths", nargs="+", default=[], metavar="SOURCE",
                        help="source photo(s) of one person; several photos make one better identity")
-    paths.add_argument("-t", "--target-path", required=True, metavar="TARGET", help="the image to process")
+    paths.add_argument("-t", "--target-path", required=True, metavar="TARGET", help="the image or video to process")
     paths.add_argument("-o", "--output-path", required=True, metavar="OUTPUT",
-                       help="where to write the result; its extension (jpg, png, webp) sets the format")
+                       help="where to write the result; its extension sets the format (jpg, png, webp for "
+                            "images; mp4, mov, mkv, webm for videos)")
     paths.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",
                        help="give target faces their own sources: KEY is a position in --face-selector-order "
                             "(0, 1, ...) or a reference photo of that person; SOURCE is one or more photos "
@@ -70,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--reference-face-path", default=None, metavar="IMAGE",
                        help="image that holds the reference face for --face-selector-mode reference "
                             "(default: the target itself)")
+    run.add_argument("--resume", dest="resume", action="store_true", default=True,
+                     help="continue a video run that was stopped or killed, from its last complete segment "
+                          "(the default: running the same command again does it)")
+    run.add_argument("--no-resume", dest="resume", action="store_false",
+                     help="discard the saved part of an earlier run and start over")
     _add_option_flags(run)
     run.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                      help="how much to print (default: info)")
@@ -81,14 +92,29 @@ def _options_from_args(args: argparse.Namespace) -> Options:
 
 
 def _headless_run(args: argparse.Namespace) -> int:
-    from .api import Studio
+    from tqdm import tqdm
+
+    from .pipeline import Job, Progress, RunResult, run
 
     options = _options_from_args(args)
-    with Studio(options) as studio:
-        result = studio.swap_image(args.source_paths, args.target_path, args.output_path,
-                                   face_map=args.face_map, reference_face_path=args.reference_face_path)
-    logger.info("wrote %s: %d face(s) found, %d selected, %d swapped", result.output_path, result.faces_found,
-                result.faces_selected, result.faces_swapped)
+    job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
+              face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume)
+    bar = None
+    try:
+        for event in run(job, options):
+            if isinstance(event, Progress) and event.total > 1:
+                if bar is None:
+                    bar = tqdm(total=event.total, initial=event.frame - 1, unit="frame", file=sys.stderr,
+                               dynamic_ncols=True, disable=None)
+                bar.update(event.frame - bar.n)
+            elif isinstance(event, RunResult):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                logger.info("wrote %s: %s", event.output_path, event.summary())
+    finally:
+        if bar is not None:
+            bar.close()
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .errors import InvalidInputError
+from .media.video import PRESETS, available_encoders
 
 FaceSelectorMode = Literal["many", "one", "reference"]
 FaceSelectorOrder = Literal[
@@ -106,6 +107,26 @@ class Options:
     output_image_quality: int = _option(90, OptionSpec(
         "--output-image-quality", "JPEG and WebP quality of the output image", "output",
         minimum=0, maximum=100, step=1))
+    trim_frame_start: int | None = _option(None, OptionSpec(
+        "--trim-frame-start", "first frame of the video to process (counted from 0)", "video",
+        minimum=0, maximum=10**9, step=1))
+    trim_frame_end: int | None = _option(None, OptionSpec(
+        "--trim-frame-end", "frame at which processing stops (not included)", "video",
+        minimum=1, maximum=10**9, step=1))
+    output_video_encoder: str = _option("libx264", OptionSpec(
+        "--output-video-encoder", "video encoder (those this build of FFmpeg carries; webm outputs use "
+        "libvpx-vp9)", "video", choices=available_encoders()))
+    output_video_preset: str = _option("veryfast", OptionSpec(
+        "--output-video-preset", "encoder speed: faster presets make bigger files", "video", choices=PRESETS))
+    output_video_quality: int = _option(80, OptionSpec(
+        "--output-video-quality", "video quality 0-100 (mapped to the encoder's CRF: 80 is CRF 10 for x264)",
+        "video", minimum=0, maximum=100, step=1))
+    output_video_scale: float = _option(1.0, OptionSpec(
+        "--output-video-scale", "size of the output video relative to the target", "video",
+        minimum=0.25, maximum=4.0, step=0.25))
+    output_video_fps: float | None = _option(None, OptionSpec(
+        "--output-video-fps", "frame rate of the output video (default: keep the target's own timestamps, "
+        "variable frame rate included)", "video", minimum=1.0, maximum=240.0, step=0.01))
 
     def replace(self, **changes: Any) -> "Options":
         """A validated copy with some values changed."""
@@ -129,6 +150,8 @@ def expand_padding(values: list[int]) -> list[int]:
 
 
 def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
+    if value is None:
+        return
     if spec.choices is not None and value not in spec.choices:
         raise InvalidInputError(
             f"{spec.flag}: '{value}' is not a choice; use one of: {', '.join(map(str, spec.choices))}")
@@ -151,6 +174,9 @@ def validate(options: Options) -> Options:
             _check_value(name, spec, value)
     if len(set(options.processors)) != len(options.processors):
         raise InvalidInputError("--processors: name each processor once")
+    if options.trim_frame_start is not None and options.trim_frame_end is not None \
+            and options.trim_frame_end <= options.trim_frame_start:
+        raise InvalidInputError("--trim-frame-end must be greater than --trim-frame-start")
     return options
 
 

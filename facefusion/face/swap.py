@@ -21,8 +21,11 @@ from .occlusion import skin_likeness
 from .pose import similarity_align
 from .topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
                        mesh_topology, opening_ratio)
-from .warp import rasterise, sampling_maps, triangle_affines, warp_image
+from .warp import full_size_flags, full_size_maps, rasterise, sampling_maps, triangle_affines, warp_image
 
+SKIN_TEST_FACE_SIZE = 128
+COARSE_MAPS_ABOVE = 160
+"""Faces wider than this (px) get their warp maps computed at half resolution."""
 ROI_MARGIN = 0.2
 """Share of the face size added around the face's box for the working region."""
 
@@ -108,10 +111,15 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         shape = (y2 - y1, x2 - x1)
         offset = np.array([x1, y1], np.float32)
         local = destination - offset
-        labels = rasterise(local, topology.triangles, shape)
-        map_x, map_y = sampling_maps(labels, triangle_affines(local, source.face.mesh, topology.triangles))
+        # Large faces get their warp maps on a coarser grid (see full_size_maps): same picture, less work.
+        factor = 2 if face_size > COARSE_MAPS_ABOVE else 1
+        coarse = local / factor
+        coarse_shape = ((shape[0] + factor - 1) // factor, (shape[1] + factor - 1) // factor)
+        labels = rasterise(coarse, topology.triangles, coarse_shape)
+        map_x, map_y = sampling_maps(labels, triangle_affines(coarse, source.face.mesh, topology.triangles))
+        map_x, map_y = full_size_maps(map_x, map_y, factor, shape)
         warped = warp_image(source.image, map_x, map_y)
-        covered = labels > 0
+        covered = full_size_flags(labels > 0, factor, shape)
         warped[~covered] = scene[~covered]
 
     with timed(stopwatch, "colour"):
@@ -121,7 +129,8 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         warped = match_colour_and_light(warped, scene, source_skin > 0.5, scene_skin > 0.5, face_size)
         openings = own_openings(target.mesh, source.face.mesh)
         if openings.any():
-            warped = keep_own_openings(warped, scene, labels, local, target.mesh[:, :2] - offset, openings, face_size)
+            warped = keep_own_openings(warped, scene, labels, coarse, target.mesh[:, :2] - offset, openings,
+                                       factor, face_size)
 
     with timed(stopwatch, "blend"):
         if settings.blend_method == "poisson":
@@ -138,10 +147,19 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
                ) -> tuple[Mask, Mask]:
     """Soft 0..1 masks of where the warped source and the scene show skin in the face region (see
     occlusion.py); 0 outside the region."""
+    full_shape = region.shape
+    # Skin likeness is smooth once blurred: it is measured with the face about 128 px wide.
+    scale = min(1.0, SKIN_TEST_FACE_SIZE / face_size)
+    if scale < 1:
+        size = (max(1, round(full_shape[1] * scale)), max(1, round(full_shape[0] * scale)))
+        warped = cv2.resize(warped, size, interpolation=cv2.INTER_AREA)
+        scene = cv2.resize(scene, size, interpolation=cv2.INTER_AREA)
+        region = cv2.resize(region, size, interpolation=cv2.INTER_NEAREST)
+        points = points * scale
+        face_size = face_size * scale
     shape = region.shape
     features = features_mask(points, shape)
-    inner = polygon_mask(region_polygon(points, "inner-face"), shape)
-    skin_sample = cv2.subtract(inner, features)
+    skin_sample = cv2.subtract(polygon_mask(region_polygon(points, "inner-face"), shape), features)
     # The core of the face (eyes, nose, mouth and the skin between) carries the identity and is
     # rarely covered: only the rest is checked.
     core = polygon_mask(apply_padding(region_polygon(points, "inner-face"), [15, 15, 15, 15]), shape)
@@ -154,7 +172,10 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
         likeness = skin_likeness(image, skin_sample, check) * inside
         # Grow what is not skin by a little: the fringes of a strand of hair are half skin, half hair.
         likeness = cv2.erode(likeness, kernel)
-        masks.append(cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01)))
+        likeness = cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01))
+        if scale < 1:
+            likeness = cv2.resize(likeness, (full_shape[1], full_shape[0]), interpolation=cv2.INTER_LINEAR)
+        masks.append(likeness)
     return masks[0], masks[1]
 
 
@@ -182,13 +203,23 @@ def own_openings(target_mesh: Points, source_mesh: Points) -> np.ndarray:
 
 
 def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points,
-                      target_points: Points, openings: np.ndarray, face_size: float) -> FrameBGR:
-    """Show the target's own pixels in the chosen openings, carried along with the morph."""
-    to_target = triangle_affines(points, target_points, mesh_topology().triangles)
+                      target_points: Points, openings: np.ndarray, factor: int, face_size: float) -> FrameBGR:
+    """Show the target's own pixels in the chosen openings, carried along with the morph. ``labels``
+    and ``points`` are on the grid ``factor`` times coarser than the images."""
+    triangles = mesh_topology().triangles
+    to_target = np.zeros((len(triangles), 2, 3), np.float32)
+    to_target[openings] = triangle_affines(points, target_points, triangles[openings])
     own_x, own_y = sampling_maps(labels, to_target, select=openings)
-    inside = own_x >= 0
+    inside = full_size_flags(own_x >= 0, factor, warped.shape[:2])
+    own_x, own_y = full_size_maps(own_x, own_y, factor, warped.shape[:2])
     if not inside.any():
         return warped
-    own = warp_image(scene, own_x, own_y)
-    alpha = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), max(0.6, face_size * 0.004))
-    return feather_blend(own, warped, np.clip(alpha * 1.6, 0, 1))
+    # Only the box around the openings is touched.
+    ys, xs = np.nonzero(inside)
+    pad = int(face_size * 0.02) + 2
+    y1, y2 = max(0, ys.min() - pad), min(inside.shape[0], ys.max() + pad + 1)
+    x1, x2 = max(0, xs.min() - pad), min(inside.shape[1], xs.max() + pad + 1)
+    own = warp_image(scene, own_x[y1:y2, x1:x2], own_y[y1:y2, x1:x2])
+    alpha = cv2.GaussianBlur(inside[y1:y2, x1:x2].astype(np.float32), (0, 0), max(0.6, face_size * 0.004))
+    warped[y1:y2, x1:x2] = feather_blend(own, warped[y1:y2, x1:x2], np.clip(alpha * 1.6, 0, 1))
+    return warped

@@ -1,0 +1,175 @@
+"""Faces followed across video frames: tracks, smoothing, gap filling, scene cuts.
+
+Full detection runs every few frames (and after a cut); in between each track's mesh is refitted on
+a crop around where it was, which is cheaper and steadier. Mesh points are smoothed with a One Euro
+filter (little lag when the head moves fast, little jitter when it is still). A track that misses a
+few frames keeps its last mesh, so the swap does not pop off and on. A track's source and selection
+decision are made once, when it starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..types import Face, FrameBGR, Identity, Points
+from .analyse import FaceAnalyser
+from .topology import five_points_from_mesh
+
+DETECT_EVERY = 5
+"""Frames between full detections while tracks are steady."""
+MAX_GAP = 6
+"""Frames a track may miss before it ends (its last mesh is held meanwhile)."""
+MATCH_IOU = 0.3
+CUT_THRESHOLD = 0.35
+"""Mean absolute change of a small grey thumbnail (0..1 scale x 4) above which a frame is a new scene."""
+
+
+class OneEuroFilter:
+    """One Euro filter (Casiraghi et al. 2012) over an array of coordinates."""
+
+    def __init__(self, rate: float, min_cutoff: float = 1.0, beta: float = 0.05, derivative_cutoff: float = 1.0) -> None:
+        self.rate = rate
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.derivative_cutoff = derivative_cutoff
+        self._value: np.ndarray | None = None
+        self._derivative: np.ndarray | None = None
+
+    @staticmethod
+    def _alpha(rate: float, cutoff: np.ndarray | float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * rate)
+
+    def __call__(self, value: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Filter one sample; ``scale`` (the face size) makes the speed term size-independent."""
+        if self._value is None:
+            self._value = value.astype(np.float64)
+            self._derivative = np.zeros_like(self._value)
+            return value
+        derivative = (value - self._value) * self.rate
+        a_d = self._alpha(self.rate, self.derivative_cutoff)
+        self._derivative = a_d * derivative + (1 - a_d) * self._derivative
+        speed = np.abs(self._derivative) / max(scale, 1e-6) * 100
+        cutoff = self.min_cutoff + self.beta * speed
+        a = self._alpha(self.rate, cutoff)
+        self._value = a * value + (1 - a) * self._value
+        return self._value.astype(np.float32)
+
+
+@dataclass
+class Track:
+    track_id: int
+    face: Face
+    identity: Identity | None
+    filter: OneEuroFilter
+    missed: int = 0
+    age: int = 0
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return float(ix * iy / union) if union > 0 else 0.0
+
+
+def _bbox_of(mesh: Points) -> np.ndarray:
+    x1, y1 = mesh[:, 0].min(), mesh[:, 1].min()
+    x2, y2 = mesh[:, 0].max(), mesh[:, 1].max()
+    # The mesh hugs the face more tightly than the detector's box: widen it to a detector-like box.
+    pad_x, pad_y = (x2 - x1) * 0.05, (y2 - y1) * 0.05
+    return np.array([x1 - pad_x, y1 - pad_y, x2 + pad_x, y2 + pad_y], np.float32)
+
+
+def thumbnail(frame: FrameBGR) -> np.ndarray:
+    small = cv2.resize(frame, (64, 36), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
+
+
+Decide = Callable[[FrameBGR, list[Face]], list[Identity | None]]
+"""Given a frame and the faces of new tracks (with the existing ones' faces for order), return the
+identity each new face gets (None: leave it alone). Called once per new track."""
+
+
+@dataclass
+class FaceTracker:
+    analyser: FaceAnalyser
+    rate: float
+    decide: Decide
+    detect_every: int = DETECT_EVERY
+    tracks: list[Track] = field(default_factory=list)
+    _next_id: int = 0
+    _since_detection: int = 0
+    _previous: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.tracks = []
+        self._since_detection = 0
+        self._previous = None
+
+    def update(self, frame: FrameBGR) -> list[Track]:
+        """Advance one frame; return the tracks visible (or held) in it."""
+        small = thumbnail(frame)
+        cut = self._previous is not None and float(np.abs(small - self._previous).mean()) * 4 > CUT_THRESHOLD
+        self._previous = small
+        if cut:
+            self.tracks = []
+        if not self.tracks or cut or self._since_detection >= self.detect_every - 1 or \
+                any(track.missed for track in self.tracks):
+            self._detect(frame)
+            self._since_detection = 0
+        else:
+            self._refit(frame)
+            self._since_detection += 1
+        self.tracks = [track for track in self.tracks if track.missed <= MAX_GAP]
+        return list(self.tracks)
+
+    def _smoothed(self, track: Track, face: Face) -> Face:
+        if face.mesh is None:
+            return face
+        mesh = track.filter(face.mesh, scale=face.size)
+        return dataclasses.replace(face, mesh=mesh, landmarks_5=five_points_from_mesh(mesh))
+
+    def _refit(self, frame: FrameBGR) -> None:
+        for track in self.tracks:
+            previous = track.face
+            bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
+            mesh = self.analyser.landmarker.mesh(frame, bbox)
+            if mesh is None:
+                track.missed += 1
+                continue
+            face = dataclasses.replace(previous, bbox=_bbox_of(mesh), mesh=mesh)
+            track.face = self._smoothed(track, face)
+            track.missed = 0
+            track.age += 1
+
+    def _detect(self, frame: FrameBGR) -> None:
+        faces = self.analyser.analyse(frame)
+        unmatched = list(range(len(faces)))
+        for track in self.tracks:
+            best, best_iou = None, MATCH_IOU
+            for index in unmatched:
+                overlap = _iou(track.face.bbox, faces[index].bbox)
+                if overlap > best_iou:
+                    best, best_iou = index, overlap
+            if best is None:
+                track.missed += 1
+                continue
+            unmatched.remove(best)
+            track.face = self._smoothed(track, faces[best])
+            track.missed = 0
+            track.age += 1
+        new_faces = [faces[index] for index in unmatched]
+        if new_faces:
+            identities = self.decide(frame, new_faces)
+            for face, identity in zip(new_faces, identities):
+                track = Track(track_id=self._next_id, face=face, identity=identity,
+                              filter=OneEuroFilter(self.rate))
+                track.face = self._smoothed(track, face)
+                self._next_id += 1
+                self.tracks.append(track)

@@ -1,0 +1,309 @@
+"""Video files with PyAV (FFmpeg inside the wheel): probe, decode, encode, and final assembly.
+
+Everything stays in the process: no ffmpeg binary, no temporary frame images. Frames are decoded
+as BGR arrays, upright (rotation metadata applied), and carry their own timestamps so variable frame
+rates survive.
+"""
+from __future__ import annotations
+
+import heapq
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..types import FrameBGR
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
+CONTAINER_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+ENCODER_CANDIDATES = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4", "h264_nvenc", "hevc_nvenc")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+# Audio codecs each container accepts as they are; others are re-encoded.
+COPYABLE_AUDIO = {
+    "mp4": {"aac", "mp3", "alac", "opus", "ac3", "eac3", "flac"},
+    "mov": {"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le", "ac3"},
+    "matroska": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "pcm_s16le", "pcm_s24le", "alac"},
+    "webm": {"opus", "vorbis"},
+}
+WEBM_ENCODERS = ("libvpx-vp9", "libsvtav1")
+
+
+def available_encoders() -> tuple[str, ...]:
+    """Video encoders this PyAV build carries (hardware ones may still fail to open without a GPU)."""
+    return tuple(name for name in ENCODER_CANDIDATES if name in av.codecs_available)
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    """Upright width (rotation applied)."""
+    height: int
+    frame_count: int
+    fps: float
+    """Average frame rate."""
+    duration: float
+    """Seconds from the first frame's start to the last frame's end."""
+    time_base: Fraction
+    frame_pts: tuple[int, ...]
+    """Presentation timestamp of every frame, in ``time_base``, in display order."""
+    rotation: int
+    """Counter-clockwise degrees the stored picture must be turned for display."""
+    audio_streams: int
+    codec: str
+
+    def frame_time(self, index: int) -> float:
+        return float(self.frame_pts[index] * self.time_base)
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Read a video's layout: frames, timestamps, rotation, audio. InvalidInputError when unusable."""
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInputError(f"file not found: {file}")
+    if file.stat().st_size == 0:
+        raise InvalidInputError(f"file is empty: {file}")
+    try:
+        with av.open(str(file)) as container:
+            if not container.streams.video:
+                raise InvalidInputError(f"no video stream in {file}; give a video file (mp4, mov, mkv, webm)")
+            stream = container.streams.video[0]
+            audio_streams = len(container.streams.audio)
+            pts = sorted(packet.pts for packet in container.demux(stream)
+                         if packet.pts is not None and packet.size > 0)
+            time_base = stream.time_base
+            codec = stream.codec_context.name
+        with av.open(str(file)) as container:
+            first = next(container.decode(video=0))
+            rotation = int(getattr(first, "rotation", 0) or 0)
+            width, height = first.width, first.height
+    except InvalidInputError:
+        raise
+    except (av.FFmpegError, StopIteration, OSError, ValueError) as error:
+        raise InvalidInputError(f"cannot read video (corrupt or not a video): {file}") from error
+    if not pts:
+        raise InvalidInputError(f"no frames in video {file}")
+    if rotation % 180:
+        width, height = height, width
+    step = (pts[-1] - pts[0]) / (len(pts) - 1) if len(pts) > 1 else 1 / (float(time_base) * 25)
+    duration = float((pts[-1] - pts[0] + step) * time_base)
+    fps = len(pts) / duration if duration > 0 else 25.0
+    return VideoInfo(path=str(file), width=width, height=height, frame_count=len(pts), fps=fps, duration=duration,
+                     time_base=time_base, frame_pts=tuple(pts), rotation=rotation, audio_streams=audio_streams,
+                     codec=codec)
+
+
+def upright(image: FrameBGR, rotation: int) -> FrameBGR:
+    turns = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    image: FrameBGR
+
+
+def read_frames(info: VideoInfo, start: int = 0, end: int | None = None) -> Iterator[DecodedFrame]:
+    """Decode frames ``start`` to ``end`` (exclusive), upright, seeking near ``start`` first."""
+    end = info.frame_count if end is None else min(end, info.frame_count)
+    if start >= end:
+        return
+    index_of = {pts: index for index, pts in enumerate(info.frame_pts)}
+    with av.open(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if start > 0:
+            container.seek(info.frame_pts[start], stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            index = index_of.get(frame.pts)
+            if index is None or index < start:
+                continue
+            if index >= end:
+                break
+            yield DecodedFrame(index=index, image=upright(frame.to_ndarray(format="bgr24"), info.rotation))
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    encoder: str = "libx264"
+    preset: str = "veryfast"
+    quality: int = 80
+    """0-100, mapped to the encoder's own scale (CRF for x264/x265: 51 at 0, 0 at 100)."""
+
+
+def encoder_options(settings: EncoderSettings) -> dict[str, str]:
+    """FFmpeg options for the chosen encoder. B-frames are off so every segment's packets have
+    decode time = presentation time, which lets segments be joined without re-encoding."""
+    quality = settings.quality
+    preset_rank = PRESETS.index(settings.preset)
+    if settings.encoder in ("libx264", "libx265"):
+        options = {"crf": str(round(51 - quality * 51 / 100)), "preset": settings.preset}
+        if settings.encoder == "libx264":
+            options["bf"] = "0"
+        else:
+            options["x265-params"] = "bframes=0:log-level=error"
+        return options
+    if settings.encoder == "libvpx-vp9":
+        return {"crf": str(round(63 - quality * 63 / 100)), "b": "0", "cpu-used": str(8 - preset_rank),
+                "deadline": "realtime" if preset_rank < 3 else "good", "lag-in-frames": "0", "row-mt": "1"}
+    if settings.encoder == "libsvtav1":
+        return {"crf": str(round(63 - quality * 63 / 100)), "preset": str(12 - preset_rank)}
+    if settings.encoder in ("h264_nvenc", "hevc_nvenc"):
+        return {"cq": str(round(51 - quality * 51 / 100)), "preset": f"p{min(7, 1 + preset_rank * 6 // 8)}",
+                "bf": "0"}
+    return {"qscale": str(round(31 - quality * 30 / 100))}
+
+
+def even(value: int) -> int:
+    return value + (value % 2)
+
+
+class SegmentWriter:
+    """Encodes frames into one video-only file; the file appears under its name only when closed."""
+
+    def __init__(self, path: Path, width: int, height: int, time_base: Fraction, rate: Fraction,
+                 settings: EncoderSettings) -> None:
+        self.path = path
+        self.temporary = path.with_name(path.name + ".partial")
+        self.width, self.height = even(width), even(height)
+        try:
+            self._container = av.open(str(self.temporary), "w", format="matroska")
+            self._stream = self._container.add_stream(settings.encoder, rate=rate, options=encoder_options(settings))
+            self._stream.width, self._stream.height = self.width, self.height
+            self._stream.pix_fmt = "yuv420p"
+            self._time_base = time_base
+            self._stream.time_base = time_base
+            self._stream.codec_context.time_base = time_base
+            self._stream.thread_type = "AUTO"
+            self._stream.codec_context.open()
+        except (av.FFmpegError, ValueError) as error:
+            self._abandon()
+            raise InvalidInputError(f"--output-video-encoder {settings.encoder} cannot be used here ({error}); "
+                                    "use libx264") from error
+
+    def write(self, image: FrameBGR, pts: int) -> None:
+        if image.shape[1] != self.width or image.shape[0] != self.height:
+            # 4:2:0 needs even sizes: repeat the last row or column rather than scale.
+            image = cv2.copyMakeBorder(image, 0, self.height - image.shape[0], 0, self.width - image.shape[1],
+                                       cv2.BORDER_REPLICATE)
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = pts
+        frame.time_base = self._time_base
+        self._mux(self._stream.encode(frame))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            # Flushed packets come back without a time base; every packet is in the encoder's.
+            packet.time_base = self._time_base
+            self._container.mux(packet)
+
+    def close(self) -> Path:
+        self._mux(self._stream.encode(None))
+        self._container.close()
+        os.replace(self.temporary, self.path)
+        return self.path
+
+    def _abandon(self) -> None:
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - best effort on a broken output
+            pass
+        self.temporary.unlink(missing_ok=True)
+
+    def abandon(self) -> None:
+        """Drop a half-written segment (a stop or a crash): nothing is left under its name."""
+        self._abandon()
+
+
+def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: float, end_time: float,
+             shift: float, keep_audio: bool = True) -> Path:
+    """Join video segments (no re-encoding) and the target's audio streams in [start_time, end_time)
+    into ``output``, every timestamp moved back by ``shift`` seconds, muxed in time order (an
+    interleaved file). It is written under a temporary name and renamed when complete."""
+    fmt = CONTAINER_FORMATS[output.suffix.lower()]
+    temporary = output.with_name(f".{output.stem}.assembling{output.suffix}")
+    containers: list[av.container.InputContainer] = []
+    encoded_audio: list[tuple[av.stream.Stream, av.AudioResampler]] = []
+    try:
+        with av.open(str(temporary), "w", format=fmt) as out:
+            segment_inputs = [av.open(str(path)) for path in segments]
+            containers += segment_inputs
+            video_out = out.add_stream_from_template(segment_inputs[0].streams.video[0])
+            sources = [_timed(_video_packets(segment_inputs), video_out, None, shift, -float("inf"), float("inf"))]
+            for position in range(info.audio_streams if keep_audio else 0):
+                reader = av.open(info.path)
+                containers.append(reader)
+                audio = reader.streams.audio[position]
+                resampler = None
+                if audio.codec_context.name in COPYABLE_AUDIO[fmt]:
+                    audio_out = out.add_stream_from_template(audio)
+                else:
+                    audio_out = out.add_stream("libopus" if fmt == "webm" else "aac",
+                                               rate=audio.codec_context.sample_rate or 48000)
+                    resampler = _resampler(audio_out)
+                    encoded_audio.append((audio_out, resampler))
+                sources.append(_timed(reader.demux(audio), audio_out, resampler, shift, start_time, end_time))
+            for _, packet, stream, resampler in heapq.merge(*sources, key=lambda item: item[0]):
+                if resampler is None:
+                    packet.stream = stream
+                    out.mux(packet)
+                    continue
+                for decoded in packet.decode():
+                    decoded.pts = None
+                    for converted in resampler.resample(decoded):
+                        out.mux(stream.encode(converted))
+            for stream, resampler in encoded_audio:
+                for converted in resampler.resample(None):
+                    out.mux(stream.encode(converted))
+                out.mux(stream.encode(None))
+        os.replace(temporary, output)
+    finally:
+        for container in containers:
+            container.close()
+        temporary.unlink(missing_ok=True)
+    return output
+
+
+def _video_packets(segments: list[av.container.InputContainer]) -> Iterator[av.Packet]:
+    for segment in segments:
+        for packet in segment.demux(segment.streams.video[0]):
+            if packet.size > 0:
+                yield packet
+
+
+def _timed(packets: Iterator[av.Packet], stream: av.stream.Stream, resampler: av.AudioResampler | None,
+           shift: float, start: float, end: float
+           ) -> Iterator[tuple[float, av.Packet, av.stream.Stream, av.AudioResampler | None]]:
+    """Packets within [start, end) (seconds, original timeline), moved back by ``shift``, keyed by
+    decode time for interleaving."""
+    for packet in packets:
+        if packet.pts is None or packet.size == 0:
+            continue
+        time_base = packet.time_base
+        if not start - 1e-6 <= float(packet.pts * time_base) < end - 1e-6:
+            continue
+        offset = round(shift / time_base)
+        packet.pts -= offset
+        if packet.dts is not None:
+            packet.dts -= offset
+        reference = packet.dts if packet.dts is not None else packet.pts
+        yield float(reference * time_base), packet, stream, resampler
+
+
+def _resampler(stream: av.stream.Stream) -> av.AudioResampler:
+    context = stream.codec_context
+    return av.AudioResampler(format=context.format.name if context.format else "fltp",
+                             layout=context.layout.name if context.layout else "stereo",
+                             rate=context.sample_rate)

@@ -1,0 +1,416 @@
+"""One generator for every front end: process a target image or video, yield progress, then the result.
+
+``run`` yields :class:`Progress` (frames done, total, frames per second, ETA, now and then a small
+preview of the processed frame) and finally a :class:`RunResult`. The CLI draws a progress bar from
+it, the web UI shows the previews live, and the API offers it as it is or as a blocking call.
+
+Videos stream through three stages that overlap on the CPU cores: a decoder thread, the processing
+loop, and an encoder thread, joined by small bounded queues so memory does not grow with the clip.
+The output is written in segments next to the output path (``OUTPUT.parts/``) with a state file; a
+run that is stopped, killed or crashes continues from the last complete segment when the same
+command runs again, and gives the same file as an uninterrupted run. The output appears under its
+name only when complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .api import Studio
+from .assign import Assignment, assign_faces
+from .errors import InvalidInputError, StoppedError
+from .face.track import FaceTracker
+from .media.image import check_output_path, is_image_path, read_image, write_image
+from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
+                          assemble, is_video_path, probe_video, read_frames)
+from .options import Options
+from .processors import FrameContext
+from .types import Face, FrameBGR, Identity
+
+logger = logging.getLogger("facefusion")
+
+SEGMENT_FRAMES = 240
+"""Output frames per segment: the most a crash can cost, and where tracking restarts."""
+PREVIEW_EVERY = 0.5
+"""Seconds between preview frames in the progress updates."""
+PREVIEW_SIZE = 480
+QUEUE_FRAMES = 8
+ENGINE = "landmark (embedded offline engine: mediapipe BlazeFace + Face Mesh, dlib ResNet)"
+
+
+@dataclass(frozen=True)
+class Job:
+    sources: tuple[str, ...]
+    target: str
+    output: str | None = None
+    face_map: tuple[str, ...] = ()
+    reference_face_path: str | None = None
+    resume: bool = True
+    """Continue a run that stopped part-way, when its saved state matches this job."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    frame: int
+    """Frames done."""
+    total: int
+    fps: float
+    eta: float
+    """Seconds left, estimated."""
+    preview: FrameBGR | None = None
+
+
+@dataclass
+class RunResult:
+    output_path: Path | None
+    frames: int
+    faces_swapped: int
+    failed_frames: list[int]
+    seconds: float
+    engine: str
+    resumed_from: int = 0
+    warnings: list[str] = field(default_factory=list)
+    frame: FrameBGR | None = None
+    """The result for an image target."""
+
+    def summary(self) -> str:
+        text = (f"{self.frames} frame(s), {self.faces_swapped} face swap(s), {self.seconds:.1f} s, "
+                f"engine {self.engine}")
+        if self.resumed_from:
+            text += f", resumed at frame {self.resumed_from}"
+        if self.failed_frames:
+            text += f", {len(self.failed_frames)} frame(s) failed and were kept unprocessed: {self.failed_frames[:10]}"
+        return text
+
+
+def _preview(frame: FrameBGR) -> FrameBGR:
+    scale = PREVIEW_SIZE / max(frame.shape[:2])
+    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame.copy()
+
+
+def run(job: Job, options: Options, stop: threading.Event | None = None) -> Iterator[Progress | RunResult]:
+    """Process ``job``; yield progress, then the result. Setting ``stop`` ends the run at the next
+    frame with :class:`StoppedError` (completed segments are kept for a later resume)."""
+    stop = stop or threading.Event()
+    if is_image_path(job.target):
+        yield from _run_image(job, options)
+    elif is_video_path(job.target):
+        yield from _run_video(job, options, stop)
+    else:
+        raise InvalidInputError(f"unsupported target type '{Path(job.target).suffix}': {job.target}; give an "
+                                "image (jpg, png, webp, bmp, tiff) or a video (mp4, mov, mkv, webm, avi)")
+
+
+def run_to_end(job: Job, options: Options, stop: threading.Event | None = None) -> RunResult:
+    """The blocking form of :func:`run`."""
+    for event in run(job, options, stop):
+        if isinstance(event, RunResult):
+            return event
+    raise RuntimeError("the pipeline ended without a result")
+
+
+def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
+    start = time.perf_counter()
+    with Studio(options) as studio:
+        report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
+                                   job.reference_face_path)
+    seconds = time.perf_counter() - start
+    yield Progress(frame=1, total=1, fps=1 / max(seconds, 1e-6), eta=0.0, preview=_preview(report.frame))
+    yield RunResult(output_path=report.output_path, frames=1, faces_swapped=report.faces_swapped, failed_frames=[],
+                    seconds=seconds, engine=ENGINE, warnings=report.warnings, frame=report.frame)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which input frame becomes each output frame, and its output timestamp."""
+
+    inputs: tuple[int, ...]
+    pts: tuple[int, ...]
+    time_base: Fraction
+    rate: Fraction
+    start_time: float
+    end_time: float
+
+
+def make_schedule(info: VideoInfo, options: Options) -> Schedule:
+    start = options.trim_frame_start or 0
+    end = min(options.trim_frame_end or info.frame_count, info.frame_count)
+    if start >= info.frame_count:
+        raise InvalidInputError(f"--trim-frame-start {start} is past the last frame ({info.frame_count - 1})")
+    start_time = info.frame_time(start)
+    end_time = info.frame_time(end) if end < info.frame_count else info.frame_time(0) + info.duration
+    if options.output_video_fps is None:
+        rate = Fraction(round(info.fps * 1000), 1000)
+        return Schedule(inputs=tuple(range(start, end)), pts=info.frame_pts[start:end], time_base=info.time_base,
+                        rate=rate, start_time=start_time, end_time=end_time)
+    rate = Fraction(round(options.output_video_fps * 1000), 1000)
+    time_base = Fraction(1, 90000)
+    times = np.array([info.frame_time(index) for index in range(start, end)])
+    inputs, pts = [], []
+    count = int(np.floor((end_time - start_time) * float(rate) + 1e-6))
+    for k in range(max(count, 1)):
+        moment = start_time + k / float(rate)
+        inputs.append(start + int(max(0, np.searchsorted(times, moment + 1e-6) - 1)))
+        pts.append(round(moment / float(time_base)))
+    return Schedule(inputs=tuple(inputs), pts=tuple(pts), time_base=time_base, rate=rate,
+                    start_time=start_time, end_time=end_time)
+
+
+def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
+    files = [job.target, *job.sources, *(item.split("=", 1)[-1] for item in job.face_map)]
+    if job.reference_face_path:
+        files.append(job.reference_face_path)
+    described = [(str(Path(path).resolve()), Path(path).stat().st_size, Path(path).stat().st_mtime_ns)
+                 for path in files for path in path.split(",") if Path(path).is_file()]
+    payload = json.dumps({"files": described, "face_map": list(job.face_map), "options": asdict(options),
+                          "frames": info.frame_count, "segment": SEGMENT_FRAMES}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class _Parts:
+    """The folder beside the output that holds finished segments and what they belong to."""
+
+    def __init__(self, output: Path, fingerprint: str, resume: bool) -> None:
+        self.folder = output.with_name(output.name + ".parts")
+        self.state = self.folder / "state.json"
+        self.fingerprint = fingerprint
+        if self.folder.exists():
+            matches = self.state.is_file() and json.loads(self.state.read_text()).get("fingerprint") == fingerprint
+            if not (resume and matches):
+                if not matches:
+                    logger.info("earlier partial run in %s belongs to other inputs or options: starting over",
+                                self.folder)
+                shutil.rmtree(self.folder)
+        self.folder.mkdir(exist_ok=True)
+        self.state.write_text(json.dumps({"fingerprint": fingerprint}))
+
+    def segment(self, number: int) -> Path:
+        return self.folder / f"segment_{number:05d}.mkv"
+
+    def complete_segments(self, count: int) -> int:
+        done = 0
+        while done < count and self.segment(done).is_file():
+            done += 1
+        return done
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_END = object()
+
+
+def _decoder(info: VideoInfo, first: int, last: int, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for decoded in read_frames(info, first, last + 1):
+            while not stop.is_set():
+                try:
+                    out.put(decoded, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(_END)
+    except BaseException as error:  # handed to the consumer, which re-raises it
+        out.put(error)
+
+
+def _encoder(jobs: queue.Queue, errors: list[BaseException]) -> None:
+    writer: SegmentWriter | None = None
+    while True:
+        item = jobs.get()
+        if item is _END:
+            return
+        kind, payload = item
+        try:
+            if kind == "open":
+                writer = SegmentWriter(*payload)
+            elif kind == "frame" and writer is not None:
+                writer.write(*payload)
+            elif kind == "close" and writer is not None:
+                writer.close()
+                writer = None
+            elif kind == "abandon" and writer is not None:
+                writer.abandon()
+                writer = None
+        except BaseException as error:  # noqa: BLE001 - reported by the producer
+            errors.append(error)
+            if writer is not None:
+                writer.abandon()
+                writer = None
+
+
+def _scaled(frame: FrameBGR, scale: float) -> FrameBGR:
+    if scale == 1.0:
+        return frame
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=interpolation)
+
+
+def _identities_for(studio: Studio, plan, options: Options):
+    def decide(frame: FrameBGR, new_faces: list[Face]) -> list[Identity | None]:
+        ordered, assignments = assign_faces(frame, new_faces, plan, options, studio.analyser)
+        by_face = {id(assignment.face): assignment.identity for assignment in assignments}
+        # assign_faces may return embedded copies in its own order: match them back by position.
+        return [by_face.get(id(face)) for face in _align(new_faces, ordered)]
+    return decide
+
+
+def _align(original: list[Face], ordered: list[Face]) -> list[Face]:
+    """``ordered`` holds the same faces (maybe copied with embeddings) in another order: return them
+    in the order of ``original``, matched by box."""
+    result = []
+    for face in original:
+        result.append(min(ordered, key=lambda other: float(np.abs(other.bbox - face.bbox).sum())))
+    return result
+
+
+def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Progress | RunResult]:
+    started = time.perf_counter()
+    if job.output is None:
+        raise InvalidInputError("a video target needs an output path (-o)")
+    output = Path(job.output)
+    if output.suffix.lower() not in OUTPUT_VIDEO_EXTENSIONS:
+        raise InvalidInputError(f"unsupported output type '{output.suffix}' for a video: {output}; use one of "
+                                f"{', '.join(OUTPUT_VIDEO_EXTENSIONS)}")
+    if not output.parent.is_dir():
+        raise InvalidInputError(f"output folder does not exist: {output.parent}")
+    inputs = [job.target, *job.sources]
+    if any(Path(item).resolve() == output.resolve() for item in inputs):
+        raise InvalidInputError(f"output path is an input file: {output}; choose another output path")
+    info = probe_video(job.target)
+    warnings: list[str] = []
+    settings = EncoderSettings(options.output_video_encoder, options.output_video_preset, options.output_video_quality)
+    if output.suffix.lower() == ".webm" and settings.encoder not in WEBM_ENCODERS:
+        warnings.append(f"webm holds VP9 or AV1 video: using libvpx-vp9 instead of {settings.encoder}")
+        settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
+    schedule = make_schedule(info, options)
+    total = len(schedule.inputs)
+    parts = _Parts(output, _fingerprint(job, options, info), job.resume)
+    segments_total = (total + SEGMENT_FRAMES - 1) // SEGMENT_FRAMES
+    done_segments = parts.complete_segments(segments_total)
+    first_output = done_segments * SEGMENT_FRAMES
+    if first_output:
+        logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
+    width = round(info.width * options.output_video_scale)
+    height = round(info.height * options.output_video_scale)
+
+    failed: list[int] = []
+    swaps = 0
+    with Studio(options) as studio:
+        reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
+                           else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
+        plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
+        tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options))
+        frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        encode_jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        encode_errors: list[BaseException] = []
+        decoder_stop = threading.Event()
+        if first_output < total:
+            decoder = threading.Thread(target=_decoder, daemon=True, args=(
+                info, schedule.inputs[first_output], schedule.inputs[-1], frames, decoder_stop))
+            decoder.start()
+        encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors), daemon=True)
+        encoder.start()
+        current = None
+        processed: FrameBGR | None = None
+        last_preview = 0.0
+        loop_start = time.perf_counter()
+        try:
+            for position in range(first_output, total):
+                if stop.is_set():
+                    raise StoppedError("stopped by the user; run the same command again to continue")
+                if encode_errors:
+                    raise encode_errors[0]
+                if position % SEGMENT_FRAMES == 0:
+                    if position > first_output:
+                        encode_jobs.put(("close", None))
+                    tracker.reset()
+                    encode_jobs.put(("open", (parts.segment(position // SEGMENT_FRAMES), width, height,
+                                              schedule.time_base, schedule.rate, settings)))
+                wanted = schedule.inputs[position]
+                while current is None or current.index < wanted:
+                    item = frames.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    if item is _END:
+                        raise InvalidInputError(f"the video ended early at frame {wanted}: {job.target}")
+                    current = item
+                    processed = None
+                if processed is None:
+                    processed, count = _process(studio, tracker, current.image, current.index, failed)
+                    swaps += count
+                frame_out = _scaled(processed, options.output_video_scale)
+                encode_jobs.put(("frame", (frame_out, schedule.pts[position])))
+                done = position + 1
+                elapsed = time.perf_counter() - loop_start
+                fps = (done - first_output) / max(elapsed, 1e-6)
+                preview = None
+                if time.perf_counter() - last_preview >= PREVIEW_EVERY or done == total:
+                    preview = _preview(frame_out)
+                    last_preview = time.perf_counter()
+                yield Progress(frame=done, total=total, fps=fps, eta=(total - done) / max(fps, 1e-6), preview=preview)
+            encode_jobs.put(("close", None))
+            encode_jobs.put(_END)
+            encoder.join()
+            if encode_errors:
+                raise encode_errors[0]
+        except BaseException:
+            decoder_stop.set()
+            encode_jobs.put(("abandon", None))
+            encode_jobs.put(_END)
+            encoder.join(timeout=30)
+            raise
+        finally:
+            decoder_stop.set()
+    segments = [parts.segment(number) for number in range(segments_total)]
+    shift = schedule.start_time if options.trim_frame_start else 0.0
+    assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
+             schedule.end_time if options.trim_frame_end else float("inf"), shift)
+    parts.remove()
+    if not info.audio_streams:
+        warnings.append("the target has no audio: the output has none either")
+    for message in warnings:
+        logger.warning(message)
+    return_value = RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=failed,
+                             seconds=time.perf_counter() - started, engine=ENGINE, resumed_from=first_output,
+                             warnings=warnings)
+    yield return_value
+
+
+def _process(studio: Studio, tracker: FaceTracker, image: FrameBGR, index: int, failed: list[int]
+             ) -> tuple[FrameBGR, int]:
+    """Run the processors on one frame; a frame whose processing fails is kept as it was, and counted."""
+    try:
+        tracks = tracker.update(image)
+        faces = [track.face for track in tracks]
+        assignments = [Assignment(face=track.face, identity=track.identity) for track in tracks
+                       if track.identity is not None]
+        context = FrameContext(faces=faces, assignments=assignments, stopwatch=studio.stopwatch)
+        result = image.copy()
+        for processor in studio.processors:
+            result = processor.process(result, context)
+        swapped = sum(1 for a in assignments if a.face.mesh is not None) if "face_swapper" in studio.options.processors else 0
+        return result, swapped
+    except (StoppedError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - one bad frame must not end a long run
+        logger.debug("frame %d failed", index, exc_info=True)
+        logger.warning("frame %d could not be processed (%s: %s); kept unprocessed", index,
+                       type(error).__name__, error)
+        failed.append(index)
+        tracker.reset()
+        return image, 0
