@@ -20,6 +20,8 @@ import queue
 import shutil
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -47,6 +49,8 @@ PREVIEW_EVERY = 0.5
 """Seconds between preview frames in the progress updates."""
 PREVIEW_SIZE = 480
 QUEUE_FRAMES = 8
+RENDER_WORKERS = 2
+"""Threads drawing faces in parallel (OpenCV and numpy release the GIL), one per core here."""
 ENGINE = "landmark (embedded offline engine: mediapipe BlazeFace + Face Mesh, dlib ResNet)"
 
 
@@ -84,8 +88,13 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     frame: FrameBGR | None = None
     """The result for an image target."""
+    faces_found: int | None = None
+    faces_selected: int | None = None
 
     def summary(self) -> str:
+        if self.faces_found is not None:
+            return (f"{self.faces_found} face(s) found, {self.faces_selected} selected, {self.faces_swapped} "
+                    f"swapped, {self.seconds:.2f} s, engine {self.engine}")
         text = (f"{self.frames} frame(s), {self.faces_swapped} face swap(s), {self.seconds:.1f} s, "
                 f"engine {self.engine}")
         if self.resumed_from:
@@ -129,7 +138,8 @@ def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
     seconds = time.perf_counter() - start
     yield Progress(frame=1, total=1, fps=1 / max(seconds, 1e-6), eta=0.0, preview=_preview(report.frame))
     yield RunResult(output_path=report.output_path, frames=1, faces_swapped=report.faces_swapped, failed_frames=[],
-                    seconds=seconds, engine=ENGINE, warnings=report.warnings, frame=report.frame)
+                    seconds=seconds, engine=ENGINE, warnings=report.warnings, frame=report.frame,
+                    faces_found=report.faces_found, faces_selected=report.faces_selected)
 
 
 @dataclass(frozen=True)
@@ -326,43 +336,60 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors), daemon=True)
         encoder.start()
         current = None
-        processed: FrameBGR | None = None
         last_preview = 0.0
         loop_start = time.perf_counter()
+        pending: deque[tuple[int, Future]] = deque()
+        workers = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="render")
+
+        def emit(position: int, future: Future) -> Iterator[Progress]:
+            nonlocal swaps, last_preview
+            image, count, error = future.result()
+            if error is not None:
+                failed.append(schedule.inputs[position])
+            swaps += count
+            frame_out = _scaled(image, options.output_video_scale)
+            encode_jobs.put(("frame", (frame_out, schedule.pts[position])))
+            done = position + 1
+            fps = (done - first_output) / max(time.perf_counter() - loop_start, 1e-6)
+            preview = None
+            if time.perf_counter() - last_preview >= PREVIEW_EVERY or done == total:
+                preview = _preview(frame_out)
+                last_preview = time.perf_counter()
+            yield Progress(frame=done, total=total, fps=fps, eta=(total - done) / max(fps, 1e-6), preview=preview)
+
         try:
+            future: Future | None = None
             for position in range(first_output, total):
                 if stop.is_set():
                     raise StoppedError("stopped by the user; run the same command again to continue")
                 if encode_errors:
                     raise encode_errors[0]
                 if position % SEGMENT_FRAMES == 0:
+                    while pending:
+                        yield from emit(*pending.popleft())
                     if position > first_output:
                         encode_jobs.put(("close", None))
                     tracker.reset()
                     encode_jobs.put(("open", (parts.segment(position // SEGMENT_FRAMES), width, height,
                                               schedule.time_base, schedule.rate, settings)))
                 wanted = schedule.inputs[position]
-                while current is None or current.index < wanted:
-                    item = frames.get()
-                    if isinstance(item, BaseException):
-                        raise item
-                    if item is _END:
-                        raise InvalidInputError(f"the video ended early at frame {wanted}: {job.target}")
-                    current = item
-                    processed = None
-                if processed is None:
-                    processed, count = _process(studio, tracker, current.image, current.index, failed)
-                    swaps += count
-                frame_out = _scaled(processed, options.output_video_scale)
-                encode_jobs.put(("frame", (frame_out, schedule.pts[position])))
-                done = position + 1
-                elapsed = time.perf_counter() - loop_start
-                fps = (done - first_output) / max(elapsed, 1e-6)
-                preview = None
-                if time.perf_counter() - last_preview >= PREVIEW_EVERY or done == total:
-                    preview = _preview(frame_out)
-                    last_preview = time.perf_counter()
-                yield Progress(frame=done, total=total, fps=fps, eta=(total - done) / max(fps, 1e-6), preview=preview)
+                if current is None or current.index < wanted:
+                    while current is None or current.index < wanted:
+                        item = frames.get()
+                        if isinstance(item, BaseException):
+                            raise item
+                        if item is _END:
+                            raise InvalidInputError(f"the video ended early at frame {wanted}: {job.target}")
+                        current = item
+                    # Tracking is sequential (each frame starts from the last); drawing the faces is
+                    # not, so it runs on worker threads while the next frame is analysed.
+                    context, error = _analyse(studio, tracker, current.image, current.index)
+                    future = workers.submit(_render, studio, current.image, context, error)
+                pending.append((position, future))
+                while len(pending) > RENDER_WORKERS + 1:
+                    yield from emit(*pending.popleft())
+            while pending:
+                yield from emit(*pending.popleft())
             encode_jobs.put(("close", None))
             encode_jobs.put(_END)
             encoder.join()
@@ -370,12 +397,15 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                 raise encode_errors[0]
         except BaseException:
             decoder_stop.set()
+            for _, waiting in pending:
+                waiting.cancel()
             encode_jobs.put(("abandon", None))
             encode_jobs.put(_END)
             encoder.join(timeout=30)
             raise
         finally:
             decoder_stop.set()
+            workers.shutdown(wait=True, cancel_futures=True)
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
     assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
@@ -391,26 +421,45 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     yield return_value
 
 
-def _process(studio: Studio, tracker: FaceTracker, image: FrameBGR, index: int, failed: list[int]
-             ) -> tuple[FrameBGR, int]:
-    """Run the processors on one frame; a frame whose processing fails is kept as it was, and counted."""
+def _analyse(studio: Studio, tracker: FaceTracker, image: FrameBGR, index: int
+             ) -> tuple[FrameContext | None, Exception | None]:
+    """Follow the faces into this frame. A failure is returned, not raised: one bad frame must not
+    end a long run (the frame is then written unprocessed and reported)."""
     try:
         tracks = tracker.update(image)
-        faces = [track.face for track in tracks]
-        assignments = [Assignment(face=track.face, identity=track.identity) for track in tracks
-                       if track.identity is not None]
-        context = FrameContext(faces=faces, assignments=assignments, stopwatch=studio.stopwatch)
+    except (StoppedError, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - see docstring
+        _log_failure(index, error)
+        tracker.reset()
+        return None, error
+    assignments = [Assignment(face=track.face, identity=track.identity) for track in tracks
+                   if track.identity is not None]
+    return FrameContext(faces=[track.face for track in tracks], assignments=assignments,
+                        stopwatch=studio.stopwatch), None
+
+
+def _render(studio: Studio, image: FrameBGR, context: FrameContext | None, error: Exception | None
+            ) -> tuple[FrameBGR, int, Exception | None]:
+    """Run the processors on a copy of the frame: (frame, faces swapped, error)."""
+    if context is None:
+        return image, 0, error
+    try:
         result = image.copy()
         for processor in studio.processors:
             result = processor.process(result, context)
-        swapped = sum(1 for a in assignments if a.face.mesh is not None) if "face_swapper" in studio.options.processors else 0
-        return result, swapped
-    except (StoppedError, KeyboardInterrupt, MemoryError):
+    except (StoppedError, MemoryError):
         raise
-    except Exception as error:  # noqa: BLE001 - one bad frame must not end a long run
-        logger.debug("frame %d failed", index, exc_info=True)
-        logger.warning("frame %d could not be processed (%s: %s); kept unprocessed", index,
-                       type(error).__name__, error)
-        failed.append(index)
-        tracker.reset()
-        return image, 0
+    except Exception as failure:  # noqa: BLE001 - one bad frame must not end a long run
+        _log_failure(-1, failure)
+        return image, 0, failure
+    swapped = 0
+    if "face_swapper" in studio.options.processors:
+        swapped = sum(1 for assignment in context.assignments if assignment.face.mesh is not None)
+    return result, swapped, None
+
+
+def _log_failure(index: int, error: Exception) -> None:
+    where = f"frame {index}" if index >= 0 else "a frame"
+    logger.debug("%s failed", where, exc_info=error)
+    logger.warning("%s could not be processed (%s: %s); it is kept unprocessed", where, type(error).__name__, error)

@@ -8,6 +8,8 @@ particular real photo skip, with the reason.
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see facefusion/__init__.py
 import sys
 from pathlib import Path
 

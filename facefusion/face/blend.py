@@ -35,10 +35,10 @@ def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarra
     scene_lab = cv2.cvtColor(scene, cv2.COLOR_BGR2LAB)
     f_mean, f_std = (value.ravel() for value in cv2.meanStdDev(face_lab, mask=face_skin.astype(np.uint8)))
     s_mean, s_std = (value.ravel() for value in cv2.meanStdDev(scene_lab, mask=scene_skin.astype(np.uint8)))
-    ratio = np.clip((s_std + 1e-3) / (f_std + 1e-3), 0.5, 3.0)
-    # Lightness spread is matched only part-way (full matching exaggerates noise on flat-lit
-    # sources); colour spread fully, or a warm, saturated scene gets a pale face.
-    ratio[0] = float(np.clip(ratio[0], 0.6, 1.6)) ** 0.7
+    # Spread is matched within bounds, lightness only part-way: full matching exaggerates noise on
+    # flat-lit sources and turns make-up into paint.
+    ratio = np.clip((s_std + 1e-3) / (f_std + 1e-3), 0.6, 1.6)
+    ratio[0] = ratio[0] ** 0.7
     # The per-channel mapping is a lookup table: one pass over the pixels.
     levels = np.arange(256, dtype=np.float64)[:, None]
     table = np.clip(np.round((levels - f_mean) * ratio + s_mean), 0, 255).astype(np.uint8)

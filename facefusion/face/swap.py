@@ -126,7 +126,10 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         mask, hard = swap_mask(local, shape, face_size, settings)
         source_skin, scene_skin = skin_masks(warped, scene, local, hard, face_size)
         mask *= covered * np.minimum(source_skin, scene_skin)
-        warped = match_colour_and_light(warped, scene, source_skin > 0.5, scene_skin > 0.5, face_size)
+        # Colour is measured on skin alone: lips, eyes and brows differ between people.
+        bare = features_mask(local, shape) == 0
+        warped = match_colour_and_light(warped, scene, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
+                                        face_size)
         openings = own_openings(target.mesh, source.face.mesh)
         if openings.any():
             warped = keep_own_openings(warped, scene, labels, coarse, target.mesh[:, :2] - offset, openings,

@@ -16,14 +16,28 @@ SUBPIXEL_SHIFT = 4
 
 
 def triangle_affines(destination: Points, source: Points, triangles: npt.NDArray[np.int32]) -> np.ndarray:
-    """T x 2 x 3 affine maps taking each destination triangle onto its source triangle."""
-    dst = np.concatenate([destination[triangles, :2], np.ones((len(triangles), 3, 1), np.float64)], axis=2)
-    src = source[triangles, :2].astype(np.float64)
-    determinant = np.linalg.det(dst)
+    """T x 2 x 3 affine maps taking each destination triangle onto its source triangle.
+
+    Solved in closed form (Cramer's rule) with plain array arithmetic: a batched ``linalg.solve``
+    goes through BLAS/LAPACK, whose thread pool spins on tiny problems and costs far more here."""
+    d = destination[triangles, :2].astype(np.float64)
+    s = source[triangles, :2].astype(np.float64)
+    x0, y0, x1, y1, x2, y2 = d[:, 0, 0], d[:, 0, 1], d[:, 1, 0], d[:, 1, 1], d[:, 2, 0], d[:, 2, 1]
+    determinant = x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1)
     degenerate = np.abs(determinant) < 1e-6
-    dst[degenerate] = np.eye(3)  # a triangle of no area paints no pixel: any map will do
-    affines = np.linalg.solve(dst, src)  # (T,3,2): [x y 1] @ A = [x' y']
-    return np.transpose(affines, (0, 2, 1)).astype(np.float32)
+    determinant[degenerate] = 1.0  # a triangle of no area paints no pixel: any map will do
+    # Rows of the inverse of [[x0 y0 1], [x1 y1 1], [x2 y2 1]], as coefficients on the three corners.
+    ax = np.stack([y1 - y2, y2 - y0, y0 - y1], axis=1) / determinant[:, None]
+    ay = np.stack([x2 - x1, x0 - x2, x1 - x0], axis=1) / determinant[:, None]
+    a1 = np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], axis=1) / determinant[:, None]
+    affines = np.empty((len(triangles), 2, 3), np.float64)
+    for row in range(2):
+        values = s[:, :, row]
+        affines[:, row, 0] = (ax * values).sum(axis=1)
+        affines[:, row, 1] = (ay * values).sum(axis=1)
+        affines[:, row, 2] = (a1 * values).sum(axis=1)
+    affines[degenerate] = 0.0
+    return affines.astype(np.float32)
 
 
 def rasterise(destination: Points, triangles: npt.NDArray[np.int32], shape: tuple[int, int]) -> np.ndarray:
