@@ -71,19 +71,21 @@ class Studio:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def load_identity(self, sources: list[str]) -> Identity:
-        return load_identity([str(path) for path in sources], self.analyser)
+    def load_identity(self, sources: list[str], embed: bool = True) -> Identity:
+        return load_identity([str(path) for path in sources], self.analyser, embed)
 
     def plan(self, sources: list[str], reference_frame: FrameBGR, face_map: list[str] | None = None) -> SwapPlan:
         """Load the sources and the reference face once for a run."""
-        default_identity = self.load_identity(sources) if sources else None
         entries = parse_face_map(face_map or [])
+        # Identity descriptors are only needed to match faces; computing them loads the recogniser.
+        matching = self.options.face_selector_mode == "reference" or any(entry.reference_path for entry in entries)
+        default_identity = self.load_identity(sources, embed=matching) if sources else None
         if default_identity is None and not entries:
             raise InvalidInputError("give a source image (-s) or a face map (--face-map)")
         by_position: dict[int, Identity] = {}
         by_reference = []
         for entry in entries:
-            identity = self.load_identity(list(entry.sources))
+            identity = self.load_identity(list(entry.sources), embed=False)
             if entry.position is not None:
                 by_position[entry.position] = identity
             else:

@@ -33,25 +33,27 @@ def _shift_face(face: Face, offset: np.ndarray) -> Face:
                                mesh=mesh)
 
 
-def load_source_face(path: str, analyser: FaceAnalyser) -> SourceFace:
-    """The largest face of a source photo, with its identity and the pixels around it."""
+def load_source_face(path: str, analyser: FaceAnalyser, embed: bool = True) -> SourceFace:
+    """The largest face of a source photo, with the pixels around it and, with ``embed``, its identity
+    descriptor (loading the recogniser costs most of a second, so it is skipped when not needed)."""
     frame = read_image(path).frame
     faces = [face for face in analyser.analyse(frame) if face.mesh is not None]
     if not faces:
         raise NoSourceFaceError(f"no face found in source image {path}; use a photo with a clear, visible face")
     face = max(faces, key=lambda item: item.width * item.height)
-    face = analyser.embed(frame, face)
+    if embed:
+        face = analyser.embed(frame, face)
     crop, offset = _crop_around(frame, face)
     yaw, pitch = head_pose(face.mesh)  # type: ignore[arg-type]
     return SourceFace(face=_shift_face(face, offset), image=crop, path=path, yaw=yaw, pitch=pitch)
 
 
-def load_identity(paths: list[str], analyser: FaceAnalyser) -> Identity:
+def load_identity(paths: list[str], analyser: FaceAnalyser, embed: bool = True) -> Identity:
     """One person from several photos: every photo's face is kept (the swapper picks, per target face,
-    the one whose pose fits best) and their descriptors are averaged into one identity."""
+    the one whose pose fits best) and, with ``embed``, their descriptors are averaged into one identity."""
     if not paths:
         raise InvalidInputError("no source image given")
-    faces = tuple(load_source_face(path, analyser) for path in paths)
+    faces = tuple(load_source_face(path, analyser, embed) for path in paths)
     embeddings = [face.face.embedding for face in faces if face.face.embedding is not None]
     embedding = np.mean(embeddings, axis=0).astype(np.float32) if embeddings else None
     name = ", ".join(Path(path).name for path in paths)

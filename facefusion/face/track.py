@@ -18,9 +18,10 @@ import numpy as np
 
 from ..types import Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
+from .landmarks import FaceLandmarker
 from .topology import five_points_from_mesh
 
-DETECT_EVERY = 5
+DETECT_EVERY = 10
 """Frames between full detections while tracks are steady."""
 MAX_GAP = 6
 """Frames a track may miss before it ends (its last mesh is held meanwhile)."""
@@ -67,8 +68,15 @@ class Track:
     face: Face
     identity: Identity | None
     filter: OneEuroFilter
+    landmarker: FaceLandmarker | None = None
+    """The track's own landmarker in following mode, made on its first refit."""
     missed: int = 0
     age: int = 0
+
+    def close(self) -> None:
+        if self.landmarker is not None:
+            self.landmarker.close()
+            self.landmarker = None
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -87,7 +95,8 @@ def _bbox_of(mesh: Points) -> np.ndarray:
 
 
 def thumbnail(frame: FrameBGR) -> np.ndarray:
-    small = cv2.resize(frame, (64, 36), interpolation=cv2.INTER_AREA)
+    step = max(1, min(frame.shape[0] // 72, frame.shape[1] // 128))
+    small = cv2.resize(frame[::step, ::step], (64, 36), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
 
 
@@ -108,6 +117,7 @@ class FaceTracker:
     _previous: np.ndarray | None = None
 
     def reset(self) -> None:
+        self._end(self.tracks)
         self.tracks = []
         self._since_detection = 0
         self._previous = None
@@ -118,7 +128,7 @@ class FaceTracker:
         cut = self._previous is not None and float(np.abs(small - self._previous).mean()) * 4 > CUT_THRESHOLD
         self._previous = small
         if cut:
-            self.tracks = []
+            self.reset()
         if not self.tracks or cut or self._since_detection >= self.detect_every - 1 or \
                 any(track.missed for track in self.tracks):
             self._detect(frame)
@@ -126,8 +136,14 @@ class FaceTracker:
         else:
             self._refit(frame)
             self._since_detection += 1
+        self._end([track for track in self.tracks if track.missed > MAX_GAP])
         self.tracks = [track for track in self.tracks if track.missed <= MAX_GAP]
         return list(self.tracks)
+
+    @staticmethod
+    def _end(tracks: list[Track]) -> None:
+        for track in tracks:
+            track.close()
 
     def _smoothed(self, track: Track, face: Face) -> Face:
         if face.mesh is None:
@@ -139,7 +155,9 @@ class FaceTracker:
         for track in self.tracks:
             previous = track.face
             bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
-            mesh = self.analyser.landmarker.mesh(frame, bbox)
+            if track.landmarker is None:
+                track.landmarker = FaceLandmarker(follow=True)
+            mesh = track.landmarker.mesh(frame, bbox)
             if mesh is None:
                 track.missed += 1
                 continue

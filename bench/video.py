@@ -1,0 +1,112 @@
+"""Video benchmark: the swap pipeline against plain decode+encode of the same clip, and memory.
+
+Run: ``.venv/bin/python bench/video.py`` (add ``--long-frames 0`` to skip the memory comparison).
+It makes a 1280x720 clip with one face and a soundtrack (from a photo an installed package ships),
+then measures, in this run and on this machine:
+- plain decode + encode (libx264, the pipeline's default settings): the floor any video tool pays;
+- the full pipeline (decode, track, swap, encode, audio), end to end and in steady state;
+- peak memory (RSS) of the whole pipeline for the clip and for one ten times longer.
+Each measurement runs in its own process so memory figures do not mix.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT))
+
+
+def plain_transcode(clip: Path, output: Path) -> dict[str, float]:
+    from facefusion.media.video import EncoderSettings, SegmentWriter, probe_video, read_frames
+
+    info = probe_video(clip)
+    start = time.perf_counter()
+    writer = SegmentWriter(output, info.width, info.height, info.time_base, Fraction(round(info.fps * 1000), 1000),
+                           EncoderSettings())
+    count = 0
+    for frame in read_frames(info):
+        writer.write(frame.image, info.frame_pts[frame.index])
+        count += 1
+    writer.close()
+    return {"frames": count, "seconds": time.perf_counter() - start}
+
+
+def pipeline(clip: Path, output: Path) -> dict[str, float]:
+    from sample_media import grace_hopper
+
+    from facefusion.options import Options
+    from facefusion.pipeline import Job, Progress, RunResult, run
+
+    start = time.perf_counter()
+    steady_fps = 0.0
+    result = None
+    for event in run(Job(sources=(str(grace_hopper()),), target=str(clip), output=str(output), resume=False),
+                     Options(face_selector_mode="many")):
+        if isinstance(event, Progress):
+            steady_fps = event.fps
+        elif isinstance(event, RunResult):
+            result = event
+    seconds = time.perf_counter() - start
+    return {"frames": result.frames, "seconds": seconds, "steady_fps": steady_fps,
+            "swaps": result.faces_swapped, "failed": len(result.failed_frames)}
+
+
+def child(mode: str, clip: str, output: str) -> None:
+    figures = plain_transcode(Path(clip), Path(output)) if mode == "plain" else pipeline(Path(clip), Path(output))
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def measure(mode: str, clip: Path, output: Path) -> dict[str, float]:
+    completed = subprocess.run([sys.executable, __file__, "--child", mode, str(clip), str(output)],
+                               capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=150, help="frames of the short clip (30 fps)")
+    parser.add_argument("--long-frames", type=int, default=1500, help="frames of the long clip (0: skip)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    from sample_media import make_clip
+
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        short = make_clip(work / "short.mp4", frames=args.frames)
+        plain = measure("plain", short, work / "plain.mkv")
+        swap = measure("swap", short, work / "swap.mp4")
+        plain_fps = plain["frames"] / plain["seconds"]
+        swap_fps = swap["frames"] / swap["seconds"]
+        print(f"1280x720, one face, {args.frames} frames, libx264 veryfast, this machine ({os.cpu_count()} cores)")
+        print(f"{'plain decode+encode':<34}{plain_fps:>8.1f} fps")
+        print(f"{'swap pipeline, end to end':<34}{swap_fps:>8.1f} fps  (model loading included)")
+        print(f"{'swap pipeline, steady state':<34}{swap['steady_fps']:>8.1f} fps")
+        print(f"{'ratio end to end / plain':<34}{swap_fps / plain_fps:>8.2f}")
+        print(f"{'faces swapped':<34}{swap['swaps']:>8d}  of {swap['frames']} frames, {swap['failed']} failed")
+        print(f"{'peak memory, short clip':<34}{swap['peak_rss_mb']:>8.0f} MB")
+        if args.long_frames:
+            long = make_clip(work / "long.mp4", frames=args.long_frames)
+            long_swap = measure("swap", long, work / "long_swap.mp4")
+            growth = long_swap["peak_rss_mb"] / swap["peak_rss_mb"] - 1
+            print(f"{'peak memory, clip x' + str(args.long_frames // args.frames):<34}{long_swap['peak_rss_mb']:>8.0f} MB"
+                  f"  ({growth * 100:+.1f} %)")
+            print(f"{'swap pipeline, long clip':<34}{long_swap['frames'] / long_swap['seconds']:>8.1f} fps")
+
+
+if __name__ == "__main__":
+    main()
