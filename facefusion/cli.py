@@ -12,7 +12,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, StudioError
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError
 from .options import Options, make_options, option_specs
 
 logger = logging.getLogger("facefusion")
@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the default: running the same command again does it)")
     run.add_argument("--no-resume", dest="resume", action="store_false",
                      help="discard the saved part of an earlier run and start over")
+    run.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
+                     help="frames per resumable segment of a video run: the most a crash can cost "
+                          "(default: 240)")
     _add_option_flags(run)
     run.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                      help="how much to print (default: info)")
@@ -98,7 +101,10 @@ def _headless_run(args: argparse.Namespace) -> int:
 
     options = _options_from_args(args)
     job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
-              face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume)
+              face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume,
+              segment_frames=args.video_segment_frames)
+    if args.video_segment_frames < 1:
+        raise InvalidInputError("--video-segment-frames: give 1 or more")
     bar = None
     try:
         for event in run(job, options):

@@ -63,6 +63,8 @@ class Job:
     reference_face_path: str | None = None
     resume: bool = True
     """Continue a run that stopped part-way, when its saved state matches this job."""
+    segment_frames: int = SEGMENT_FRAMES
+    """Output frames per resumable segment."""
 
 
 @dataclass(frozen=True)
@@ -179,13 +181,14 @@ def make_schedule(info: VideoInfo, options: Options) -> Schedule:
 
 
 def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
+    """What a saved partial run must match to be continued: inputs (path, size, time), options, layout."""
     files = [job.target, *job.sources, *(item.split("=", 1)[-1] for item in job.face_map)]
     if job.reference_face_path:
         files.append(job.reference_face_path)
     described = [(str(Path(path).resolve()), Path(path).stat().st_size, Path(path).stat().st_mtime_ns)
                  for path in files for path in path.split(",") if Path(path).is_file()]
     payload = json.dumps({"files": described, "face_map": list(job.face_map), "options": asdict(options),
-                          "frames": info.frame_count, "segment": SEGMENT_FRAMES}, sort_keys=True, default=str)
+                          "frames": info.frame_count, "segment": job.segment_frames}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -310,9 +313,10 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     schedule = make_schedule(info, options)
     total = len(schedule.inputs)
     parts = _Parts(output, _fingerprint(job, options, info), job.resume)
-    segments_total = (total + SEGMENT_FRAMES - 1) // SEGMENT_FRAMES
+    segment_frames = max(1, job.segment_frames)
+    segments_total = (total + segment_frames - 1) // segment_frames
     done_segments = parts.complete_segments(segments_total)
-    first_output = done_segments * SEGMENT_FRAMES
+    first_output = done_segments * segment_frames
     if first_output:
         logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
     width = round(info.width * options.output_video_scale)
@@ -364,13 +368,13 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                     raise StoppedError("stopped by the user; run the same command again to continue")
                 if encode_errors:
                     raise encode_errors[0]
-                if position % SEGMENT_FRAMES == 0:
+                if position % segment_frames == 0:
                     while pending:
                         yield from emit(*pending.popleft())
                     if position > first_output:
                         encode_jobs.put(("close", None))
                     tracker.reset()
-                    encode_jobs.put(("open", (parts.segment(position // SEGMENT_FRAMES), width, height,
+                    encode_jobs.put(("open", (parts.segment(position // segment_frames), width, height,
                                               schedule.time_base, schedule.rate, settings)))
                 wanted = schedule.inputs[position]
                 if current is None or current.index < wanted:

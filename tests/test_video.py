@@ -1,0 +1,283 @@
+"""Videos: frames, timing, audio, rotation, trim, failures, stop and resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from facefusion.errors import StoppedError
+from facefusion.media.video import probe_video
+from facefusion.options import Options
+from facefusion.pipeline import Job, Progress, RunResult, run, run_to_end
+
+from conftest import ROOT, shared_file
+from sample_media import grace_hopper, make_clip
+
+OPTIONS = Options(face_selector_mode="many")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    small = dict(size=(640, 360), face_width=110)
+    return {
+        "plain": make_clip(folder / "plain.mp4", frames=60, **small),
+        "silent": make_clip(folder / "silent.mp4", frames=30, audio=False, **small),
+        "rotated": make_clip(folder / "rotated.mp4", frames=30, rotation=90, **small),
+        "variable": make_clip(folder / "variable.mp4", frames=40, variable_rate=True, **small),
+        "long": make_clip(folder / "long.mp4", frames=90, **small),
+    }
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def stream_layout(path: Path) -> dict[str, tuple[float, float]]:
+    """Per stream type: (start, end) in seconds."""
+    layout = {}
+    with av.open(str(path)) as container:
+        for stream in container.streams:
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            last = max(float((packet.pts + (packet.duration or 0)) * stream.time_base)
+                       for packet in container.demux(stream) if packet.pts is not None)
+            container.seek(0)
+            layout[stream.type] = (start, last)
+    return layout
+
+
+def swap(clip: Path, output: Path, options: Options = OPTIONS, **job: object) -> RunResult:
+    return run_to_end(Job(sources=(str(grace_hopper()),), target=str(clip), output=str(output), **job), options)
+
+
+def assert_face_changed_background_kept(source: Path, output: Path) -> None:
+    before, after = decoded_frames(source), decoded_frames(output)
+    assert len(before) == len(after)
+    for index in (0, len(before) // 2, len(before) - 1):
+        difference = np.abs(before[index].astype(int) - after[index]).mean(axis=2)
+        height, width = difference.shape
+        corners = np.concatenate([difference[:height // 6, :width // 6].ravel(), difference[-height // 6:, -width // 6:].ravel()])
+        assert corners.mean() < 3, "the background changed"
+        assert difference.max() > 40 and (difference > 20).sum() > 200, "the face did not change"
+
+
+def test_frames_duration_audio_and_face(tmp_path, clips):
+    output = tmp_path / "out.mp4"
+    result = swap(clips["plain"], output)
+    source, made = probe_video(clips["plain"]), probe_video(output)
+    assert made.frame_count == source.frame_count == result.frames
+    assert abs(made.duration - source.duration) <= 1 / source.fps
+    assert made.audio_streams == 1
+    layout_in, layout_out = stream_layout(clips["plain"]), stream_layout(output)
+    assert abs(layout_out["audio"][1] - layout_in["audio"][1]) < 0.05
+    assert abs((layout_out["audio"][0] - layout_out["video"][0]) - (layout_in["audio"][0] - layout_in["video"][0])) < 0.03
+    assert result.faces_swapped == source.frame_count and not result.failed_frames
+    assert_face_changed_background_kept(clips["plain"], output)
+    assert not output.with_name(output.name + ".parts").exists()
+
+
+def test_real_talking_head(tmp_path):
+    clip = shared_file("video_talking_man_01.mp4")
+    output = tmp_path / "talk.mp4"
+    result = swap(clip, output)
+    source, made = probe_video(clip), probe_video(output)
+    assert made.frame_count == source.frame_count == 125
+    assert abs(made.duration - source.duration) <= 1 / source.fps
+    assert made.audio_streams == 1
+    assert result.faces_swapped >= 120
+    assert_face_changed_background_kept(clip, output)
+
+
+def test_real_clip_with_late_video_keeps_audio_sync(tmp_path):
+    clip = shared_file("video_multi_face_01.mp4")
+    output = tmp_path / "multi.mkv"
+    swap(clip, output)
+    source, made = probe_video(clip), probe_video(output)
+    assert made.frame_count == source.frame_count == 275
+    layout_in, layout_out = stream_layout(clip), stream_layout(output)
+    # The video starts 0.85 s after the audio in the target; so it must in the output.
+    offset_in = layout_in["video"][0] - layout_in["audio"][0]
+    offset_out = layout_out["video"][0] - layout_out["audio"][0]
+    assert offset_in > 0.8 and abs(offset_out - offset_in) < 1 / source.fps
+
+
+def test_trim(tmp_path, clips):
+    output = tmp_path / "trim.mp4"
+    result = swap(clips["plain"], output, Options(face_selector_mode="many", trim_frame_start=10, trim_frame_end=40))
+    made = probe_video(output)
+    assert result.frames == made.frame_count == 30
+    assert abs(made.duration - 1.0) < 0.05
+    start, end = stream_layout(output)["audio"]
+    assert start < 0.05 and abs(end - 1.0) < 0.1
+    assert np.abs(decoded_frames(output)[0].astype(int)[:40, :40] - decoded_frames(clips["plain"])[10][:40, :40]).mean() < 3
+
+
+def test_target_without_audio(tmp_path, clips):
+    output = tmp_path / "silent.mp4"
+    result = swap(clips["silent"], output)
+    assert probe_video(output).audio_streams == 0
+    assert any("no audio" in warning for warning in result.warnings)
+
+
+def test_rotated_phone_clip_comes_out_upright_and_swapped(tmp_path, clips):
+    output = tmp_path / "rotated.mp4"
+    result = swap(clips["rotated"], output)
+    made = probe_video(output)
+    assert (made.width, made.height) == (360, 640)
+    assert made.rotation == 0
+    assert result.faces_swapped == 30
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path, clips):
+    output = tmp_path / "vfr.mkv"
+    swap(clips["variable"], output)
+    source, made = probe_video(clips["variable"]), probe_video(output)
+    gaps_in = np.diff([source.frame_time(i) for i in range(source.frame_count)])
+    gaps_out = np.diff([made.frame_time(i) for i in range(made.frame_count)])
+    assert made.frame_count == source.frame_count
+    assert len(set(np.round(gaps_in, 3))) == 2, "the test clip should be variable-rate"
+    assert np.abs(gaps_in - gaps_out).max() < 0.002
+
+
+def test_output_fps_resamples(tmp_path, clips):
+    output = tmp_path / "fps15.mp4"
+    swap(clips["plain"], output, Options(face_selector_mode="many", output_video_fps=15))
+    source, made = probe_video(clips["plain"]), probe_video(output)
+    assert made.frame_count == source.frame_count // 2
+    assert abs(made.duration - source.duration) < 0.1
+
+
+@pytest.mark.parametrize("extension", [".mov", ".webm"])
+def test_other_containers(tmp_path, clips, extension):
+    output = tmp_path / f"out{extension}"
+    swap(clips["silent"], output)
+    assert probe_video(output).frame_count == 30
+
+
+def test_scale_option(tmp_path, clips):
+    output = tmp_path / "half.mp4"
+    swap(clips["silent"], output, Options(face_selector_mode="many", output_video_scale=0.5))
+    made = probe_video(output)
+    assert (made.width, made.height) == (320, 180)
+
+
+def test_a_failing_frame_is_kept_and_reported(tmp_path, clips, monkeypatch):
+    from facefusion.processors import face_swapper
+
+    original = face_swapper.FaceSwapper.process
+    calls = {"count": 0}
+
+    def flaky(self, frame, context):
+        calls["count"] += 1
+        if calls["count"] == 5:
+            raise RuntimeError("simulated failure")
+        return original(self, frame, context)
+
+    monkeypatch.setattr(face_swapper.FaceSwapper, "process", flaky)
+    output = tmp_path / "flaky.mp4"
+    result = swap(clips["silent"], output)
+    assert len(result.failed_frames) == 1
+    assert probe_video(output).frame_count == 30
+
+
+def test_progress_has_totals_fps_eta_and_previews(tmp_path, clips):
+    events = list(run(Job(sources=(str(grace_hopper()),), target=str(clips["silent"]), output=str(tmp_path / "p.mp4")),
+                      OPTIONS))
+    progress = [event for event in events if isinstance(event, Progress)]
+    assert [event.frame for event in progress] == list(range(1, 31))
+    assert all(event.total == 30 and event.fps > 0 for event in progress)
+    assert progress[-1].eta == 0 and progress[-1].preview is not None
+    assert isinstance(events[-1], RunResult)
+
+
+def test_stop_then_resume_gives_the_same_frames(tmp_path, clips):
+    reference = tmp_path / "whole.mp4"
+    swap(clips["long"], reference, segment_frames=20)
+    output = tmp_path / "resumed.mp4"
+    stop = threading.Event()
+    job = Job(sources=(str(grace_hopper()),), target=str(clips["long"]), output=str(output), segment_frames=20)
+    with pytest.raises(StoppedError):
+        for event in run(job, OPTIONS, stop):
+            if isinstance(event, Progress) and event.frame == 50:
+                stop.set()
+    assert not output.exists(), "a stopped run must leave nothing under the output name"
+    parts = output.with_name(output.name + ".parts")
+    assert sorted(path.name for path in parts.glob("segment_*.mkv")) == ["segment_00000.mkv", "segment_00001.mkv"]
+    result = run_to_end(job, OPTIONS)
+    assert result.resumed_from == 40
+    whole, resumed = decoded_frames(reference), decoded_frames(output)
+    assert len(whole) == len(resumed) == 90
+    assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+
+
+def _cli(*args: object) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "facefusion", *map(str, args)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_segments(parts: Path, count: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if len(list(parts.glob("segment_*.mkv"))) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run did not write its first segments in time")
+
+
+def test_killed_run_resumes_to_the_same_file_contents(tmp_path, clips):
+    arguments = ["headless-run", "-s", grace_hopper(), "-t", clips["long"], "--face-selector-mode", "many",
+                 "--video-segment-frames", "15"]
+    reference = tmp_path / "whole.mp4"
+    assert _cli(*arguments, "-o", reference).wait(timeout=300) == 0
+    output = tmp_path / "killed.mp4"
+    process = _cli(*arguments, "-o", output)
+    _wait_for_segments(output.with_name(output.name + ".parts"), 2, process)
+    process.kill()
+    process.wait()
+    assert not output.exists()
+    again = _cli(*arguments, "-o", output)
+    _, errors = again.communicate(timeout=300)
+    assert again.returncode == 0, errors
+    assert "resum" in errors
+    assert all(np.array_equal(a, b) for a, b in zip(decoded_frames(reference), decoded_frames(output)))
+    assert len(decoded_frames(output)) == 90
+
+
+def test_ctrl_c_stops_with_exit_4_and_no_output(tmp_path, clips):
+    output = tmp_path / "stopped.mp4"
+    process = _cli("headless-run", "-s", grace_hopper(), "-t", clips["long"], "-o", output, "--face-selector-mode",
+                   "many", "--video-segment-frames", "15")
+    _wait_for_segments(output.with_name(output.name + ".parts"), 1, process)
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 4
+    assert "stopped" in errors and "Traceback" not in errors
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (os.urandom(4000), "cannot read video"),
+    (b"just some text, not a video at all", "cannot read video"),
+])
+def test_broken_video_files(tmp_path, content, fragment):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(content)
+    process = _cli("headless-run", "-s", grace_hopper(), "-t", broken, "-o", tmp_path / "out.mp4")
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert fragment in errors and "broken.mp4" in errors and "Traceback" not in errors
+
+
+def test_video_output_extension_must_be_a_video(tmp_path, clips):
+    process = _cli("headless-run", "-s", grace_hopper(), "-t", clips["silent"], "-o", tmp_path / "out.jpg")
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 2 and "unsupported output type" in errors
