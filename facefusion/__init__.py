@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from .api import ImageResult, Studio, swap_image
 from .errors import InvalidInputError, NoSourceFaceError, StudioError
 from .options import Options
+from .pipeline import Job, Progress, RunResult, run, run_to_end, swap_video
 
-__all__ = ["ImageResult", "InvalidInputError", "NoSourceFaceError", "Options", "Studio", "StudioError",
-           "swap_image", "__version__"]
+__all__ = ["ImageResult", "InvalidInputError", "Job", "NoSourceFaceError", "Options", "Progress", "RunResult",
+           "Studio", "StudioError", "run", "run_to_end", "swap_image", "swap_video", "__version__"]

@@ -36,7 +36,7 @@ from .errors import InvalidInputError, StoppedError
 from .face.track import FaceTracker
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
-                          assemble, is_video_path, probe_video, read_frames)
+                          assemble, is_video_path, probe_video, read_frames, release_freed_memory)
 from .options import Options
 from .processors import FrameContext
 from .types import Face, FrameBGR, Identity
@@ -374,6 +374,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                     if position > first_output:
                         encode_jobs.put(("close", None))
                     tracker.reset()
+                    release_freed_memory()
                     encode_jobs.put(("open", (parts.segment(position // segment_frames), width, height,
                                               schedule.time_base, schedule.rate, settings)))
                 wanted = schedule.inputs[position]
@@ -467,3 +468,19 @@ def _log_failure(index: int, error: Exception) -> None:
     where = f"frame {index}" if index >= 0 else "a frame"
     logger.debug("%s failed", where, exc_info=error)
     logger.warning("%s could not be processed (%s: %s); it is kept unprocessed", where, type(error).__name__, error)
+
+
+def swap_video(sources: str | list[str], target: str, output: str, *, face_map: list[str] | None = None,
+               reference_face_path: str | None = None, options: Options | None = None,
+               stop: threading.Event | None = None, **option_values: object) -> RunResult:
+    """Blocking one-call form for a video (or image) target: returns the :class:`RunResult`."""
+    from .options import make_options
+
+    source_list = [sources] if isinstance(sources, str) else list(sources)
+    if options is None:
+        options = make_options(**option_values)
+    elif option_values:
+        options = options.replace(**option_values)
+    job = Job(sources=tuple(map(str, source_list)), target=str(target), output=str(output),
+              face_map=tuple(face_map or ()), reference_face_path=reference_face_path)
+    return run_to_end(job, options, stop)
