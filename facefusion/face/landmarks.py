@@ -38,14 +38,11 @@ def landmark_array(landmarks: object) -> np.ndarray:
 class FaceLandmarker:
     """Owns one mediapipe Face Mesh; not thread-safe (one per worker)."""
 
-    def __init__(self, follow: bool = False) -> None:
-        """``follow``: the crops come from one face across video frames; mediapipe then tracks the
-        landmarks from the previous crop instead of searching the crop for a face each time."""
+    def __init__(self) -> None:
         import mediapipe as mp
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not follow, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3,
-            min_tracking_confidence=0.5)
+            static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3)
 
     def close(self) -> None:
         self._mesh.close()

@@ -1,7 +1,9 @@
 """Faces followed across video frames: tracks, smoothing, gap filling, scene cuts.
 
 Full detection runs every few frames (and after a cut); in between each track's mesh is refitted on
-a crop around where it was, which is cheaper and steadier. Mesh points are smoothed with a One Euro
+a crop around where it was, which is cheaper and steadier. The refit is stateless (the landmarker
+keeps no memory between frames), so a run resumed at a segment gives exactly the frames it would
+have given uninterrupted. Mesh points are smoothed with a One Euro
 filter (little lag when the head moves fast, little jitter when it is still). A track that misses a
 few frames keeps its last mesh, so the swap does not pop off and on. A track's source and selection
 decision are made once, when it starts.
@@ -18,7 +20,6 @@ import numpy as np
 
 from ..types import Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
-from .landmarks import FaceLandmarker
 from .topology import five_points_from_mesh
 
 DETECT_EVERY = 10
@@ -68,15 +69,8 @@ class Track:
     face: Face
     identity: Identity | None
     filter: OneEuroFilter
-    landmarker: FaceLandmarker | None = None
-    """The track's own landmarker in following mode, made on its first refit."""
     missed: int = 0
     age: int = 0
-
-    def close(self) -> None:
-        if self.landmarker is not None:
-            self.landmarker.close()
-            self.landmarker = None
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -117,7 +111,6 @@ class FaceTracker:
     _previous: np.ndarray | None = None
 
     def reset(self) -> None:
-        self._end(self.tracks)
         self.tracks = []
         self._since_detection = 0
         self._previous = None
@@ -128,7 +121,7 @@ class FaceTracker:
         cut = self._previous is not None and float(np.abs(small - self._previous).mean()) * 4 > CUT_THRESHOLD
         self._previous = small
         if cut:
-            self.reset()
+            self.tracks = []
         if not self.tracks or cut or self._since_detection >= self.detect_every - 1 or \
                 any(track.missed for track in self.tracks):
             self._detect(frame)
@@ -136,14 +129,8 @@ class FaceTracker:
         else:
             self._refit(frame)
             self._since_detection += 1
-        self._end([track for track in self.tracks if track.missed > MAX_GAP])
         self.tracks = [track for track in self.tracks if track.missed <= MAX_GAP]
         return list(self.tracks)
-
-    @staticmethod
-    def _end(tracks: list[Track]) -> None:
-        for track in tracks:
-            track.close()
 
     def _smoothed(self, track: Track, face: Face) -> Face:
         if face.mesh is None:
@@ -155,9 +142,7 @@ class FaceTracker:
         for track in self.tracks:
             previous = track.face
             bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
-            if track.landmarker is None:
-                track.landmarker = FaceLandmarker(follow=True)
-            mesh = track.landmarker.mesh(frame, bbox)
+            mesh = self.analyser.landmarker.mesh(frame, bbox)
             if mesh is None:
                 track.missed += 1
                 continue
@@ -182,7 +167,9 @@ class FaceTracker:
             track.face = self._smoothed(track, faces[best])
             track.missed = 0
             track.age += 1
-        new_faces = [faces[index] for index in unmatched]
+        # A detection the mesh cannot be fitted to is most often not a face (a pattern, a hand): in a
+        # video it would only start short, useless tracks.
+        new_faces = [faces[index] for index in unmatched if faces[index].mesh is not None]
         if new_faces:
             identities = self.decide(frame, new_faces)
             for face, identity in zip(new_faces, identities):

@@ -188,7 +188,10 @@ class SegmentWriter:
     """Encodes frames into one video-only file; the file appears under its name only when closed."""
 
     def __init__(self, path: Path, width: int, height: int, time_base: Fraction, rate: Fraction,
-                 settings: EncoderSettings) -> None:
+                 settings: EncoderSettings, threads: int = 1) -> None:
+        """``threads``: encoder threads, 0 for the encoder's own choice. The pipeline uses one: the
+        encoder already runs beside decoding and drawing, and threads of its own would be made anew for
+        every segment (and their memory with them)."""
         self.path = path
         self.temporary = path.with_name(path.name + ".partial")
         self.width, self.height = even(width), even(height)
@@ -200,7 +203,7 @@ class SegmentWriter:
             self._time_base = time_base
             self._stream.time_base = time_base
             self._stream.codec_context.time_base = time_base
-            self._stream.thread_type = "AUTO"
+            self._stream.codec_context.thread_count = threads
             self._stream.codec_context.open()
         except (av.FFmpegError, ValueError) as error:
             self._abandon()
