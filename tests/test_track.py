@@ -1,0 +1,55 @@
+"""Tracking: smoothing, gap filling, scene cuts, one decision per track."""
+from __future__ import annotations
+
+import numpy as np
+
+from facefusion.face.track import FaceTracker, OneEuroFilter
+from facefusion.media.image import read_image
+
+
+def test_one_euro_filter_steadies_a_still_point_and_follows_a_moving_one():
+    rng = np.random.default_rng(1)
+    still = OneEuroFilter(rate=30)
+    noisy = 100 + rng.normal(0, 2, size=(120, 2))
+    smoothed = np.array([still(sample, scale=200) for sample in noisy])
+    assert smoothed[30:].std() < noisy[30:].std() / 3
+    moving = OneEuroFilter(rate=30)
+    path = np.stack([np.linspace(0, 600, 60), np.zeros(60)], axis=1)  # 300 px a second
+    followed = np.array([moving(sample, scale=200) for sample in path])
+    assert np.abs(followed[-1] - path[-1]).max() < 30, "the filter lags a moving face too much"
+
+
+def _tracker(analyser, decisions):
+    def decide(frame, faces):
+        decisions.append(len(faces))
+        return ["identity"] * len(faces)
+    return FaceTracker(analyser, rate=30.0, decide=decide)
+
+
+def test_tracks_keep_their_decision_and_reset_on_a_scene_cut(analyser, generated):
+    face_frame = read_image(generated["grace_hopper"]).frame
+    other_scene = read_image(generated["two_people"]).frame[:600, :512].copy()
+    decisions: list[int] = []
+    tracker = _tracker(analyser, decisions)
+    ids = set()
+    for _ in range(12):
+        tracks = tracker.update(face_frame)
+        ids |= {track.track_id for track in tracks}
+    assert ids == {0} and decisions == [1], "one track, decided once, over a still shot"
+    tracker.update(other_scene)
+    assert decisions[-1] >= 1 and len(decisions) == 2, "a cut starts new tracks with their own decision"
+    assert all(track.track_id > 0 for track in tracker.tracks)
+
+
+def test_a_short_gap_keeps_the_last_face(analyser, generated):
+    face_frame = read_image(generated["grace_hopper"]).frame
+    decisions: list[int] = []
+    tracker = _tracker(analyser, decisions)
+    tracker.update(face_frame)
+    covered = face_frame.copy()
+    track = tracker.tracks[0]
+    x1, y1, x2, y2 = track.face.bbox.astype(int)
+    covered[max(0, y1 - 40):y2 + 40, max(0, x1 - 40):x2 + 40] = 128  # the face hidden, the rest unchanged
+    held = tracker.update(covered)
+    assert len(held) == 1 and held[0].track_id == track.track_id
+    assert held[0].missed == 1 and held[0].face.mesh is not None
