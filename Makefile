@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/image.py
+	$(BIN)/python bench/video.py
 
 clean:
 	rm -rf $(VENV) output
