@@ -56,14 +56,19 @@ class ImageResult:
 class Studio:
     """Owns the embedded engine's models; reuse one for many images. Not thread-safe."""
 
-    def __init__(self, options: Options | None = None, stopwatch: Stopwatch | None = None) -> None:
+    def __init__(self, options: Options | None = None, stopwatch: Stopwatch | None = None,
+                 analyser: FaceAnalyser | None = None) -> None:
+        """``analyser``: models to borrow (their owner closes them), e.g. from a long-running app."""
         self.options = options or Options()
         self.stopwatch = stopwatch
-        self.analyser = FaceAnalyser(self.options.face_detector_score, self.options.face_detector_min_size, stopwatch)
+        self._owns_analyser = analyser is None
+        self.analyser = analyser or FaceAnalyser(self.options.face_detector_score,
+                                                 self.options.face_detector_min_size, stopwatch)
         self.processors = create_processors(self.options)
 
     def close(self) -> None:
-        self.analyser.close()
+        if self._owns_analyser:
+            self.analyser.close()
 
     def __enter__(self) -> "Studio":
         return self

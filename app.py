@@ -1,0 +1,101 @@
+"""The web UI: ``python app.py`` serves the studio on http://127.0.0.1:7860.
+
+Also the app file of a Hugging Face Space (SPACE_ID set): there it binds as Spaces require.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    on_space = bool(os.environ.get("SPACE_ID"))
+    parser = argparse.ArgumentParser(description="facefusion-studio web UI")
+    parser.add_argument("--server-name", default="0.0.0.0" if on_space else "127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this computer only)")
+    parser.add_argument("--server-port", type=int, default=int(os.environ.get("PORT", 7860)),
+                        help="port (default: 7860)")
+    parser.add_argument("--share", action="store_true", help="also open a temporary public link (72 hours)")
+    parser.add_argument("--auth", metavar="USER:PASSWORD or FILE",
+                        help="ask for a login: one user:password pair, or a file with one pair per line")
+    parser.add_argument("--max-file-size", default="1gb", help="largest upload accepted (default: 1gb)")
+    parser.add_argument("--queue-size", type=int, default=16, help="most requests waiting at once (default: 16)")
+    parser.add_argument("--open-browser", action="store_true", help="open the page in the browser")
+    return parser.parse_args(argv)
+
+
+def read_credentials(value: str | None) -> list[tuple[str, str]] | None:
+    if not value:
+        return None
+    lines = Path(value).read_text().splitlines() if Path(value).is_file() else [value]
+    pairs = []
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            user, separator, password = line.strip().partition(":")
+            if not separator or not user or not password:
+                raise SystemExit(f"error: --auth: '{line.strip()}' is not user:password")
+            pairs.append((user, password))
+    return pairs
+
+
+def example_media(folder: Path) -> list[list[object]]:
+    """Source/target pairs a newcomer can click: photos shipped by installed packages and a short clip
+    made from one of them."""
+    from sample_media import astronaut, grace_hopper, make_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    astronaut_copy = folder / "astronaut.png"
+    hopper_copy = folder / "grace_hopper.jpg"
+    shutil.copy(astronaut(), astronaut_copy)
+    shutil.copy(grace_hopper(), hopper_copy)
+    clip = folder / "astronaut_clip.mp4"
+    if not clip.exists():
+        make_clip(clip, frames=60, size=(640, 360), face_width=110)
+    return [[[str(astronaut_copy)], str(hopper_copy)], [[str(hopper_copy)], str(astronaut_copy)],
+            [[str(hopper_copy)], str(clip)]]
+
+
+def create_app(output_dir: Path | None = None):
+    """The Blocks app and the engine it owns (close both when done)."""
+    from facefusion.ui.actions import Engine, new_output_dir
+    from facefusion.ui.layout import build_ui
+
+    engine = Engine(output_dir=output_dir or new_output_dir())
+    demo = build_ui(engine, example_media(engine.output_dir / "examples"))
+    return demo, engine
+
+
+def gpu_decorated() -> None:
+    """On a ZeroGPU Space the `spaces` package asks GPU work to be marked; the offline engine is CPU-only,
+    so there is nothing to mark yet, but importing it early is what Spaces expects."""
+    try:
+        import spaces  # noqa: F401
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if os.environ.get("SPACE_ID"):
+        gpu_decorated()
+    demo, engine = create_app()
+    demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
+    try:
+        demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
+                    auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,
+                    allowed_paths=[str(engine.output_dir)], footer_links=["api"])
+    finally:
+        engine.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""What the page's events do, kept apart from the layout so they can be tested without a browser.
+
+Library errors become ``gr.Error`` messages; the app stays up for the next request."""
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from ..api import Studio
+from ..errors import InvalidInputError, StoppedError, StudioError
+from ..face.analyse import FaceAnalyser
+from ..face.select import sort_faces
+from ..media.image import is_image_path, read_image, write_image
+from ..media.video import is_video_path, probe_video, read_frames
+from ..options import Options
+from ..pipeline import ENGINE, Job, Progress, RunResult, run
+
+logger = logging.getLogger("facefusion")
+
+PREVIEW_MAX_SIDE = 960
+THUMBNAIL_SIDE = 112
+
+
+def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Show library errors as a readable message in the page instead of a traceback."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except StudioError as error:
+            raise gr.Error(error.message, print_exception=False) from error
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - the page must get one readable line, not a trace
+            logger.exception("unexpected failure")
+            raise gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
+                           print_exception=False) from error
+    return wrapper
+
+
+def user_errors_stream(function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from function(*args, **kwargs)
+        except StudioError as error:
+            raise gr.Error(error.message, print_exception=False) from error
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001
+            logger.exception("unexpected failure")
+            raise gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
+                           print_exception=False) from error
+    return wrapper
+
+
+@dataclass
+class Engine:
+    """What the app owns for all sessions: loaded models for previews, stop flags, the output folder."""
+
+    output_dir: Path
+    _analysers: dict[tuple[float, int], FaceAnalyser] = field(default_factory=dict)
+    _stops: dict[str, threading.Event] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def analyser(self, options: Options) -> FaceAnalyser:
+        key = (options.face_detector_score, options.face_detector_min_size)
+        with self._lock:
+            if key not in self._analysers:
+                self._analysers[key] = FaceAnalyser(*key)
+            return self._analysers[key]
+
+    def stop_flag(self, session: str) -> threading.Event:
+        with self._lock:
+            flag = self._stops.setdefault(session, threading.Event())
+        return flag
+
+    def output_path(self, suffix: str) -> Path:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.output_dir / f"result-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{suffix}"
+
+    def close(self) -> None:
+        for analyser in self._analysers.values():
+            analyser.close()
+        self._analysers.clear()
+
+
+def file_path(value: Any) -> str | None:
+    """Path of an uploaded file as Gradio hands it over (a path string or a file object)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, Path)):
+        return str(value)
+    return str(getattr(value, "path", None) or getattr(value, "name", None) or value)
+
+
+def source_paths(values: Any) -> list[str]:
+    if not values:
+        return []
+    items = values if isinstance(values, list) else [values]
+    return [path for path in (file_path(item) for item in items) if path]
+
+
+def check_target(path: str | None) -> str:
+    if not path:
+        raise InvalidInputError("upload a target image or video")
+    if not (is_image_path(path) or is_video_path(path)):
+        raise InvalidInputError(f"unsupported target type '{Path(path).suffix}'; give an image (jpg, png, webp) "
+                                "or a video (mp4, mov, mkv, webm)")
+    return path
+
+
+def target_frame(path: str, frame_number: int) -> np.ndarray:
+    """The target image, or frame ``frame_number`` of the target video (BGR)."""
+    if is_image_path(path):
+        return read_image(path).frame
+    info = probe_video(path)
+    index = int(min(max(frame_number, 0), info.frame_count - 1))
+    for decoded in read_frames(info, index, index + 1):
+        return decoded.image
+    raise InvalidInputError(f"frame {index} could not be read from {Path(path).name}")
+
+
+def to_rgb(frame: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
+    scale = max_side / max(frame.shape[:2])
+    if scale < 1:
+        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(frame[:, :, ::-1])
+
+
+def video_length(path: str | None) -> int:
+    return probe_video(path).frame_count if path and is_video_path(path) else 1
+
+
+def preview(engine: Engine, options: Options, sources: list[str], target: str, frame_number: int,
+            face_map: list[str], before_after: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
+    """The processed preview frame (RGB) and the gallery of faces found in it (in the chosen order)."""
+    frame = target_frame(target, frame_number)
+    with Studio(options, analyser=engine.analyser(options)) as studio:
+        faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
+        result = frame
+        if sources or face_map:
+            plan = studio.plan(sources, frame, face_map)
+            result = studio.process_frame(frame, plan).frame
+    gallery = [(to_rgb(_face_crop(frame, face.bbox), THUMBNAIL_SIDE), f"face {index}") for index, face in enumerate(faces)]
+    shown = np.hstack([frame, result]) if before_after else result
+    return to_rgb(shown), gallery
+
+
+def _face_crop(frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = bbox
+    margin = (x2 - x1) * 0.25
+    top, left = int(max(0, y1 - margin)), int(max(0, x1 - margin))
+    return frame[top:int(y2 + margin), left:int(x2 + margin)]
+
+
+@dataclass
+class RunUpdate:
+    """One step of a run for the page: live frame, status line, and at the end the results."""
+
+    live: np.ndarray | None = None
+    status: str = ""
+    fraction: float = 0.0
+    image: str | None = None
+    video: str | None = None
+    download: str | None = None
+    report: str = ""
+
+
+def start(engine: Engine, session: str, options: Options, sources: list[str], target: str, face_map: list[str],
+          reference_frame: int) -> Iterator[RunUpdate]:
+    """Run the whole target; yield live frames and progress, then the results."""
+    target = check_target(target)
+    stop = engine.stop_flag(session)
+    stop.clear()
+    video = is_video_path(target)
+    suffix = ".mp4" if video else (Path(target).suffix.lower() if Path(target).suffix.lower() in (".png", ".webp") else ".jpg")
+    output = engine.output_path(suffix)
+    reference_path = None
+    if video and options.face_selector_mode == "reference" and reference_frame > 0:
+        reference_path = str(engine.output_path(".png"))
+        write_image(reference_path, target_frame(target, reference_frame))
+    job = Job(sources=tuple(sources), target=target, output=str(output), face_map=tuple(face_map),
+              reference_face_path=reference_path, resume=False)
+    started = time.perf_counter()
+    try:
+        for event in run(job, options, stop):
+            if isinstance(event, Progress):
+                status = (f"frame {event.frame} of {event.total} · {event.fps:.1f} frames/s · "
+                          f"about {event.eta:.0f} s left")
+                yield RunUpdate(live=to_rgb(event.preview) if event.preview is not None else None, status=status,
+                                fraction=event.frame / max(event.total, 1))
+            elif isinstance(event, RunResult):
+                yield RunUpdate(status="done", fraction=1.0, image=None if video else str(output),
+                                video=str(output) if video else None, download=str(output),
+                                report=report_text(event))
+    except StoppedError:
+        elapsed = time.perf_counter() - started
+        yield RunUpdate(status=f"stopped after {elapsed:.1f} s; nothing was written", fraction=0.0,
+                        report="Stopped by you. No result file was kept.")
+    finally:
+        if reference_path:
+            Path(reference_path).unlink(missing_ok=True)
+
+
+def report_text(result: RunResult) -> str:
+    lines = [f"**Frames:** {result.frames}  ·  **faces swapped:** {result.faces_swapped}  ·  "
+             f"**time:** {result.seconds:.1f} s",
+             f"**Engine:** {result.engine}"]
+    if result.faces_found is not None:
+        lines.append(f"**Faces found:** {result.faces_found}, selected: {result.faces_selected}")
+    if result.failed_frames:
+        lines.append(f"**Frames that failed** (kept unprocessed): {len(result.failed_frames)} "
+                     f"({', '.join(map(str, result.failed_frames[:20]))})")
+    for warning in result.warnings:
+        lines.append(f"⚠️ {warning}")
+    return "\n\n".join(lines)
+
+
+def api_swap(engine: Engine, sources: list[str], target: str, options: Options, video: bool) -> str:
+    """Blocking swap for the API endpoints: returns the output file's path."""
+    target = check_target(target)
+    if video != is_video_path(target):
+        raise InvalidInputError("swap_video takes a video target and swap_image an image target")
+    if not sources:
+        raise InvalidInputError("give at least one source image")
+    result = None
+    for event in run(Job(sources=tuple(sources), target=target, output=str(engine.output_path(
+            ".mp4" if video else ".png")), resume=False), options):
+        if isinstance(event, RunResult):
+            result = event
+    assert result is not None and result.output_path is not None
+    return str(result.output_path)
+
+
+def new_output_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="facefusion-studio-"))
+
+
+__all__ = ["ENGINE", "Engine", "RunUpdate", "api_swap", "check_target", "file_path", "new_output_dir", "preview",
+           "source_paths", "start", "target_frame", "user_errors", "user_errors_stream", "video_length"]

@@ -1,0 +1,70 @@
+"""Widgets built from the option definitions, and their values turned back into Options.
+
+Every choice list, range, default and help text comes from facefusion.options: nothing is written
+twice."""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ..errors import InvalidInputError
+from ..options import Options, OptionSpec, make_options, option_specs
+
+# Options the page shows elsewhere or sets itself.
+HANDLED_ELSEWHERE = {"processors", "reference_face_position", "trim_frame_start", "trim_frame_end"}
+PROCESSOR_GROUPS = {"face swapper": "face_swapper", "face debugger": "face_debugger"}
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component:
+    label, info = _label(name), spec.help
+    if spec.choices is not None and spec.multiple:
+        return gr.CheckboxGroup(choices=list(spec.choices), value=list(default), label=label, info=info)
+    if spec.choices is not None:
+        return gr.Dropdown(choices=list(spec.choices), value=default, label=label, info=info)
+    if spec.multiple:
+        return gr.Textbox(value=" ".join(map(str, default)), label=label, info=f"{info} (e.g. 0 or 10 0 5 0)")
+    if default is None:
+        return gr.Number(value=None, label=label, info=f"{info}; leave empty for the default",
+                         minimum=spec.minimum, maximum=spec.maximum)
+    return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=spec.step, value=default, label=label,
+                     info=info)
+
+
+def grouped_option_names() -> dict[str, list[str]]:
+    """Option names by group (as the CLI groups them), without those the page handles itself."""
+    groups: dict[str, list[str]] = {}
+    for name, spec in option_specs().items():
+        if name not in HANDLED_ELSEWHERE:
+            groups.setdefault(spec.group, []).append(name)
+    return groups
+
+
+def default_widget(name: str) -> gr.components.Component:
+    return widget(name, option_specs()[name], getattr(Options(), name))
+
+
+def values_to_options(names: list[str], values: list[Any], **fixed: Any) -> Options:
+    """Options from widget values (in the order of ``names``) plus values the page sets itself."""
+    specs = option_specs()
+    converted: dict[str, Any] = {}
+    for name, value in zip(names, values):
+        spec = specs[name]
+        if spec.multiple and spec.choices is None:
+            try:
+                value = [int(part) for part in str(value).replace(",", " ").split()]
+            except ValueError as error:
+                raise InvalidInputError(f"{_label(name)}: give whole numbers separated by spaces") from error
+        elif spec.choices is None and value is not None and not spec.multiple:
+            default = getattr(Options(), name)
+            if isinstance(default, int) and not isinstance(default, bool):
+                value = int(round(value))
+            elif isinstance(default, float) or default is None:
+                value = float(value) if value not in ("", None) else None
+        converted[name] = value
+    converted.update(fixed)
+    return make_options(**converted)

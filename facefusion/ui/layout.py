@@ -1,0 +1,211 @@
+"""The page: one column of inputs and options, one of preview and results. Events after layout."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import gradio as gr
+
+from ..options import PROCESSOR_NAMES, Options, option_specs
+from . import actions
+from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options
+
+TITLE = "facefusion-studio"
+INTRO = ("Swap a face into photos and videos, offline. Add one or more photos of the source person, a target "
+         "image or video, check the preview, then **Start**.")
+PROGRESS_BAR = ('<div style="height:10px;border-radius:5px;background:#e5e7eb;overflow:hidden">'
+                '<div style="height:100%;width:{percent:.1f}%;background:#f97316"></div></div>')
+
+
+def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) -> gr.Blocks:
+    groups = grouped_option_names()
+    option_names: list[str] = []
+    option_inputs: list[gr.components.Component] = []
+    processor_boxes: dict[str, gr.Group] = {}
+
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
+        face_map = gr.State([])
+        selected_face = gr.State(None)
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Row():
+            with gr.Column(scale=1):
+                sources = gr.File(label="Source photos (several photos of one person make one identity)",
+                                  file_count="multiple", file_types=["image"], elem_id="sources")
+                source_gallery = gr.Gallery(label="Sources", columns=4, height=130, interactive=False)
+                target = gr.File(label="Target image or video", file_types=["image", "video"], elem_id="target")
+                processors = gr.CheckboxGroup(choices=list(PROCESSOR_NAMES), value=list(Options().processors),
+                                              label="Processors", info=option_specs()["processors"].help)
+                for group, names in groups.items():
+                    processor = PROCESSOR_GROUPS.get(group)
+                    visible = processor is None or processor in Options().processors
+                    with gr.Accordion(group.capitalize(), open=group in ("face selector", "face swapper"),
+                                      visible=visible) as box:
+                        for name in names:
+                            option_names.append(name)
+                            option_inputs.append(default_widget(name))
+                    if processor is not None:
+                        processor_boxes[processor] = box
+                with gr.Accordion("Video trim", open=False):
+                    trim = gr.Slider(0, 1, value=0, step=1, label="Trim start frame")
+                    trim_end = gr.Slider(0, 1, value=1, step=1, label="Trim end frame (not included)")
+            with gr.Column(scale=1):
+                before_after = gr.Checkbox(value=False, label="Show before / after side by side")
+                preview = gr.Image(label="Preview", interactive=False, elem_id="preview", format="jpeg")
+                frame_slider = gr.Slider(0, 1, value=0, step=1, label="Preview frame (video)", visible=False)
+                faces = gr.Gallery(label="Faces found (click one to make it the reference)", columns=6, height=140,
+                                   allow_preview=False, elem_id="faces")
+                with gr.Row():
+                    face_source = gr.File(label="Own source for the clicked face", file_types=["image"],
+                                          file_count="multiple")
+                    with gr.Column():
+                        map_button = gr.Button("Give the clicked face this source")
+                        clear_map = gr.Button("Clear face map", size="sm")
+                map_text = gr.Markdown("Face map: none (the source photos go to the selected faces).")
+                reference_position = gr.Number(value=0, precision=0, label="Reference face position", minimum=0)
+                with gr.Row():
+                    start_button = gr.Button("Start", variant="primary", elem_id="start")
+                    stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+                status = gr.Markdown("", elem_id="status")
+                bar = gr.HTML(PROGRESS_BAR.format(percent=0))
+                result_image = gr.Image(label="Result", interactive=False, elem_id="result-image", visible=True)
+                result_video = gr.Video(label="Result video", interactive=False, visible=False)
+                download = gr.File(label="Download", interactive=False)
+                report = gr.Markdown("")
+        if examples:
+            gr.Examples(examples=examples, inputs=[sources, target], label="Examples: click one, then Start")
+
+        # Hidden inputs of the API endpoints: swap_image and swap_video.
+        with gr.Row(visible=False):
+            api_sources = gr.File(file_count="multiple", label="sources")
+            api_target = gr.File(label="target")
+            api_mode = gr.Dropdown(choices=list(option_specs()["face_selector_mode"].choices), value="many",
+                                   label="face_selector_mode")
+            api_morph = gr.Slider(0, 100, value=Options().face_swapper_morph, label="face_swapper_morph")
+            api_output = gr.File(label="output")
+            api_image_button = gr.Button("swap_image")
+            api_video_button = gr.Button("swap_video")
+
+        def current_options(values: list[Any], chosen: list[str], position: Any, start_frame: Any,
+                            end_frame: Any, length: int) -> Options:
+            fixed: dict[str, Any] = {"processors": chosen or ["face_swapper"],
+                                     "reference_face_position": int(position or 0)}
+            if length > 1:
+                fixed["trim_frame_start"] = int(start_frame) if start_frame else None
+                fixed["trim_frame_end"] = int(end_frame) if end_frame and int(end_frame) < length else None
+            return values_to_options(option_names, values, **fixed)
+
+        page_inputs = [sources, target, processors, reference_position, trim, trim_end, frame_slider, before_after,
+                       face_map, *option_inputs]
+
+        def unpack(values: tuple[Any, ...]) -> tuple[list[str], str | None, Options, int, list[str], bool]:
+            (source_files, target_file, chosen, position, start_frame, end_frame, frame_number, side_by_side,
+             mapping, *option_values) = values
+            target_path = actions.file_path(target_file)
+            length = actions.video_length(target_path) if target_path else 1
+            options = current_options(option_values, chosen, position, start_frame, end_frame, length)
+            return actions.source_paths(source_files), target_path, options, int(frame_number or 0), mapping, \
+                bool(side_by_side)
+
+        @actions.user_errors
+        def refresh_preview(*values: Any) -> tuple[Any, Any]:
+            sources_list, target_path, options, frame_number, mapping, side_by_side = unpack(values)
+            if not target_path:
+                return None, []
+            actions.check_target(target_path)
+            image, gallery = actions.preview(engine, options, sources_list, target_path, frame_number, mapping,
+                                             side_by_side)
+            return image, gallery
+
+        @actions.user_errors
+        def target_changed(target_file: Any) -> tuple[Any, Any, Any]:
+            path = actions.file_path(target_file)
+            if path:
+                actions.check_target(path)
+            length = actions.video_length(path) if path else 1
+            return (gr.update(maximum=max(length - 1, 1), value=0, visible=length > 1),
+                    gr.update(maximum=max(length - 1, 1), value=0),
+                    gr.update(maximum=max(length, 1), value=length))
+
+        def show_sources(files: Any) -> list[str]:
+            return actions.source_paths(files)
+
+        def pick_face(event: gr.SelectData) -> tuple[int, int]:
+            return event.index, event.index
+
+        @actions.user_errors
+        def add_mapping(mapping: list[str], position: Any, files: Any) -> tuple[list[str], str]:
+            paths = actions.source_paths(files)
+            if position is None:
+                raise gr.Error("click a face in 'Faces found' first", print_exception=False)
+            if not paths:
+                raise gr.Error("upload a source photo for that face first", print_exception=False)
+            entries = [entry for entry in mapping if not entry.startswith(f"{position}=")]
+            entries.append(f"{position}={','.join(paths)}")
+            return entries, describe_map(entries)
+
+        def describe_map(entries: list[str]) -> str:
+            if not entries:
+                return "Face map: none (the source photos go to the selected faces)."
+            parts = [f"face {entry.split('=', 1)[0]} ← {len(entry.split('=', 1)[1].split(','))} photo(s)" for entry in entries]
+            return "Face map: " + "; ".join(parts)
+
+        @actions.user_errors_stream
+        def start_run(*values: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            sources_list, target_path, options, frame_number, mapping, _ = unpack(values)
+            actions.check_target(target_path)
+            is_video = actions.video_length(target_path) > 1
+            if not sources_list and not mapping:
+                raise gr.Error("add at least one source photo (or a face map)", print_exception=False)
+            yield (gr.update(), "starting…", PROGRESS_BAR.format(percent=0), gr.update(value=None, visible=not is_video),
+                   gr.update(value=None, visible=is_video), None, "")
+            for update in actions.start(engine, request.session_hash or "local", options, sources_list,
+                                        target_path, mapping, frame_number):
+                yield (update.live if update.live is not None else gr.update(), update.status,
+                       PROGRESS_BAR.format(percent=update.fraction * 100),
+                       gr.update(value=update.image) if update.image else gr.update(),
+                       gr.update(value=update.video) if update.video else gr.update(),
+                       update.download if update.download else gr.update(), update.report or gr.update())
+
+        def stop_run(request: gr.Request) -> str:
+            engine.stop_flag(request.session_hash or "local").set()
+            return "stopping…"
+
+        @actions.user_errors
+        def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
+            options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
+            return actions.api_swap(engine, actions.source_paths(files), actions.file_path(target_file), options, False)
+
+        @actions.user_errors
+        def api_swap_video(files: Any, target_file: Any, mode: str, morph: float) -> str:
+            options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
+            return actions.api_swap(engine, actions.source_paths(files), actions.file_path(target_file), options, True)
+
+        # Events.
+        processors.change(lambda chosen: [gr.update(visible=name in chosen) for name in processor_boxes],
+                          processors, list(processor_boxes.values()), api_visibility="private")
+        sources.change(show_sources, sources, source_gallery, api_visibility="private")
+        preview_outputs = [preview, faces]
+        common = dict(inputs=page_inputs, outputs=preview_outputs, api_visibility="private",
+                      concurrency_id="engine", trigger_mode="always_last", show_progress="minimal")
+        target.change(target_changed, target, [frame_slider, trim, trim_end], api_visibility="private") \
+            .then(refresh_preview, **common)
+        sources.change(refresh_preview, **common)
+        for component in [processors, before_after, *option_inputs]:
+            if isinstance(component, gr.Slider):
+                component.release(refresh_preview, **common)
+            else:
+                component.change(refresh_preview, **common)
+        frame_slider.release(refresh_preview, **common)
+        faces.select(pick_face, None, [reference_position, selected_face], api_visibility="private") \
+            .then(refresh_preview, **common)
+        map_button.click(add_mapping, [face_map, selected_face, face_source], [face_map, map_text],
+                         api_visibility="private").then(refresh_preview, **common)
+        clear_map.click(lambda: ([], describe_map([])), None, [face_map, map_text], api_visibility="private") \
+            .then(refresh_preview, **common)
+        start_button.click(start_run, page_inputs, [preview, status, bar, result_image, result_video, download, report],
+                           api_visibility="private", concurrency_id="engine")
+        stop_button.click(stop_run, None, status, api_visibility="private", queue=False)
+        api_image_button.click(api_swap_image, [api_sources, api_target, api_mode, api_morph], api_output,
+                               api_name="swap_image", concurrency_id="engine")
+        api_video_button.click(api_swap_video, [api_sources, api_target, api_mode, api_morph], api_output,
+                               api_name="swap_video", concurrency_id="engine")
+    return demo
