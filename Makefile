@@ -1,12 +1,12 @@
 # Two commands for a fresh Linux machine with Python 3.11:
-#   make run   - set up .venv and run the main job
+#   make run   - set up .venv and start the web UI on http://127.0.0.1:7860
 #   make test  - set up .venv and run the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean
+.PHONY: run example test bench setup clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/python app.py
+
+example: $(STAMP)
 	$(BIN)/python examples/swap_example.py
 
 test: $(STAMP)

@@ -84,7 +84,10 @@ def gpu_decorated() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import logging
+
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if os.environ.get("SPACE_ID"):
         gpu_decorated()
     demo, engine = create_app()

@@ -1,6 +1,6 @@
 """The page: one column of inputs and options, one of preview and results. Events after layout."""
-from __future__ import annotations
 
+import uuid
 from typing import Any, Iterator
 
 import gradio as gr
@@ -24,6 +24,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
 
     with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         face_map = gr.State([])
+        # Each browser session gets its own id, used for its stop button.
+        session_id = gr.State(lambda: uuid.uuid4().hex)
         selected_face = gr.State(None)
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
@@ -51,7 +53,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                 before_after = gr.Checkbox(value=False, label="Show before / after side by side")
                 preview = gr.Image(label="Preview", interactive=False, elem_id="preview", format="jpeg")
                 frame_slider = gr.Slider(0, 1, value=0, step=1, label="Preview frame (video)", visible=False)
-                faces = gr.Gallery(label="Faces found (click one to make it the reference)", columns=6, height=140,
+                faces = gr.Gallery(label="Faces found (click one to make it the reference)", columns=6, height=150,
+                           object_fit="contain",
                                    allow_preview=False, elem_id="faces")
                 with gr.Row():
                     face_source = gr.File(label="Own source for the clicked face", file_types=["image"],
@@ -149,7 +152,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             return "Face map: " + "; ".join(parts)
 
         @actions.user_errors_stream
-        def start_run(*values: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        def start_run(session: str, *values: Any) -> Iterator[tuple[Any, ...]]:
             sources_list, target_path, options, frame_number, mapping, _ = unpack(values)
             actions.check_target(target_path)
             is_video = actions.video_length(target_path) > 1
@@ -157,7 +160,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                 raise gr.Error("add at least one source photo (or a face map)", print_exception=False)
             yield (gr.update(), "starting…", PROGRESS_BAR.format(percent=0), gr.update(value=None, visible=not is_video),
                    gr.update(value=None, visible=is_video), None, "")
-            for update in actions.start(engine, request.session_hash or "local", options, sources_list,
+            for update in actions.start(engine, session, options, sources_list,
                                         target_path, mapping, frame_number):
                 yield (update.live if update.live is not None else gr.update(), update.status,
                        PROGRESS_BAR.format(percent=update.fraction * 100),
@@ -165,8 +168,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                        gr.update(value=update.video) if update.video else gr.update(),
                        update.download if update.download else gr.update(), update.report or gr.update())
 
-        def stop_run(request: gr.Request) -> str:
-            engine.stop_flag(request.session_hash or "local").set()
+        def stop_run(session: str) -> str:
+            engine.stop_flag(session).set()
             return "stopping…"
 
         @actions.user_errors
@@ -201,9 +204,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                          api_visibility="private").then(refresh_preview, **common)
         clear_map.click(lambda: ([], describe_map([])), None, [face_map, map_text], api_visibility="private") \
             .then(refresh_preview, **common)
-        start_button.click(start_run, page_inputs, [preview, status, bar, result_image, result_video, download, report],
+        start_button.click(start_run, [session_id, *page_inputs], [preview, status, bar, result_image, result_video, download, report],
                            api_visibility="private", concurrency_id="engine")
-        stop_button.click(stop_run, None, status, api_visibility="private", queue=False)
+        stop_button.click(stop_run, session_id, status, api_visibility="private", queue=False)
         api_image_button.click(api_swap_image, [api_sources, api_target, api_mode, api_morph], api_output,
                                api_name="swap_image", concurrency_id="engine")
         api_video_button.click(api_swap_video, [api_sources, api_target, api_mode, api_morph], api_output,

@@ -1,0 +1,151 @@
+"""The web UI, driven as its users drive it: through gradio_client and through a real browser."""
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facefusion.media.image import read_image
+from facefusion.media.video import probe_video
+
+from conftest import ARTIFACTS, ROOT, has_shared, shared_file
+from sample_media import make_clip
+
+gradio_client = pytest.importorskip("gradio_client")
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import app
+
+    demo, engine = app.create_app(tmp_path_factory.mktemp("ui-output"))
+    demo.queue(default_concurrency_limit=1, max_size=8)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
+                            quiet=True, allowed_paths=[str(engine.output_dir)], max_file_size="200mb")
+    yield url
+    demo.close()
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return gradio_client.Client(server, verbose=False)
+
+
+def _file(path: Path | str):
+    return gradio_client.handle_file(str(path))
+
+
+def test_swap_image_endpoint(client, generated):
+    output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+                            api_name="/swap_image")
+    result = read_image(output).frame
+    target = read_image(generated["grace_hopper"]).frame
+    assert result.shape == target.shape
+    assert np.abs(result.astype(int) - target).mean() > 1
+
+
+def test_swap_image_endpoint_on_real_photos(client):
+    output = client.predict([_file(shared_file("woman_frontal_03.jpg"))], _file(shared_file("two_faces_01.jpg")),
+                            "many", 80, api_name="/swap_image")
+    assert read_image(output).frame.shape == read_image(shared_file("two_faces_01.jpg")).frame.shape
+
+
+def test_swap_video_endpoint_keeps_audio(client, tmp_path):
+    clip = shared_file("video_talking_man_01.mp4") if has_shared() else make_clip(tmp_path / "clip.mp4", frames=30,
+                                                                                   size=(640, 360), face_width=110)
+    output = client.predict([_file(_source(tmp_path))], _file(clip), "many", 80, api_name="/swap_video")
+    made, source = probe_video(output), probe_video(clip)
+    assert made.frame_count == source.frame_count
+    assert made.audio_streams == 1
+
+
+def _source(tmp_path: Path) -> Path:
+    from sample_media import grace_hopper
+
+    return Path(shutil.copy(grace_hopper(), tmp_path / "source.jpg"))
+
+
+def test_a_bad_file_gives_a_readable_error_and_the_next_call_works(client, tmp_path, generated):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff" + bytes(500))
+    with pytest.raises(Exception) as raised:
+        client.predict([_file(generated["astronaut"])], _file(broken), "many", 80, api_name="/swap_image")
+    assert "cannot read image" in str(raised.value)
+    with pytest.raises(Exception) as raised:
+        client.predict([_file(generated["no_face"])], _file(generated["grace_hopper"]), "many", 80,
+                       api_name="/swap_image")
+    assert "no face found in source image" in str(raised.value)
+    output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+                            api_name="/swap_image")
+    assert Path(output).is_file()
+
+
+def test_two_clients_at_once_both_finish(server, generated):
+    results: dict[int, str] = {}
+
+    def call(number: int) -> None:
+        own = gradio_client.Client(server, verbose=False)
+        results[number] = own.predict([_file(generated["astronaut"])], _file(generated["two_people"]), "many", 80,
+                                      api_name="/swap_image")
+
+    threads = [threading.Thread(target=call, args=(number,)) for number in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(results) == [0, 1]
+    assert all(Path(path).is_file() for path in results.values())
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "README.md"), "../../../../etc/hostname"])
+def test_files_the_app_did_not_produce_are_refused(server, path):
+    for prefix in ("gradio_api/file=", "file="):
+        try:
+            with urllib.request.urlopen(f"{server}{prefix}{path}", timeout=10) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, b""
+        assert status != 200 or b"root:" not in body and b"facefusion-studio" not in body
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_upload_start_and_result(server, generated):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(server)
+            page.wait_for_selector("#start", timeout=30000)
+            page.locator("#sources input[type=file]").set_input_files(str(generated["astronaut"]))
+            page.locator("#target input[type=file]").set_input_files(str(generated["grace_hopper"]))
+            page.wait_for_selector("#preview img", timeout=60000)
+            page.click("#start")
+            page.wait_for_selector("#result-image img", timeout=60000)
+            page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+            page.screenshot(path=str(ARTIFACTS / "ui_result.png"), full_page=True)
+            assert page.locator("#result-image img").count() == 1
+        finally:
+            browser.close()
