@@ -74,22 +74,11 @@ def create_app(output_dir: Path | None = None):
     return demo, engine
 
 
-def gpu_decorated() -> None:
-    """On a ZeroGPU Space the `spaces` package asks GPU work to be marked; the offline engine is CPU-only,
-    so there is nothing to mark yet, but importing it early is what Spaces expects."""
-    try:
-        import spaces  # noqa: F401
-    except ImportError:
-        pass
-
-
 def main(argv: list[str] | None = None) -> None:
     import logging
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    if os.environ.get("SPACE_ID"):
-        gpu_decorated()
     demo, engine = create_app()
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
     try:
@@ -98,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
                     allowed_paths=[str(engine.output_dir)], footer_links=["api"])
     finally:
         engine.close()
+        # Results and examples live in the app's own temporary folder: gone with the app.
+        shutil.rmtree(engine.output_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

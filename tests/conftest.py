@@ -34,7 +34,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 def shared_file(name: str) -> Path:
     path = SHARED / name
     if not path.is_file():
-        pytest.skip(f"needs the real test photo {name} from ../shared/testdata")
+        pytest.skip(f"needs the real test file {name} from ../shared/testdata")
     return path
 
 

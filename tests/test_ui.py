@@ -149,3 +149,30 @@ def test_browser_upload_start_and_result(server, generated):
             assert page.locator("#result-image img").count() == 1
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    from sample_media import grace_hopper
+
+    clip = make_clip(tmp_path / "long.mp4", frames=400, size=(640, 360), face_width=110)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(server)
+            page.wait_for_selector("#start", timeout=30000)
+            page.locator("#sources input[type=file]").set_input_files(str(grace_hopper()))
+            page.locator("#target input[type=file]").set_input_files(str(clip))
+            page.wait_for_selector("#preview img", timeout=60000)
+            page.click("#start")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('frames/s')", timeout=60000)
+            page.wait_for_selector("#preview img", timeout=10000)
+            page.screenshot(path=str(ARTIFACTS / "ui_video_running.png"), full_page=True)
+            page.click("#stop")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')", timeout=20000)
+        finally:
+            browser.close()

@@ -244,9 +244,20 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
     return str(result.output_path)
 
 
+def on_gpu(function: Callable[..., Any]) -> Callable[..., Any]:
+    """On a Hugging Face ZeroGPU Space (the `spaces` package present), mark work that may use the GPU
+    as Spaces asks; elsewhere the function is returned as it is."""
+    try:
+        import spaces
+    except ImportError:
+        return function
+    return spaces.GPU(duration=120)(function)
+
+
 def new_output_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="facefusion-studio-"))
 
 
-__all__ = ["ENGINE", "Engine", "RunUpdate", "api_swap", "check_target", "file_path", "new_output_dir", "preview",
+__all__ = ["ENGINE", "Engine", "RunUpdate", "api_swap", "check_target", "file_path", "new_output_dir", "on_gpu",
+           "preview",
            "source_paths", "start", "target_frame", "user_errors", "user_errors_stream", "video_length"]

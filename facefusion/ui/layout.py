@@ -151,6 +151,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             parts = [f"face {entry.split('=', 1)[0]} ← {len(entry.split('=', 1)[1].split(','))} photo(s)" for entry in entries]
             return "Face map: " + "; ".join(parts)
 
+        @actions.on_gpu
         @actions.user_errors_stream
         def start_run(session: str, *values: Any) -> Iterator[tuple[Any, ...]]:
             sources_list, target_path, options, frame_number, mapping, _ = unpack(values)
@@ -172,11 +173,13 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             engine.stop_flag(session).set()
             return "stopping…"
 
+        @actions.on_gpu
         @actions.user_errors
         def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
             return actions.api_swap(engine, actions.source_paths(files), actions.file_path(target_file), options, False)
 
+        @actions.on_gpu
         @actions.user_errors
         def api_swap_video(files: Any, target_file: Any, mode: str, morph: float) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
