@@ -85,9 +85,66 @@ def build_parser() -> argparse.ArgumentParser:
                      help="frames per resumable segment of a video run: the most a crash can cost "
                           "(default: 240)")
     _add_option_flags(run)
+    _add_models_command(commands)
     run.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                      help="how much to print (default: info)")
     return parser
+
+
+def _add_models_command(commands: Any) -> None:
+    models = commands.add_parser("models", help="list, download and verify neural model files",
+                                 description="The neural engine's model files: list the catalogue, download, verify.",
+                                 epilog=EXIT_CODES_HELP)
+    models.add_argument("action", choices=["list", "download", "verify"], help="what to do")
+    models.add_argument("names", nargs="*", metavar="NAME", help="models to download (see `models list`)")
+    models.add_argument("--all-defaults", action="store_true", help="download the default set of models")
+    models.add_argument("--models-dir", default=None,
+                        help="folder of model files (default: $FACEFUSION_MODELS_DIR or models/ in the project)")
+    models.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
+                        help="how much to print (default: info)")
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .inference.catalogue import CATALOGUE, DEFAULTS, find
+    from .inference.download import download, models_dir, verify
+
+    folder = models_dir(args.models_dir)
+    if args.action == "list":
+        print(f"{'name':<26}{'role':<20}{'file':<30}{'size':>9}  {'present':<8} licence")
+        for entry in CATALOGUE:
+            path = folder / entry.file
+            size = f"{path.stat().st_size / 1e6:.1f} MB" if path.is_file() else (
+                f"{entry.size / 1e6:.1f} MB" if entry.size else "?")
+            licence = entry.licence + (" [NON-COMMERCIAL]" if entry.non_commercial else "")
+            print(f"{entry.name:<26}{entry.role:<20}{entry.file:<30}{size:>9}  {'yes' if path.is_file() else 'no':<8} "
+                  f"{licence}")
+        print(f"models folder: {folder}")
+        return EXIT_OK
+    if args.action == "verify":
+        states = [verify(entry, folder) for entry in CATALOGUE]
+        for state in states:
+            if state.state != "missing":
+                print(f"{state.entry.file:<32}{state.state}")
+        corrupt = [state.entry.file for state in states if state.state == "corrupt"]
+        if corrupt:
+            raise InvalidInputError(f"corrupt model file(s): {', '.join(corrupt)}; download them again")
+        print(f"{sum(state.state == 'ok' for state in states)} verified, "
+              f"{sum(state.state == 'unverified' for state in states)} without a recorded checksum, in {folder}")
+        return EXIT_OK
+    names = list(args.names) + (list(DEFAULTS) if args.all_defaults else [])
+    if not names:
+        raise InvalidInputError("name the models to download, or give --all-defaults")
+    from tqdm import tqdm
+
+    for entry in [find(name) for name in dict.fromkeys(names)]:
+        with tqdm(desc=entry.file, unit="B", unit_scale=True, file=sys.stderr, disable=None) as bar:
+            def progress(done: int, total: int | None) -> None:
+                if total and bar.total != total:
+                    bar.total = total
+                bar.update(done - bar.n)
+            path = download(entry, folder, progress=progress)
+        logger.info("%s ready (%s)", path, "non-commercial licence" if entry.non_commercial else entry.licence)
+    return EXIT_OK
 
 
 def _options_from_args(args: argparse.Namespace) -> Options:
@@ -157,13 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     _configure_logging(args.log_level)
     try:
-        return _headless_run(args)
+        return _models(args) if args.command == "models" else _headless_run(args)
     except StudioError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("stopped by the user", file=sys.stderr)
         return EXIT_STOPPED
+    except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): nothing more to say
+        return EXIT_OK
     except Exception as error:  # a last guard: one line for people, the trace with --log-level debug
         logger.debug("unexpected error", exc_info=True)
         print(f"error: unexpected failure ({type(error).__name__}: {error}); run again with --log-level debug "

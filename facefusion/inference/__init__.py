@@ -1,0 +1,1 @@
+"""The neural engine: the model catalogue, verified downloads, ONNX Runtime sessions."""

@@ -1,0 +1,142 @@
+"""The model catalogue: one typed row per model file. Adding a model is adding a row.
+
+Files are published by FaceFusion's asset releases (GitHub, then Hugging Face and its mirror, in that
+order). Each file there has a sibling ``<file>.hash`` with its CRC32, which the downloader fetches and
+checks; a row may also pin a SHA-256 when one is known. Sizes are read from the server when not known.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["detector", "recogniser", "swapper", "embedding_converter", "face_enhancer", "frame_enhancer",
+               "occlusion_mask", "region_mask"]
+
+MIRRORS = (
+    "https://github.com/facefusion/facefusion-assets/releases/download/{release}/{file}",
+    "https://huggingface.co/facefusion/{release}/resolve/main/{file}",
+    "https://hf-mirror.com/facefusion/{release}/resolve/main/{file}",
+)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]
+    """Dimensions; a string is a free (dynamic) dimension such as the batch."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a model slot expects of an ONNX file: its tensors and how images are prepared for it."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    template: str | None = None
+    """5-point alignment template (see facefusion.face.align) for face models."""
+    size: int | None = None
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    scale: int = 1
+    """Upscaling factor of frame enhancers."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    role: Role
+    file: str
+    release: str
+    licence: str
+    non_commercial: bool
+    contract: Contract
+    size: int | None = None
+    sha256: str | None = None
+    crc32: str | None = None
+    """Known checksum; when None the published ``.hash`` sibling (CRC32) is fetched and used."""
+    companions: tuple[str, ...] = field(default=())
+    """Other catalogue entries this model needs (e.g. an embedding converter)."""
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(mirror.format(release=self.release, file=self.file) for mirror in MIRRORS)
+
+
+def _face(size: int, template: str, mean: float = 0.0, std: float = 1.0, input_name: str = "input",
+          output_name: str = "output") -> Contract:
+    return Contract(inputs=(TensorSpec(input_name, ("batch", 3, size, size)),),
+                    outputs=(TensorSpec(output_name, ("batch", 3, size, size)),), template=template, size=size,
+                    mean=(mean,) * 3, std=(std,) * 3)
+
+
+INSWAPPER = Contract(inputs=(TensorSpec("target", (1, 3, 128, 128)), TensorSpec("source", (1, 512))),
+                     outputs=(TensorSpec("output", (1, 3, 128, 128)),), template="arcface_128", size=128)
+ARCFACE = Contract(inputs=(TensorSpec("input", ("batch", 3, 112, 112)),), outputs=(TensorSpec("output", ("batch", 512)),),
+                   template="arcface_112_v2", size=112, mean=(127.5,) * 3, std=(127.5,) * 3)
+DETECTOR = Contract(inputs=(TensorSpec("input", (1, 3, "height", "width")),), outputs=())
+ESRGAN_X2 = Contract(inputs=(TensorSpec("input", ("batch", 3, "height", "width")),),
+                     outputs=(TensorSpec("output", ("batch", 3, "height", "width")),), scale=2)
+ESRGAN_X4 = Contract(inputs=ESRGAN_X2.inputs, outputs=ESRGAN_X2.outputs, scale=4)
+
+CATALOGUE: tuple[ModelEntry, ...] = (
+    ModelEntry("inswapper_128", "swapper", "inswapper_128.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
+               True, INSWAPPER),
+    ModelEntry("inswapper_128_fp16", "swapper", "inswapper_128_fp16.onnx", "models-3.0.0",
+               "InsightFace (non-commercial research)", True, INSWAPPER),
+    ModelEntry("simswap_256", "swapper", "simswap_256.onnx", "models-3.4.0", "SimSwap (non-commercial)", True,
+               Contract(inputs=(TensorSpec("target", (1, 3, 256, 256)), TensorSpec("source", (1, 512))),
+                        outputs=(TensorSpec("output", (1, 3, 256, 256)),), template="arcface_112_v1", size=256,
+                        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+               companions=("crossface_simswap",)),
+    ModelEntry("crossface_simswap", "embedding_converter", "crossface_simswap.onnx", "models-3.4.0",
+               "FaceFusion (OpenRAIL-M)", False,
+               Contract(inputs=(TensorSpec("input", (1, 512)),), outputs=(TensorSpec("output", (1, 512)),))),
+    ModelEntry("hyperswap_1a_256", "swapper", "hyperswap_1a_256.onnx", "models-3.3.0", "FaceFusion (ResearchRAIL)",
+               True, Contract(inputs=(TensorSpec("target", (1, 3, 256, 256)), TensorSpec("source", (1, 512))),
+                              outputs=(TensorSpec("output", (1, 3, 256, 256)),), template="arcface_128", size=256,
+                              mean=(0.5,) * 3, std=(0.5,) * 3)),
+    ModelEntry("arcface_w600k_r50", "recogniser", "arcface_w600k_r50.onnx", "models-3.0.0",
+               "InsightFace (non-commercial research)", True, ARCFACE),
+    ModelEntry("scrfd_2.5g", "detector", "scrfd_2.5g.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
+               True, DETECTOR),
+    ModelEntry("retinaface_10g", "detector", "retinaface_10g.onnx", "models-3.0.0",
+               "InsightFace (non-commercial research)", True, DETECTOR),
+    ModelEntry("yoloface_8n", "detector", "yoloface_8n.onnx", "models-3.0.0", "GPL-3.0 (YOLOv8-face)", False,
+               Contract(inputs=(TensorSpec("input", (1, 3, 640, 640)),), outputs=(TensorSpec("output", (1, 20, 8400)),))),
+    ModelEntry("gfpgan_1.4", "face_enhancer", "gfpgan_1.4.onnx", "models-3.0.0", "Apache-2.0 (TencentARC)", False,
+               _face(512, "ffhq_512", 0.5, 0.5)),
+    ModelEntry("codeformer", "face_enhancer", "codeformer.onnx", "models-3.0.0", "S-Lab License 1.0 (non-commercial)",
+               True, Contract(inputs=(TensorSpec("input", (1, 3, 512, 512)), TensorSpec("weight", (1,))),
+                              outputs=(TensorSpec("output", (1, 3, 512, 512)),), template="ffhq_512", size=512,
+                              mean=(0.5,) * 3, std=(0.5,) * 3)),
+    ModelEntry("gpen_bfr_512", "face_enhancer", "gpen_bfr_512.onnx", "models-3.0.0", "GPEN (non-commercial)", True,
+               _face(512, "ffhq_512", 0.5, 0.5)),
+    ModelEntry("restoreformer_plus_plus", "face_enhancer", "restoreformer_plus_plus.onnx", "models-3.0.0",
+               "Apache-2.0", False, _face(512, "ffhq_512", 0.5, 0.5)),
+    ModelEntry("real_esrgan_x2", "frame_enhancer", "real_esrgan_x2.onnx", "models-3.0.0", "BSD-3-Clause (xinntao)",
+               False, ESRGAN_X2),
+    ModelEntry("real_esrgan_x2_fp16", "frame_enhancer", "real_esrgan_x2_fp16.onnx", "models-3.0.0",
+               "BSD-3-Clause (xinntao)", False, ESRGAN_X2),
+    ModelEntry("real_esrgan_x4", "frame_enhancer", "real_esrgan_x4.onnx", "models-3.0.0", "BSD-3-Clause (xinntao)",
+               False, ESRGAN_X4),
+    ModelEntry("real_esrgan_x4_fp16", "frame_enhancer", "real_esrgan_x4_fp16.onnx", "models-3.0.0",
+               "BSD-3-Clause (xinntao)", False, ESRGAN_X4),
+    ModelEntry("xseg_1", "occlusion_mask", "xseg_1.onnx", "models-3.1.0", "GPL-3.0 (DeepFaceLab)", False,
+               Contract(inputs=(TensorSpec("input", (1, 256, 256, 3)),), outputs=(TensorSpec("output", (1, 256, 256, 1)),),
+                        size=256)),
+    ModelEntry("bisenet_resnet_34", "region_mask", "bisenet_resnet_34.onnx", "models-3.0.0", "MIT (yakhyo)", False,
+               Contract(inputs=(TensorSpec("input", (1, 3, 512, 512)),), outputs=(TensorSpec("output", (1, 19, 512, 512)),),
+                        size=512, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))),
+)
+
+DEFAULTS = ("inswapper_128", "arcface_w600k_r50", "gfpgan_1.4", "real_esrgan_x4")
+"""What `models download --all-defaults` fetches."""
+
+
+def find(name: str) -> ModelEntry:
+    for entry in CATALOGUE:
+        if entry.name == name:
+            return entry
+    from ..errors import InvalidInputError
+
+    raise InvalidInputError(f"unknown model '{name}'; `facefusion models list` shows the catalogue")
