@@ -66,6 +66,12 @@ class Studio:
                                                  self.options.face_detector_min_size, stopwatch)
         self.processors = create_processors(self.options)
 
+    @property
+    def engine(self) -> str:
+        """Which engine and models run, and why (from the processors that use models)."""
+        engines = [processor.engine for processor in self.processors if hasattr(processor, "engine")]
+        return "; ".join(engines) if engines else "no model (drawing only)"
+
     def close(self) -> None:
         if self._owns_analyser:
             self.analyser.close()

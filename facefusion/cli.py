@@ -41,7 +41,8 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
             kind = float if "float" in str(field_type) else int
         group.add_argument(spec.flag, dest=name, type=kind, default=default,
                            metavar=name.upper().split("_")[-1] if spec.choices is None else None,
-                           choices=spec.choices, nargs="+" if spec.multiple else None,
+                           choices=None if spec.accepts_onnx_path else spec.choices,
+                           nargs="+" if spec.multiple else None,
                            help=f"{spec.help} ({'; '.join(details)})")
 
 

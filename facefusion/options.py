@@ -20,7 +20,9 @@ FaceSelectorOrder = Literal[
 ]
 FaceMaskRegion = Literal["brows-to-chin", "face-oval", "inner-face"]
 FaceBlendMethod = Literal["multiband", "poisson", "feather"]
-FaceSwapperModel = Literal["landmark"]
+FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16"]
+FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
+ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
 ProcessorName = Literal["face_swapper", "face_debugger"]
 
@@ -29,6 +31,8 @@ FACE_SELECTOR_ORDERS: tuple[str, ...] = get_args(FaceSelectorOrder)
 FACE_MASK_REGIONS: tuple[str, ...] = get_args(FaceMaskRegion)
 FACE_BLEND_METHODS: tuple[str, ...] = get_args(FaceBlendMethod)
 FACE_SWAPPER_MODELS: tuple[str, ...] = get_args(FaceSwapperModel)
+FACE_SWAPPER_PIXEL_BOOSTS: tuple[int, ...] = get_args(FaceSwapperPixelBoost)
+EXECUTION_PROVIDERS: tuple[str, ...] = get_args(ExecutionProvider)
 FACE_DEBUGGER_ITEMS: tuple[str, ...] = get_args(FaceDebuggerItem)
 PROCESSOR_NAMES: tuple[str, ...] = get_args(ProcessorName)
 
@@ -46,6 +50,8 @@ class OptionSpec:
     step: float | None = None
     multiple: bool = False
     """The option takes a list of values (``nargs='+'`` on the CLI, a multi-select in the UI)."""
+    accepts_onnx_path: bool = False
+    """Besides its choices, the option takes the path of a user's own .onnx file."""
     max_items: int | None = None
 
 
@@ -91,9 +97,14 @@ class Options:
         max_items=4))
     face_mask_blur: float = _option(0.3, OptionSpec(
         "--face-mask-blur", "feathering of the mask edge", "face mask", minimum=0.0, maximum=1.0, step=0.05))
-    face_swapper_model: str = _option("landmark", OptionSpec(
-        "--face-swapper-model", "swapping engine; landmark is the offline classical swapper",
-        "face swapper", choices=FACE_SWAPPER_MODELS))
+    face_swapper_model: str = _option("auto", OptionSpec(
+        "--face-swapper-model", "swapping engine: auto (the best model present in the models folder, else the "
+        "offline engine), landmark (offline classical swapper), inswapper_128 / inswapper_128_fp16 (neural, "
+        "NON-COMMERCIAL licence), or the path of your own .onnx file with inswapper's inputs and outputs",
+        "face swapper", choices=FACE_SWAPPER_MODELS, accepts_onnx_path=True))
+    face_swapper_pixel_boost: int = _option(128, OptionSpec(
+        "--face-swapper-pixel-boost", "resolution the neural swapper works at (the model runs on interleaved "
+        "parts of a larger crop): higher is sharper and slower", "face swapper", choices=FACE_SWAPPER_PIXEL_BOOSTS))
     face_swapper_morph: int = _option(80, OptionSpec(
         "--face-swapper-morph", "how far the face's shape moves from the target's toward the source's "
         "(pose and expression kept): 100 carries the most identity, 0 is the safest",
@@ -104,6 +115,18 @@ class Options:
     face_debugger_items: list[str] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
         "--face-debugger-items", "what face_debugger draws", "face debugger",
         choices=FACE_DEBUGGER_ITEMS, multiple=True))
+    execution_providers: list[str] = _option(["cpu"], OptionSpec(
+        "--execution-providers", "ONNX Runtime providers for neural models, in order of preference (those this "
+        "onnxruntime build offers; cuda needs requirements-gpu.txt)", "execution", choices=EXECUTION_PROVIDERS,
+        multiple=True))
+    execution_device_id: int = _option(0, OptionSpec(
+        "--execution-device-id", "GPU to use", "execution", minimum=0, maximum=64, step=1))
+    execution_thread_count: int = _option(0, OptionSpec(
+        "--execution-thread-count", "threads for a CPU model run (0: ONNX Runtime's choice)", "execution",
+        minimum=0, maximum=64, step=1))
+    execution_gpu_memory_fraction: float = _option(0.0, OptionSpec(
+        "--execution-gpu-memory-fraction", "share of the GPU's memory the CUDA arena may take (0: no cap)",
+        "execution", minimum=0.0, maximum=1.0, step=0.05))
     output_image_quality: int = _option(90, OptionSpec(
         "--output-image-quality", "JPEG and WebP quality of the output image", "output",
         minimum=0, maximum=100, step=1))
@@ -151,6 +174,8 @@ def expand_padding(values: list[int]) -> list[int]:
 
 def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
     if value is None:
+        return
+    if spec.accepts_onnx_path and isinstance(value, str) and value.lower().endswith(".onnx"):
         return
     if spec.choices is not None and value not in spec.choices:
         raise InvalidInputError(

@@ -51,7 +51,6 @@ PREVIEW_SIZE = 480
 QUEUE_FRAMES = 8
 RENDER_WORKERS = 2
 """Threads drawing faces in parallel (OpenCV and numpy release the GIL), one per core here."""
-ENGINE = "landmark (embedded offline engine: mediapipe BlazeFace + Face Mesh, dlib ResNet)"
 
 
 @dataclass(frozen=True)
@@ -137,10 +136,11 @@ def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
     with Studio(options) as studio:
         report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
                                    job.reference_face_path)
+        engine = studio.engine
     seconds = time.perf_counter() - start
     yield Progress(frame=1, total=1, fps=1 / max(seconds, 1e-6), eta=0.0, preview=_preview(report.frame))
     yield RunResult(output_path=report.output_path, frames=1, faces_swapped=report.faces_swapped, failed_frames=[],
-                    seconds=seconds, engine=ENGINE, warnings=report.warnings, frame=report.frame,
+                    seconds=seconds, engine=engine, warnings=report.warnings, frame=report.frame,
                     faces_found=report.faces_found, faces_selected=report.faces_selected)
 
 
@@ -325,6 +325,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     failed: list[int] = []
     swaps = 0
     with Studio(options) as studio:
+        engine = studio.engine
         reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
@@ -421,7 +422,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     for message in warnings:
         logger.warning(message)
     return_value = RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=failed,
-                             seconds=time.perf_counter() - started, engine=ENGINE, resumed_from=first_output,
+                             seconds=time.perf_counter() - started, engine=engine, resumed_from=first_output,
                              warnings=warnings)
     yield return_value
 

@@ -1,11 +1,30 @@
-"""face_swapper: puts each assigned source identity onto its target face."""
+"""face_swapper: puts each assigned source identity onto its target face.
+
+Two engines behind one processor: the embedded classical swapper (model ``landmark``, always there)
+and a neural swapper with inswapper's contract (a catalogue model or the user's own .onnx file).
+``auto`` takes the neural one when its files are in the models folder, else the embedded one, and the
+processor says which ran and why.
+"""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+from ..errors import InvalidInputError
+from ..face.neural_swap import ArcFace, InswapperModel
 from ..face.swap import SwapSettings, swap_face
+from ..inference import contracts
+from ..inference.catalogue import INSWAPPER, find
+from ..inference.download import models_dir, require
+from ..inference.runtime import ExecutionSettings, SessionPool
 from ..options import Options, expand_padding
 from ..sources import best_source_face
 from ..types import FrameBGR
 from .base import FrameContext
+
+logger = logging.getLogger("facefusion")
+
+CLASSICAL = "landmark (embedded offline engine: mediapipe BlazeFace + Face Mesh, dlib ResNet)"
 
 
 def swap_settings(options: Options) -> SwapSettings:
@@ -15,14 +34,56 @@ def swap_settings(options: Options) -> SwapSettings:
                         mask_blur=options.face_mask_blur, blend_method=options.face_swapper_blend_method)
 
 
+def execution_settings(options: Options) -> ExecutionSettings:
+    return ExecutionSettings(providers=tuple(options.execution_providers), device_id=options.execution_device_id,
+                             threads=options.execution_thread_count or None,
+                             gpu_memory_fraction=options.execution_gpu_memory_fraction or None)
+
+
+def neural_model(options: Options, folder: Path | None = None) -> tuple[InswapperModel | None, str]:
+    """The neural swapper the options ask for (None for the classical one) and a sentence saying why."""
+    folder = folder or models_dir()
+    choice = options.face_swapper_model
+    if choice == "landmark":
+        return None, f"{CLASSICAL}: chosen"
+    arcface_entry = find("arcface_w600k_r50")
+    if choice.lower().endswith(".onnx"):
+        path = contracts.check(Path(choice), INSWAPPER, "--face-swapper-model")
+        name = f"your model {path.name}"
+    else:
+        entry = find("inswapper_128" if choice == "auto" else choice)
+        path = folder / entry.file
+        name = entry.name
+        if choice == "auto" and not (path.is_file() and (folder / arcface_entry.file).is_file()):
+            return None, (f"{CLASSICAL}: no neural swapper in {folder} (`facefusion models download inswapper_128 "
+                          "arcface_w600k_r50` adds one)")
+        require(entry, folder)
+    arcface_path = require(arcface_entry, folder)
+    padding = expand_padding(options.face_mask_padding)
+    pool = SessionPool(execution_settings(options))
+    arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
+    model = InswapperModel(path, INSWAPPER, pool, arcface, pixel_boost=options.face_swapper_pixel_boost,
+                           mask_blur=options.face_mask_blur, mask_padding=(padding[0], padding[1], padding[2], padding[3]))
+    return model, f"{name} (neural, ONNX Runtime on {', '.join(options.execution_providers)}, NON-COMMERCIAL licence)" \
+        if "inswapper" in name else f"{name} (neural, ONNX Runtime on {', '.join(options.execution_providers)})"
+
+
 class FaceSwapper:
     name = "face_swapper"
 
     def __init__(self, options: Options) -> None:
         self.settings = swap_settings(options)
+        self.model, self.engine = neural_model(options)
+        self._latents: dict[int, object] = {}
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         for assignment in context.assignments:
-            source = best_source_face(assignment.identity, assignment.face)
-            frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
+            if self.model is not None:
+                key = id(assignment.identity)
+                if key not in self._latents:  # once per identity, not per frame
+                    self._latents[key] = self.model.source_latent(assignment.identity)
+                frame = self.model.swap(frame, assignment.face, self._latents[key])  # type: ignore[arg-type]
+            else:
+                source = best_source_face(assignment.identity, assignment.face)
+                frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
         return frame

@@ -24,7 +24,7 @@ from ..face.select import sort_faces
 from ..media.image import is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
-from ..pipeline import ENGINE, Job, Progress, RunResult, run
+from ..pipeline import Job, Progress, RunResult, run
 
 logger = logging.getLogger("facefusion")
 
@@ -258,6 +258,6 @@ def new_output_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="facefusion-studio-"))
 
 
-__all__ = ["ENGINE", "Engine", "RunUpdate", "api_swap", "check_target", "file_path", "new_output_dir", "on_gpu",
+__all__ = ["Engine", "RunUpdate", "api_swap", "check_target", "file_path", "new_output_dir", "on_gpu",
            "preview",
            "source_paths", "start", "target_frame", "user_errors", "user_errors_stream", "video_length"]

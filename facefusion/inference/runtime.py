@@ -1,0 +1,125 @@
+"""ONNX Runtime sessions: created once per model file and provider set, shared by threads, and checked.
+
+The most expensive failure in peer tools is a GPU run that silently fell back to the CPU. Here the
+providers a session really got are compared with those asked for, and a fallback is said loudly.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputError
+
+logger = logging.getLogger("facefusion")
+
+PROVIDER_NAMES = {
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def available_providers() -> list[str]:
+    """Short names of the execution providers this onnxruntime build offers, best first."""
+    import onnxruntime
+
+    offered = set(onnxruntime.get_available_providers())
+    return [short for short, full in PROVIDER_NAMES.items() if full in offered]
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    providers: tuple[str, ...] = ("cpu",)
+    device_id: int = 0
+    threads: int | None = None
+    """Intra-op threads for the CPU provider (None: onnxruntime's choice)."""
+    gpu_memory_fraction: float | None = None
+    """Share of the GPU's memory the CUDA arena may take (None: no cap)."""
+    tensorrt_cache: str | None = None
+
+
+def provider_list(settings: ExecutionSettings) -> list[Any]:
+    """onnxruntime's provider list (with options) for the settings; unknown or unavailable names are
+    refused with the list of those that are."""
+    offered = available_providers()
+    result: list[Any] = []
+    for short in settings.providers:
+        if short not in PROVIDER_NAMES:
+            raise InvalidInputError(f"--execution-providers: unknown provider '{short}'; use one of "
+                                    f"{', '.join(PROVIDER_NAMES)}")
+        if short not in offered:
+            raise InvalidInputError(f"--execution-providers: '{short}' is not available in this onnxruntime build "
+                                    f"(available: {', '.join(offered)}); for CUDA install requirements-gpu.txt")
+        options: dict[str, Any] = {}
+        if short in ("cuda", "tensorrt", "rocm", "directml"):
+            options["device_id"] = settings.device_id
+        if short == "cuda" and settings.gpu_memory_fraction:
+            options["gpu_mem_limit"] = int(_gpu_memory() * settings.gpu_memory_fraction)
+            options["arena_extend_strategy"] = "kSameAsRequested"
+        if short == "tensorrt" and settings.tensorrt_cache:
+            options.update(trt_engine_cache_enable=True, trt_engine_cache_path=settings.tensorrt_cache,
+                           trt_timing_cache_enable=True, trt_timing_cache_path=settings.tensorrt_cache)
+        result.append((PROVIDER_NAMES[short], options))
+    if "cpu" not in settings.providers:
+        result.append((PROVIDER_NAMES["cpu"], {}))
+    return result
+
+
+def _gpu_memory() -> int:
+    """Total memory of the GPU in bytes (8 GiB assumed when it cannot be read)."""
+    try:
+        import subprocess
+
+        output = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                                capture_output=True, text=True, timeout=5).stdout.split()
+        return int(float(output[0]) * 1024 * 1024)
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return 8 << 30
+
+
+@dataclass
+class SessionPool:
+    """Sessions by (file, providers): made once, shared by every thread (onnxruntime's run is thread-safe)."""
+
+    settings: ExecutionSettings = field(default_factory=ExecutionSettings)
+    _sessions: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    fallbacks: list[str] = field(default_factory=list)
+    """Messages about sessions that did not get the provider asked for."""
+
+    def session(self, path: Path) -> Any:
+        key = str(path)
+        with self._lock:
+            if key not in self._sessions:
+                self._sessions[key] = self._create(path)
+            return self._sessions[key]
+
+    def _create(self, path: Path) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if self.settings.threads:
+            options.intra_op_num_threads = self.settings.threads
+        options.log_severity_level = 3
+        try:
+            session = onnxruntime.InferenceSession(str(path), sess_options=options,
+                                                   providers=provider_list(self.settings))
+        except InvalidInputError:
+            raise
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises several unrelated types
+            raise InvalidInputError(f"cannot load model {path.name}: {error}") from error
+        got = session.get_providers()
+        wanted = PROVIDER_NAMES[self.settings.providers[0]]
+        if wanted not in got:
+            message = (f"{path.name} asked for {self.settings.providers[0]} but runs on {', '.join(got)}: "
+                       "check the GPU driver and the CUDA/cuDNN libraries onnxruntime-gpu needs")
+            logger.warning("FALLBACK TO CPU: %s", message)
+            self.fallbacks.append(message)
+        return session

@@ -1,0 +1,155 @@
+"""The neural engine's code paths, on small ONNX models built here with the exact contracts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from facefusion import Options, Studio
+from facefusion.face.align import depth_to_space, space_to_depth
+from facefusion.inference.catalogue import INSWAPPER
+from facefusion.inference.contracts import problems
+from facefusion.media.image import read_image
+
+from conftest import ROOT, largest
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def colour_swapper(path: Path) -> Path:
+    """inswapper-shaped: paints the crop one colour that depends on the source vector (through the emap)."""
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(0, 3, (512, 3)).astype(np.float32), "colour_weights")
+    zero = numpy_helper.from_array(np.zeros((1,), np.float32), "zero")
+    shape = numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape")
+    emap = numpy_helper.from_array(np.eye(512, dtype=np.float32), "emap")  # last initializer, as in inswapper
+    nodes = [helper.make_node("MatMul", ["source", "colour_weights"], ["logits"]),
+             helper.make_node("Sigmoid", ["logits"], ["colour"]),
+             helper.make_node("Reshape", ["colour", "shape"], ["colour_map"]),
+             helper.make_node("Mul", ["target", "zero"], ["blank"]),
+             helper.make_node("Add", ["blank", "colour_map"], ["output"])]
+    graph = helper.make_graph(nodes, "colour_swapper",
+                              [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128]),
+                               helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])],
+                              [weights, zero, shape, emap])
+    return _save(graph, path)
+
+
+def identity_swapper(path: Path) -> Path:
+    """inswapper-shaped but returns the target crop unchanged: any misalignment or bad reassembly shows."""
+    nodes = [helper.make_node("Identity", ["target"], ["output"])]
+    graph = helper.make_graph(nodes, "identity_swapper",
+                              [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128]),
+                               helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])])
+    return _save(graph, path)
+
+
+def tiny_arcface(path: Path) -> Path:
+    """arcface-shaped: 112x112 crop -> 512 numbers that depend on the crop's colours."""
+    rng = np.random.default_rng(1)
+    weights = numpy_helper.from_array(rng.normal(0, 1, (3, 512)).astype(np.float32), "w")
+    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "w"], ["output"])]
+    graph = helper.make_graph(nodes, "tiny_arcface",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 112, 112])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 512])], [weights])
+    return _save(graph, path)
+
+
+@pytest.fixture()
+def models(tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    tiny_arcface(folder / "arcface_w600k_r50.onnx")
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(folder))
+    return folder
+
+
+def test_space_to_depth_round_trip():
+    crop = np.random.default_rng(2).integers(0, 255, (512, 512, 3), dtype=np.uint8)
+    parts = space_to_depth(crop, 128)
+    assert len(parts) == 16 and all(part.shape == (128, 128, 3) for part in parts)
+    assert np.array_equal(depth_to_space(parts, 4), crop)
+
+
+def test_custom_model_lands_on_the_face_and_nowhere_else(models, tmp_path, generated, analyser):
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper))) as studio:
+        report = studio.swap_image([generated["astronaut"]], generated["grace_hopper"])
+        assert "mine.onnx" in studio.engine
+    face = largest(analyser.analyse(target))
+    changed = np.abs(report.frame.astype(int) - target).max(axis=2) > 8
+    ys, xs = np.nonzero(changed)
+    centre = np.array([xs.mean(), ys.mean()])
+    assert np.linalg.norm(centre - np.array(face.centre)) < 0.15 * face.size, "the crop landed beside the face"
+    assert xs.min() > face.bbox[0] - face.size and xs.max() < face.bbox[2] + face.size
+    # In the middle of the face the mask is full: the model's colour is what shows.
+    x, y = (int(value) for value in face.centre)
+    middle = report.frame[y - 5:y + 5, x - 5:x + 5].reshape(-1, 3)
+    assert middle.std(axis=0).max() < 3, "the middle of the face should be one flat colour"
+
+
+def test_the_source_decides_the_output(models, tmp_path, generated):
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    colours = []
+    for source in (generated["astronaut"], generated["grace_hopper"]):
+        with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper))) as studio:
+            frame = studio.swap_image([source], generated["two_people"]).frame
+        colours.append(frame[360, 340].astype(int))
+    assert np.abs(colours[0] - colours[1]).max() > 10
+
+
+@pytest.mark.parametrize("boost", [128, 256, 512])
+def test_alignment_normalisation_and_pixel_boost_reassembly(models, tmp_path, generated, boost):
+    swapper = identity_swapper(tmp_path / "same.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper),
+                        face_swapper_pixel_boost=boost)) as studio:
+        frame = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    difference = np.abs(frame.astype(int) - target)
+    # Only resampling there and back: a shifted or scrambled crop would differ by far more.
+    assert difference.mean() < 1.5 and np.percentile(difference, 99.5) < 40
+
+
+def test_a_model_that_does_not_fit_is_refused(tmp_path, generated):
+    wrong = tiny_arcface(tmp_path / "wrong.onnx")
+    found = problems(wrong, INSWAPPER)
+    assert any("needs an input 'target'" in problem for problem in found)
+    result = subprocess.run([sys.executable, "-m", "facefusion", "headless-run", "-s", str(generated["astronaut"]),
+                             "-t", str(generated["grace_hopper"]), "-o", str(tmp_path / "out.png"),
+                             "--face-swapper-model", str(wrong)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "does not fit this slot" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_auto_without_models_uses_the_offline_engine_and_says_why(tmp_path, monkeypatch, generated):
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    with Studio(Options(face_selector_mode="many")) as studio:
+        assert "landmark" in studio.engine and "no neural swapper" in studio.engine
+
+
+def test_custom_model_through_the_cli(models, tmp_path, generated):
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    output = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, "-m", "facefusion", "headless-run", "-s", str(generated["astronaut"]),
+                             "-t", str(generated["grace_hopper"]), "-o", str(output), "--face-selector-mode", "many",
+                             "--face-swapper-model", str(swapper)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**__import__("os").environ, "FACEFUSION_MODELS_DIR": str(models)})
+    assert result.returncode == 0, result.stderr
+    assert "mine.onnx" in result.stderr
+    assert not np.array_equal(read_image(output).frame, read_image(generated["grace_hopper"]).frame)
