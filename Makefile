@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run example test bench setup clean
+.PHONY: run example test bench setup gpu clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/video.py
+
+gpu: $(STAMP)
+	$(BIN)/python -m pip uninstall -y onnxruntime
+	$(BIN)/python -m pip install -r requirements-gpu.txt
 
 clean:
 	rm -rf $(VENV) output

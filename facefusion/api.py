@@ -67,6 +67,14 @@ class Studio:
         self.processors = create_processors(self.options)
 
     @property
+    def frame_scale(self) -> int:
+        """How many times larger than the input the processed frames are (frame enhancers upscale)."""
+        scale = 1
+        for processor in self.processors:
+            scale *= getattr(processor, "scale", 1)
+        return scale
+
+    @property
     def engine(self) -> str:
         """Which engine and models run, and why (from the processors that use models)."""
         engines = [processor.engine for processor in self.processors if hasattr(processor, "engine")]

@@ -24,7 +24,9 @@ FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_f
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
-ProcessorName = Literal["face_swapper", "face_debugger"]
+ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger"]
+FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
+FrameEnhancerModel = Literal["auto", "real_esrgan_x2", "real_esrgan_x2_fp16", "real_esrgan_x4", "real_esrgan_x4_fp16"]
 
 FACE_SELECTOR_MODES: tuple[str, ...] = get_args(FaceSelectorMode)
 FACE_SELECTOR_ORDERS: tuple[str, ...] = get_args(FaceSelectorOrder)
@@ -35,6 +37,8 @@ FACE_SWAPPER_PIXEL_BOOSTS: tuple[int, ...] = get_args(FaceSwapperPixelBoost)
 EXECUTION_PROVIDERS: tuple[str, ...] = get_args(ExecutionProvider)
 FACE_DEBUGGER_ITEMS: tuple[str, ...] = get_args(FaceDebuggerItem)
 PROCESSOR_NAMES: tuple[str, ...] = get_args(ProcessorName)
+FACE_ENHANCER_MODELS: tuple[str, ...] = get_args(FaceEnhancerModel)
+FRAME_ENHANCER_MODELS: tuple[str, ...] = get_args(FrameEnhancerModel)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,23 @@ class Options:
     face_swapper_blend_method: str = _option("multiband", OptionSpec(
         "--face-swapper-blend-method", "how the new face is blended into the image", "face swapper",
         choices=FACE_BLEND_METHODS))
+    face_enhancer_model: str = _option("auto", OptionSpec(
+        "--face-enhancer-model", "face restoration model (needs its file in the models folder: `facefusion models "
+        "download`): gfpgan_1.4 (Apache-2.0), codeformer (NON-COMMERCIAL), gpen_bfr_512 (NON-COMMERCIAL), "
+        "restoreformer_plus_plus (Apache-2.0), or your own .onnx file", "face enhancer",
+        choices=FACE_ENHANCER_MODELS, accepts_onnx_path=True))
+    face_enhancer_blend: int = _option(80, OptionSpec(
+        "--face-enhancer-blend", "how much of the restored face is kept (percent)", "face enhancer",
+        minimum=0, maximum=100, step=1))
+    face_enhancer_weight: float = _option(0.5, OptionSpec(
+        "--face-enhancer-weight", "CodeFormer only: 0 restores more, 1 stays closer to the input", "face enhancer",
+        minimum=0.0, maximum=1.0, step=0.05))
+    frame_enhancer_model: str = _option("auto", OptionSpec(
+        "--frame-enhancer-model", "upscaling model (Real-ESRGAN x2 or x4, BSD-3-Clause; needs its file in the models "
+        "folder) or your own .onnx file", "frame enhancer", choices=FRAME_ENHANCER_MODELS, accepts_onnx_path=True))
+    frame_enhancer_blend: int = _option(80, OptionSpec(
+        "--frame-enhancer-blend", "how much of the upscaled picture is kept over a plain resize (percent)",
+        "frame enhancer", minimum=0, maximum=100, step=1))
     face_debugger_items: list[str] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
         "--face-debugger-items", "what face_debugger draws", "face debugger",
         choices=FACE_DEBUGGER_ITEMS, multiple=True))

@@ -153,3 +153,99 @@ def test_custom_model_through_the_cli(models, tmp_path, generated):
     assert result.returncode == 0, result.stderr
     assert "mine.onnx" in result.stderr
     assert not np.array_equal(read_image(output).frame, read_image(generated["grace_hopper"]).frame)
+
+
+def face_restorer(path: Path, with_weight: bool = False) -> Path:
+    """GFPGAN-shaped (1x3x512x512 in [-1, 1] -> same): brightens the crop; with a CodeFormer-style
+    ``weight`` input, by an amount set by that weight."""
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512])]
+    initializers = [numpy_helper.from_array(np.full((1,), 0.6, np.float32), "lift")]
+    nodes = [helper.make_node("Add", ["input", "lift"], ["output"])]
+    if with_weight:
+        inputs.append(helper.make_tensor_value_info("weight", TensorProto.DOUBLE, [1]))
+        nodes = [helper.make_node("Cast", ["weight"], ["weight_f"], to=TensorProto.FLOAT),
+                 helper.make_node("Add", ["input", "weight_f"], ["output"])]
+        initializers = []
+    graph = helper.make_graph(nodes, "restorer", inputs,
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 512, 512])],
+                              initializers)
+    return _save(graph, path)
+
+
+def tile_upscaler(path: Path) -> Path:
+    """Real-ESRGAN-shaped x2 upscaler whose output also depends on the whole tile (its mean is added):
+    joining tiles edge to edge would leave visible steps; cross-fading must not."""
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    nodes = [helper.make_node("Resize", ["input", "", "scales"], ["big"], mode="linear"),
+             helper.make_node("GlobalAveragePool", ["input"], ["mean"]),
+             helper.make_node("Add", ["big", "mean"], ["output"])]
+    graph = helper.make_graph(nodes, "upscaler",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "H", "W"])], [scales])
+    return _save(graph, path)
+
+
+def test_face_enhancer_restores_the_face_only(tmp_path, generated, analyser):
+    model = face_restorer(tmp_path / "restorer.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    with Studio(Options(processors=["face_enhancer"], face_selector_mode="many", face_enhancer_model=str(model),
+                        face_enhancer_blend=100)) as studio:
+        frame = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+        assert "restorer.onnx" in studio.engine
+    face = largest(analyser.analyse(target))
+    x, y = (int(value) for value in face.centre)
+    assert frame[y, x].astype(int).sum() > target[y, x].astype(int).sum() + 60, "the face was not brightened"
+    assert np.array_equal(frame[:20], target[:20]), "far from the face nothing changes"
+
+
+def test_codeformer_weight_input_is_fed(tmp_path, generated, analyser):
+    model = face_restorer(tmp_path / "codeformer_like.onnx", with_weight=True)
+    target = read_image(generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    x, y = (int(value) for value in face.centre)
+    values = []
+    for weight in (0.0, 1.0):
+        with Studio(Options(processors=["face_enhancer"], face_selector_mode="many", face_enhancer_model=str(model),
+                            face_enhancer_blend=100, face_enhancer_weight=weight)) as studio:
+            values.append(studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame[y, x].astype(int))
+    assert values[1].sum() > values[0].sum() + 60
+
+
+def test_frame_enhancer_tiles_blend_without_seams(tmp_path):
+    from facefusion.face.enhance import FrameEnhancerModel
+    from facefusion.inference.catalogue import ESRGAN_X2
+    from facefusion.inference.runtime import SessionPool
+
+    model = FrameEnhancerModel(tile_upscaler(tmp_path / "up.onnx"), ESRGAN_X2, SessionPool(), tile=128, overlap=16,
+                               blend=1.0)
+    gradient = np.tile(np.linspace(0, 255, 700, dtype=np.float32), (300, 1))
+    frame = np.dstack([gradient] * 3).astype(np.uint8)
+    result = model.enhance(frame)
+    assert result.shape == (600, 1400, 3)
+    steps = np.abs(np.diff(result[:, :, 0].astype(int), axis=1))
+    # Each tile adds its own mean (up to ~255 apart across the frame); cross-fading keeps every step small.
+    assert steps[:, 4:-4].max() <= 4
+
+
+def test_video_writer_gets_the_enlarged_size(tmp_path):
+    from facefusion.media.video import probe_video
+    from facefusion.pipeline import Job, run_to_end
+    from sample_media import grace_hopper, make_clip
+
+    clip = make_clip(tmp_path / "small.mp4", frames=10, size=(320, 180), face_width=60, audio=False)
+    upscaler = tile_upscaler(tmp_path / "up.onnx")
+    result = run_to_end(Job(sources=(str(grace_hopper()),), target=str(clip), output=str(tmp_path / "big.mp4")),
+                        Options(processors=["frame_enhancer"], frame_enhancer_model=str(upscaler)))
+    made = probe_video(tmp_path / "big.mp4")
+    assert (made.width, made.height) == (640, 360) and made.frame_count == 10
+    assert "up.onnx" in result.engine
+
+
+def test_a_missing_enhancer_model_says_what_to_do(tmp_path, monkeypatch, generated):
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "facefusion", "headless-run", "-s", str(generated["astronaut"]),
+                             "-t", str(generated["grace_hopper"]), "-o", str(tmp_path / "out.png"), "--processors",
+                             "face_enhancer"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**__import__("os").environ, "FACEFUSION_MODELS_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "gfpgan_1.4.onnx" in result.stderr and "facefusion models download" in result.stderr

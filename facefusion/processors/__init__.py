@@ -5,11 +5,14 @@ from typing import Callable
 
 from ..options import Options
 from .base import FrameContext, Processor
+from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
 
 PROCESSORS: dict[str, Callable[[Options], Processor]] = {
     FaceSwapper.name: FaceSwapper,
+    FaceEnhancer.name: FaceEnhancer,
+    FrameEnhancer.name: FrameEnhancer,
     FaceDebugger.name: FaceDebugger,
 }
 

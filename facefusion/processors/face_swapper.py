@@ -13,9 +13,9 @@ from pathlib import Path
 from ..errors import InvalidInputError
 from ..face.neural_swap import ArcFace, InswapperModel
 from ..face.swap import SwapSettings, swap_face
-from ..inference import contracts
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
+from ..inference.resolve import resolve_model
 from ..inference.runtime import ExecutionSettings, SessionPool
 from ..options import Options, expand_padding
 from ..sources import best_source_face
@@ -24,6 +24,8 @@ from .base import FrameContext
 
 logger = logging.getLogger("facefusion")
 
+INSWAPPER_MODELS = ("inswapper_128", "inswapper_128_fp16")
+"""Catalogue swappers with inswapper's contract, best first (what ``auto`` looks for)."""
 CLASSICAL = "landmark (embedded offline engine: mediapipe BlazeFace + Face Mesh, dlib ResNet)"
 
 
@@ -47,25 +49,20 @@ def neural_model(options: Options, folder: Path | None = None) -> tuple[Inswappe
     if choice == "landmark":
         return None, f"{CLASSICAL}: chosen"
     arcface_entry = find("arcface_w600k_r50")
-    if choice.lower().endswith(".onnx"):
-        path = contracts.check(Path(choice), INSWAPPER, "--face-swapper-model")
-        name = f"your model {path.name}"
-    else:
-        entry = find("inswapper_128" if choice == "auto" else choice)
-        path = folder / entry.file
-        name = entry.name
-        if choice == "auto" and not (path.is_file() and (folder / arcface_entry.file).is_file()):
+    if choice == "auto":
+        present = [name for name in INSWAPPER_MODELS if (folder / find(name).file).is_file()]
+        if not present or not (folder / arcface_entry.file).is_file():
             return None, (f"{CLASSICAL}: no neural swapper in {folder} (`facefusion models download inswapper_128 "
                           "arcface_w600k_r50` adds one)")
-        require(entry, folder)
+        choice = present[0]
+    resolved = resolve_model(choice, "swapper", "--face-swapper-model", INSWAPPER, folder)
     arcface_path = require(arcface_entry, folder)
     padding = expand_padding(options.face_mask_padding)
     pool = SessionPool(execution_settings(options))
     arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
-    model = InswapperModel(path, INSWAPPER, pool, arcface, pixel_boost=options.face_swapper_pixel_boost,
+    model = InswapperModel(resolved.path, INSWAPPER, pool, arcface, pixel_boost=options.face_swapper_pixel_boost,
                            mask_blur=options.face_mask_blur, mask_padding=(padding[0], padding[1], padding[2], padding[3]))
-    return model, f"{name} (neural, ONNX Runtime on {', '.join(options.execution_providers)}, NON-COMMERCIAL licence)" \
-        if "inswapper" in name else f"{name} (neural, ONNX Runtime on {', '.join(options.execution_providers)})"
+    return model, f"face swapper: {resolved.description}, on {', '.join(options.execution_providers)}"
 
 
 class FaceSwapper:

@@ -13,7 +13,8 @@ from ..options import Options, OptionSpec, make_options, option_specs
 
 # Options the page shows elsewhere or sets itself.
 HANDLED_ELSEWHERE = {"processors", "reference_face_position", "trim_frame_start", "trim_frame_end"}
-PROCESSOR_GROUPS = {"face swapper": "face_swapper", "face debugger": "face_debugger"}
+PROCESSOR_GROUPS = {"face swapper": "face_swapper", "face enhancer": "face_enhancer",
+                    "frame enhancer": "frame_enhancer", "face debugger": "face_debugger"}
 
 
 def _label(name: str) -> str:

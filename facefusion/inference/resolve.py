@@ -1,0 +1,48 @@
+"""Turning a model option (a catalogue name, ``auto`` or the path of a user's .onnx file) into a file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import contracts
+from .catalogue import CATALOGUE, Contract, ModelEntry, find
+from .download import ModelMissingError, missing_message, models_dir, require
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: Path
+    contract: Contract
+    description: str
+    """What runs, for logs, the UI report and the result."""
+
+
+def candidates(role: str) -> tuple[str, ...]:
+    """Catalogue names for a role, in catalogue order (the best first)."""
+    return tuple(entry.name for entry in CATALOGUE if entry.role == role)
+
+
+def _describe(entry: ModelEntry) -> str:
+    return f"{entry.name} ({entry.licence}{', NON-COMMERCIAL' if entry.non_commercial else ''})"
+
+
+def resolve_model(choice: str, role: str, slot: str, contract: Contract | None = None,
+                  folder: Path | None = None) -> ResolvedModel:
+    """``auto``: the first model of the role present in the models folder; a name: that model (which
+    must be present: never a silent download); a ``.onnx`` path: the user's file, checked against the
+    slot's contract (``contract``, or the role's first model's)."""
+    folder = folder or models_dir()
+    if choice.lower().endswith(".onnx"):
+        slot_contract = contract or find(candidates(role)[0]).contract
+        path = contracts.check(Path(choice), slot_contract, slot)
+        return ResolvedModel(path, slot_contract, f"your model {path.name}")
+    if choice == "auto":
+        for name in candidates(role):
+            entry = find(name)
+            if (folder / entry.file).is_file():
+                return ResolvedModel(folder / entry.file, entry.contract, _describe(entry) + ", chosen by auto")
+        first = find(candidates(role)[0])
+        raise ModelMissingError(f"{slot} auto: no {role.replace('_', ' ')} model in {folder}; "
+                                + missing_message(first, folder))
+    entry = find(choice)
+    return ResolvedModel(require(entry, folder), entry.contract, _describe(entry))

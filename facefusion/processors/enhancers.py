@@ -1,0 +1,45 @@
+"""face_enhancer and frame_enhancer: neural restoration of faces and upscaling of whole frames."""
+from __future__ import annotations
+
+from ..face.enhance import FaceEnhancerModel, FrameEnhancerModel
+from ..inference.resolve import resolve_model
+from ..inference.runtime import SessionPool
+from ..options import Options
+from ..types import FrameBGR
+from .base import FrameContext
+from .face_swapper import execution_settings
+
+
+class FaceEnhancer:
+    name = "face_enhancer"
+
+    def __init__(self, options: Options) -> None:
+        resolved = resolve_model(options.face_enhancer_model, "face_enhancer", "--face-enhancer-model")
+        self.engine = f"face enhancer: {resolved.description}"
+        self.model = FaceEnhancerModel(resolved.path, resolved.contract, SessionPool(execution_settings(options)),
+                                       blend=options.face_enhancer_blend / 100, weight=options.face_enhancer_weight)
+
+    def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
+        # Every selected face is restored, swapped or not (a face map may leave some faces without a source).
+        faces = [assignment.face for assignment in context.assignments] or context.faces
+        for face in faces:
+            frame = self.model.enhance(frame, face)
+        return frame
+
+
+class FrameEnhancer:
+    name = "frame_enhancer"
+
+    def __init__(self, options: Options) -> None:
+        resolved = resolve_model(options.frame_enhancer_model, "frame_enhancer", "--frame-enhancer-model")
+        self.engine = f"frame enhancer: {resolved.description}"
+        self.model = FrameEnhancerModel(resolved.path, resolved.contract, SessionPool(execution_settings(options)),
+                                        blend=options.frame_enhancer_blend / 100)
+
+    @property
+    def scale(self) -> int:
+        """How many times larger the frames come out (the video writer is sized for it)."""
+        return self.model.scale
+
+    def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
+        return self.model.enhance(frame)
