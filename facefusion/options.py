@@ -20,7 +20,7 @@ FaceSelectorOrder = Literal[
 ]
 FaceMaskRegion = Literal["brows-to-chin", "face-oval", "inner-face"]
 FaceBlendMethod = Literal["multiband", "poisson", "feather"]
-FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16"]
+FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16", "hyperswap_1a_256", "simswap_256"]
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
@@ -103,9 +103,13 @@ class Options:
         "--face-mask-blur", "feathering of the mask edge", "face mask", minimum=0.0, maximum=1.0, step=0.05))
     face_swapper_model: str = _option("auto", OptionSpec(
         "--face-swapper-model", "swapping engine: auto (the best model present in the models folder, else the "
-        "offline engine), landmark (offline classical swapper), inswapper_128 / inswapper_128_fp16 (neural, "
-        "NON-COMMERCIAL licence), or the path of your own .onnx file with inswapper's inputs and outputs",
+        "offline engine), landmark (offline classical swapper), inswapper_128 / inswapper_128_fp16 / "
+        "hyperswap_1a_256 / simswap_256 (neural, all NON-COMMERCIAL licences), or the path of your own .onnx file "
+        "with inswapper's inputs and outputs",
         "face swapper", choices=FACE_SWAPPER_MODELS, accepts_onnx_path=True))
+    face_swapper_weight: float = _option(0.5, OptionSpec(
+        "--face-swapper-weight", "neural swappers: 0.5 uses the source identity as it is; lower keeps some of "
+        "the target's, higher pushes away from it", "face swapper", minimum=0.0, maximum=1.0, step=0.05))
     face_swapper_pixel_boost: int = _option(128, OptionSpec(
         "--face-swapper-pixel-boost", "resolution the neural swapper works at (the model runs on interleaved "
         "parts of a larger crop): higher is sharper and slower", "face swapper", choices=FACE_SWAPPER_PIXEL_BOOSTS))

@@ -249,3 +249,29 @@ def test_a_missing_enhancer_model_says_what_to_do(tmp_path, monkeypatch, generat
                             env={**__import__("os").environ, "FACEFUSION_MODELS_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "gfpgan_1.4.onnx" in result.stderr and "facefusion models download" in result.stderr
+
+
+def test_source_latent_is_the_normalised_embedding_through_the_emap(tmp_path, generated):
+    from facefusion.face.analyse import FaceAnalyser
+    from facefusion.face.neural_swap import ArcFace, EmbeddingSwapper
+    from facefusion.inference.catalogue import find
+    from facefusion.inference.runtime import SessionPool
+    from facefusion.sources import load_identity
+
+    rng = np.random.default_rng(3)
+    emap = rng.normal(0, 1, (512, 512)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("Identity", ["target"], ["output"])], "with_emap",
+                              [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 128, 128]),
+                               helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 128, 128])],
+                              [numpy_helper.from_array(emap, "emap")])
+    swapper_path = _save(graph, tmp_path / "emap.onnx")
+    pool = SessionPool()
+    arcface = ArcFace(tiny_arcface(tmp_path / "arc.onnx"), find("arcface_w600k_r50").contract, pool)
+    model = EmbeddingSwapper(swapper_path, INSWAPPER, pool, arcface)
+    identity = load_identity([str(generated["astronaut"])], FaceAnalyser(), embed=False)
+    raw = arcface.embed(identity.faces[0].image, identity.faces[0].face.landmarks_5)
+    expected = (raw / np.linalg.norm(raw)) @ emap
+    assert np.allclose(model.source_latent(identity).ravel(), expected, rtol=1e-4, atol=1e-4)
+    hyper = EmbeddingSwapper(swapper_path, INSWAPPER, pool, arcface, kind="hyperswap")
+    assert np.isclose(np.linalg.norm(hyper.source_latent(identity)), 1.0, atol=1e-5)

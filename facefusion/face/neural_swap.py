@@ -1,7 +1,9 @@
-"""Neural face swap with an inswapper-contract ONNX model (inswapper_128 and files of that shape).
+"""Neural face swap with embedding-driven models: inswapper (and files of its shape), hyperswap, simswap.
 
-Source identity = the ArcFace embedding of the source faces (L2-normalised, averaged), projected by the
-model's "emap" matrix (its last initializer) when it has one. Each target face is aligned to the
+Source identity = the ArcFace embedding of the source faces, averaged, then shaped for the model:
+inswapper projects the normalised embedding by its "emap" matrix (its last initializer), hyperswap
+takes the normalised embedding, simswap passes the raw one through its converter model. ``weight``
+mixes a little of the target's own identity in (0.5: none; 0: 35 % toward the target; 1: 35 % away). Each target face is aligned to the
 model's template (arcface_128), run through the model (at higher resolution with pixel boost: the
 crop is split into interleaved model-size parts and reassembled) and pasted back under a soft box mask.
 """
@@ -35,20 +37,29 @@ class ArcFace:
     pool: SessionPool
 
     def embed(self, image: FrameBGR, landmarks_5: Points) -> np.ndarray:
+        """The raw (not normalised) 512-d embedding."""
         crop, _ = warp_face(image, landmarks_5, self.contract.template or "arcface_112_v2", self.contract.size or 112)
         session = self.pool.session(self.path)
         blob = _blob(crop, self.contract.mean, self.contract.std, scale=1.0)
-        embedding = session.run(None, {session.get_inputs()[0].name: blob})[0].reshape(-1).astype(np.float32)
-        return embedding / (np.linalg.norm(embedding) + 1e-9)
+        return session.run(None, {session.get_inputs()[0].name: blob})[0].reshape(-1).astype(np.float32)
+
+
+def _normalised(vector: np.ndarray) -> np.ndarray:
+    return vector / (np.linalg.norm(vector) + 1e-9)
 
 
 @dataclass
-class InswapperModel:
+class EmbeddingSwapper:
     path: Path
     contract: Contract
     pool: SessionPool
     arcface: ArcFace
+    kind: str = "inswapper"
+    """How the source embedding is shaped: "inswapper", "hyperswap" or "simswap"."""
+    converter: Path | None = None
+    """simswap's embedding converter model."""
     pixel_boost: int = 128
+    weight: float = 0.5
     mask_blur: float = 0.3
     mask_padding: tuple[int, int, int, int] = (0, 0, 0, 0)
 
@@ -65,15 +76,30 @@ class InswapperModel:
         return last.astype(np.float32) if last.shape == (512, 512) else None
 
     def source_latent(self, identity: Identity) -> np.ndarray:
-        embeddings = [self.arcface.embed(source.image, source.face.landmarks_5) for source in identity.faces]
-        embedding = np.mean(embeddings, axis=0)
-        embedding /= np.linalg.norm(embedding) + 1e-9
-        latent = embedding @ self.emap if self.emap is not None else embedding
+        raw = np.mean([self.arcface.embed(source.image, source.face.landmarks_5) for source in identity.faces], axis=0)
+        if self.kind == "simswap" and self.converter is not None:
+            session = self.pool.session(self.converter)
+            converted = session.run(None, {session.get_inputs()[0].name: raw.reshape(1, -1).astype(np.float32)})[0]
+            latent = _normalised(converted.reshape(-1))
+        elif self.kind == "inswapper" and self.emap is not None:
+            latent = _normalised(raw) @ self.emap
+        else:
+            latent = _normalised(raw)
         return latent.reshape(1, -1).astype(np.float32)
+
+    def balanced(self, latent: np.ndarray, frame: FrameBGR, target: Face) -> np.ndarray:
+        """The source latent with some of the target's identity mixed in, as ``weight`` asks."""
+        mix = 0.35 - 0.7 * self.weight
+        if abs(mix) < 1e-6:
+            return latent
+        own = _normalised(self.arcface.embed(frame, target.landmarks_5)).reshape(1, -1)
+        return (latent * (1 - mix) + own * mix).astype(np.float32)
 
     def swap(self, frame: FrameBGR, target: Face, latent: np.ndarray) -> FrameBGR:
         size = self.contract.size or 128
-        boost = max(size, self.pixel_boost)
+        latent = self.balanced(latent, frame, target)
+        # Pixel boost works in whole multiples of the model's own size.
+        boost = max(size, self.pixel_boost // size * size)
         crop, matrix = warp_face(frame, target.landmarks_5, self.contract.template or "arcface_128", boost)
         session = self.pool.session(self.path)
         names = {item.name for item in session.get_inputs()}

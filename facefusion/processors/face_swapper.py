@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InvalidInputError
-from ..face.neural_swap import ArcFace, InswapperModel
+from ..face.neural_swap import ArcFace, EmbeddingSwapper
 from ..face.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
@@ -42,7 +42,7 @@ def execution_settings(options: Options) -> ExecutionSettings:
                              gpu_memory_fraction=options.execution_gpu_memory_fraction or None)
 
 
-def neural_model(options: Options, folder: Path | None = None) -> tuple[InswapperModel | None, str]:
+def neural_model(options: Options, folder: Path | None = None) -> tuple[EmbeddingSwapper | None, str]:
     """The neural swapper the options ask for (None for the classical one) and a sentence saying why."""
     folder = folder or models_dir()
     choice = options.face_swapper_model
@@ -55,13 +55,16 @@ def neural_model(options: Options, folder: Path | None = None) -> tuple[Inswappe
             return None, (f"{CLASSICAL}: no neural swapper in {folder} (`facefusion models download inswapper_128 "
                           "arcface_w600k_r50` adds one)")
         choice = present[0]
+    kind = "simswap" if choice.startswith("simswap") else "hyperswap" if choice.startswith("hyperswap") else "inswapper"
     resolved = resolve_model(choice, "swapper", "--face-swapper-model", INSWAPPER, folder)
+    converter = require(find("crossface_simswap"), folder) if kind == "simswap" else None
     arcface_path = require(arcface_entry, folder)
     padding = expand_padding(options.face_mask_padding)
     pool = SessionPool(execution_settings(options))
     arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
-    model = InswapperModel(resolved.path, INSWAPPER, pool, arcface, pixel_boost=options.face_swapper_pixel_boost,
-                           mask_blur=options.face_mask_blur, mask_padding=(padding[0], padding[1], padding[2], padding[3]))
+    model = EmbeddingSwapper(resolved.path, resolved.contract, pool, arcface, kind=kind, converter=converter,
+                             pixel_boost=options.face_swapper_pixel_boost, weight=options.face_swapper_weight,
+                             mask_blur=options.face_mask_blur, mask_padding=(padding[0], padding[1], padding[2], padding[3]))
     return model, f"face swapper: {resolved.description}, on {', '.join(options.execution_providers)}"
 
 
