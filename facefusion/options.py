@@ -20,6 +20,9 @@ FaceSelectorOrder = Literal[
 ]
 FaceMaskRegion = Literal["brows-to-chin", "face-oval", "inner-face"]
 FaceBlendMethod = Literal["multiband", "poisson", "feather"]
+FaceMaskType = Literal["box", "occlusion", "region"]
+FaceMaskRegionName = Literal["skin", "left-eyebrow", "right-eyebrow", "left-eye", "right-eye", "glasses", "nose",
+                             "mouth", "upper-lip", "lower-lip"]
 FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16", "hyperswap_1a_256", "simswap_256"]
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
@@ -32,6 +35,8 @@ FACE_SELECTOR_MODES: tuple[str, ...] = get_args(FaceSelectorMode)
 FACE_SELECTOR_ORDERS: tuple[str, ...] = get_args(FaceSelectorOrder)
 FACE_MASK_REGIONS: tuple[str, ...] = get_args(FaceMaskRegion)
 FACE_BLEND_METHODS: tuple[str, ...] = get_args(FaceBlendMethod)
+FACE_MASK_TYPES: tuple[str, ...] = get_args(FaceMaskType)
+FACE_MASK_REGION_NAMES: tuple[str, ...] = get_args(FaceMaskRegionName)
 FACE_SWAPPER_MODELS: tuple[str, ...] = get_args(FaceSwapperModel)
 FACE_SWAPPER_PIXEL_BOOSTS: tuple[int, ...] = get_args(FaceSwapperPixelBoost)
 EXECUTION_PROVIDERS: tuple[str, ...] = get_args(ExecutionProvider)
@@ -101,6 +106,13 @@ class Options:
         max_items=4))
     face_mask_blur: float = _option(0.3, OptionSpec(
         "--face-mask-blur", "feathering of the mask edge", "face mask", minimum=0.0, maximum=1.0, step=0.05))
+    face_mask_types: list[str] = _option(["box"], OptionSpec(
+        "--face-mask-types", "neural engine: masks combined with the box: occlusion (xseg_1 model: keeps hands, "
+        "hair, microphones in front) and region (bisenet_resnet_34 model: only the chosen face regions)", "face mask",
+        choices=FACE_MASK_TYPES, multiple=True))
+    face_mask_regions: list[str] = _option(list(get_args(FaceMaskRegionName)), OptionSpec(
+        "--face-mask-regions", "face regions the region mask keeps", "face mask", choices=FACE_MASK_REGION_NAMES,
+        multiple=True))
     face_swapper_model: str = _option("auto", OptionSpec(
         "--face-swapper-model", "swapping engine: auto (the best model present in the models folder, else the "
         "offline engine), landmark (offline classical swapper), inswapper_128 / inswapper_128_fp16 / "

@@ -275,3 +275,65 @@ def test_source_latent_is_the_normalised_embedding_through_the_emap(tmp_path, ge
     assert np.allclose(model.source_latent(identity).ravel(), expected, rtol=1e-4, atol=1e-4)
     hyper = EmbeddingSwapper(swapper_path, INSWAPPER, pool, arcface, kind="hyperswap")
     assert np.isclose(np.linalg.norm(hyper.source_latent(identity)), 1.0, atol=1e-5)
+
+
+def tiny_xseg(path: Path) -> Path:
+    """XSeg-shaped (NHWC 256x256x3 -> 256x256x1): says the left half of the crop is covered."""
+    half = np.ones((1, 256, 256, 1), np.float32)
+    half[:, :, :128] = 0
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[3], keepdims=1),
+             helper.make_node("Mul", ["mean", "zero"], ["blank"]),
+             helper.make_node("Add", ["blank", "half"], ["output"])]
+    graph = helper.make_graph(nodes, "xseg",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 256, 256, 3])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 256, 256, 1])],
+                              [numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+                               numpy_helper.from_array(half, "half")])
+    return _save(graph, path)
+
+
+def test_occlusion_mask_keeps_what_covers_the_face(models, tmp_path, generated, analyser):
+    tiny_xseg(models / "xseg_1.onnx")
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    results = {}
+    for types in (["box"], ["box", "occlusion"]):
+        with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper), face_mask_types=types)) as studio:
+            results[len(types)] = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    x, y = (int(value) for value in face.centre)
+    offset = int(face.size * 0.25)
+    left, right = (y, x - offset), (y, x + offset)
+    assert not np.array_equal(results[1][left], target[left]), "box only: the whole face is replaced"
+    assert np.abs(results[2][left].astype(int) - target[left]).max() < 3, "the covered half must stay"
+    assert np.abs(results[2][right].astype(int) - target[right]).max() > 20, "the uncovered half is swapped"
+
+
+def tiny_parser(path: Path) -> Path:
+    """BiSeNet-shaped (1x3x512x512 -> 1x19x512x512 logits): skin in the top half of the crop, background below."""
+    logits = np.zeros((1, 19, 512, 512), np.float32)
+    logits[:, 1, :256] = 5
+    logits[:, 0, 256:] = 5
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=1),
+             helper.make_node("Mul", ["mean", "zero"], ["blank"]),
+             helper.make_node("Add", ["blank", "logits"], ["output"])]
+    graph = helper.make_graph(nodes, "parser",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 19, 512, 512])],
+                              [numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+                               numpy_helper.from_array(logits, "logits")])
+    return _save(graph, path)
+
+
+def test_region_mask_limits_the_swap_to_the_chosen_regions(models, tmp_path, generated, analyser):
+    tiny_parser(models / "bisenet_resnet_34.onnx")
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper), face_mask_types=["box", "region"],
+                        face_mask_regions=["skin"])) as studio:
+        frame = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    x = int(face.centre[0])
+    upper, lower = (int(face.bbox[1] + face.height * 0.2), x), (int(face.bbox[3] + face.height * 0.1), x)
+    assert np.abs(frame[upper].astype(int) - target[upper]).max() > 20, "skin region (top of the crop) is swapped"
+    assert np.abs(frame[lower].astype(int) - target[lower]).max() < 3, "outside the chosen regions nothing changes"

@@ -20,6 +20,7 @@ from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR, Identity, Points
 from .align import box_mask, depth_to_space, paste_back, space_to_depth, warp_face
+from .model_masks import OcclusionMasker, RegionMasker
 
 
 def _blob(crop: FrameBGR, mean: tuple[float, ...], std: tuple[float, ...], scale: float = 1 / 255) -> np.ndarray:
@@ -62,6 +63,8 @@ class EmbeddingSwapper:
     weight: float = 0.5
     mask_blur: float = 0.3
     mask_padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    occlusion: OcclusionMasker | None = None
+    region: RegionMasker | None = None
 
     @cached_property
     def emap(self) -> np.ndarray | None:
@@ -112,4 +115,8 @@ class EmbeddingSwapper:
         swapped = depth_to_space(outputs, boost // size)
         swapped = np.clip(swapped + 0.5, 0, 255).astype(np.uint8)
         mask = box_mask(boost, self.mask_blur, self.mask_padding)
+        if self.occlusion is not None:  # what covers the target face stays in front
+            mask = np.minimum(mask, self.occlusion.mask(crop))
+        if self.region is not None:  # regions are read on the new face, where they now are
+            mask = np.minimum(mask, self.region.mask(swapped))
         return paste_back(frame, swapped, mask, matrix)

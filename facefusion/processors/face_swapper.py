@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from ..face.model_masks import OcclusionMasker, RegionMasker
 from ..face.neural_swap import ArcFace, EmbeddingSwapper
 from ..face.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
@@ -62,7 +63,15 @@ def neural_model(options: Options, folder: Path | None = None) -> tuple[Embeddin
     padding = expand_padding(options.face_mask_padding)
     pool = SessionPool(execution_settings(options))
     arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
+    occlusion = region = None
+    if "occlusion" in options.face_mask_types:
+        entry = find("xseg_1")
+        occlusion = OcclusionMasker(require(entry, folder), entry.contract, pool)
+    if "region" in options.face_mask_types:
+        entry = find("bisenet_resnet_34")
+        region = RegionMasker(require(entry, folder), entry.contract, pool, tuple(options.face_mask_regions))
     model = EmbeddingSwapper(resolved.path, resolved.contract, pool, arcface, kind=kind, converter=converter,
+                             occlusion=occlusion, region=region,
                              pixel_boost=options.face_swapper_pixel_boost, weight=options.face_swapper_weight,
                              mask_blur=options.face_mask_blur, mask_padding=(padding[0], padding[1], padding[2], padding[3]))
     return model, f"face swapper: {resolved.description}, on {', '.join(options.execution_providers)}"
