@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the default: running the same command again does it)")
     run.add_argument("--no-resume", dest="resume", action="store_false",
                      help="discard the saved part of an earlier run and start over")
+    run.add_argument("--models-dir", default=None, metavar="FOLDER",
+                     help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/ in the project)")
     run.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
                      help="frames per resumable segment of a video run: the most a crash can cost "
                           "(default: 240)")
@@ -158,6 +160,8 @@ def _headless_run(args: argparse.Namespace) -> int:
     from .pipeline import Job, Progress, RunResult, run
 
     options = _options_from_args(args)
+    if args.models_dir:
+        os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir  # read where models are resolved
     job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
               face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume,
               segment_frames=args.video_segment_frames)
