@@ -277,19 +277,24 @@ def test_source_latent_is_the_normalised_embedding_through_the_emap(tmp_path, ge
     assert np.isclose(np.linalg.norm(hyper.source_latent(identity)), 1.0, atol=1e-5)
 
 
+def constant_model(path: Path, name: str, input_shape: list[int], value: np.ndarray, reduce_axis: int) -> Path:
+    """A model of a given input shape whose output is ``value`` whatever the input (the input is still
+    read, so onnxruntime cannot drop it)."""
+    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[reduce_axis], keepdims=1),
+             helper.make_node("Mul", ["mean", "zero"], ["blank"]),
+             helper.make_node("Add", ["blank", "value"], ["output"])]
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, list(value.shape))],
+                              [numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+                               numpy_helper.from_array(value, "value")])
+    return _save(graph, path)
+
+
 def tiny_xseg(path: Path) -> Path:
     """XSeg-shaped (NHWC 256x256x3 -> 256x256x1): says the left half of the crop is covered."""
     half = np.ones((1, 256, 256, 1), np.float32)
     half[:, :, :128] = 0
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[3], keepdims=1),
-             helper.make_node("Mul", ["mean", "zero"], ["blank"]),
-             helper.make_node("Add", ["blank", "half"], ["output"])]
-    graph = helper.make_graph(nodes, "xseg",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 256, 256, 3])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 256, 256, 1])],
-                              [numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
-                               numpy_helper.from_array(half, "half")])
-    return _save(graph, path)
+    return constant_model(path, "xseg", [1, 256, 256, 3], half, reduce_axis=3)
 
 
 def test_occlusion_mask_keeps_what_covers_the_face(models, tmp_path, generated, analyser):
@@ -314,15 +319,7 @@ def tiny_parser(path: Path) -> Path:
     logits = np.zeros((1, 19, 512, 512), np.float32)
     logits[:, 1, :256] = 5
     logits[:, 0, 256:] = 5
-    nodes = [helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=1),
-             helper.make_node("Mul", ["mean", "zero"], ["blank"]),
-             helper.make_node("Add", ["blank", "logits"], ["output"])]
-    graph = helper.make_graph(nodes, "parser",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 19, 512, 512])],
-                              [numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
-                               numpy_helper.from_array(logits, "logits")])
-    return _save(graph, path)
+    return constant_model(path, "parser", [1, 3, 512, 512], logits, reduce_axis=1)
 
 
 def test_region_mask_limits_the_swap_to_the_chosen_regions(models, tmp_path, generated, analyser):

@@ -127,14 +127,19 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _launch(driver):
+    """Debian's chromium, headless, with the flags this sandbox needs (no background network calls)."""
+    return driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+
+
 @pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_browser_upload_start_and_result(server, generated):
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = _launch(driver)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.goto(server)
@@ -158,9 +163,7 @@ def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
 
     clip = make_clip(tmp_path / "long.mp4", frames=400, size=(640, 360), face_width=110)
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = _launch(driver)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.goto(server)
