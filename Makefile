@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/video.py
+	$(BIN)/python bench/neural.py
 
 gpu: $(STAMP)
 	$(BIN)/python -m pip uninstall -y onnxruntime

@@ -334,3 +334,32 @@ def test_region_mask_limits_the_swap_to_the_chosen_regions(models, tmp_path, gen
     upper, lower = (int(face.bbox[1] + face.height * 0.2), x), (int(face.bbox[3] + face.height * 0.1), x)
     assert np.abs(frame[upper].astype(int) - target[upper]).max() > 20, "skin region (top of the crop) is swapped"
     assert np.abs(frame[lower].astype(int) - target[lower]).max() < 3, "outside the chosen regions nothing changes"
+
+
+def test_faces_of_a_frame_are_batched_when_the_model_allows(tmp_path, generated, analyser):
+    from facefusion.face.enhance import FaceEnhancerModel
+    from facefusion.inference.catalogue import find
+    from facefusion.inference.runtime import SessionPool
+
+    lift = numpy_helper.from_array(np.full((1,), 0.6, np.float32), "lift")
+    graph = helper.make_graph([helper.make_node("Add", ["input", "lift"], ["output"])], "batched",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 512, 512])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3, 512, 512])],
+                              [lift])
+    pool = SessionPool()
+    model = FaceEnhancerModel(_save(graph, tmp_path / "batched.onnx"), find("gfpgan_1.4").contract, pool, blend=1.0)
+    frame = read_image(generated["two_people"]).frame
+    faces = analyser.analyse(frame)
+    assert len(faces) == 2
+    session = pool.session(model.path)
+    calls = []
+    original_run = session.run
+    session_proxy = type("Proxy", (), {"run": lambda self, *a, **k: calls.append(a[1]) or original_run(*a, **k),
+                                       "get_inputs": lambda self: session.get_inputs()})()
+    pool._sessions[str(model.path)] = session_proxy
+    batched = model.enhance_many(frame.copy(), faces)
+    assert len(calls) == 1 and next(iter(calls[0].values())).shape[0] == 2
+    one_by_one = frame.copy()
+    for face in faces:
+        one_by_one = model.enhance(one_by_one, face)
+    assert np.abs(batched.astype(int) - one_by_one).max() <= 1

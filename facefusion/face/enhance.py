@@ -24,20 +24,39 @@ class FaceEnhancerModel:
     weight: float = 0.5
     """CodeFormer's fidelity weight, for models with a ``weight`` input."""
 
+    def _batchable(self, session: object) -> bool:
+        first = session.get_inputs()[0].shape[0]  # type: ignore[attr-defined]
+        return not isinstance(first, int) or first <= 0
+
     def enhance(self, frame: FrameBGR, face: Face) -> FrameBGR:
+        return self.enhance_many(frame, [face])
+
+    def enhance_many(self, frame: FrameBGR, faces: list[Face]) -> FrameBGR:
+        """Restore every face; in one model run when the model takes a batch, else one run a face."""
+        if not faces:
+            return frame
         size = self.contract.size or 512
-        crop, matrix = warp_face(frame, face.landmarks_5, self.contract.template or "ffhq_512", size)
+        crops, matrices = zip(*(warp_face(frame, face.landmarks_5, self.contract.template or "ffhq_512", size)
+                                for face in faces))
         session = self.pool.session(self.path)
-        rgb = crop[:, :, ::-1].astype(np.float32) / 255.0
-        blob = ((rgb - np.array(self.contract.mean, np.float32)) / np.array(self.contract.std, np.float32))
-        feed = {session.get_inputs()[0].name: np.ascontiguousarray(blob.transpose(2, 0, 1)[None])}
-        if any(item.name == "weight" for item in session.get_inputs()):
-            feed["weight"] = np.array([self.weight], np.float64)
-        output = session.run(None, feed)[0][0].transpose(1, 2, 0)
-        output = output * np.array(self.contract.std, np.float32) + np.array(self.contract.mean, np.float32)
-        enhanced = (np.clip(output, 0, 1)[:, :, ::-1] * 255 + 0.5).astype(np.uint8)
+        mean, std = np.array(self.contract.mean, np.float32), np.array(self.contract.std, np.float32)
+        blobs = np.stack([((crop[:, :, ::-1].astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
+                          for crop in crops])
+        name = session.get_inputs()[0].name
+        has_weight = any(item.name == "weight" for item in session.get_inputs())
+        groups = [blobs] if self._batchable(session) else [blob[None] for blob in blobs]
+        outputs = []
+        for group in groups:
+            feed = {name: np.ascontiguousarray(group)}
+            if has_weight:
+                feed["weight"] = np.array([self.weight], np.float64)
+            outputs.extend(session.run(None, feed)[0])
         mask = box_mask(size, 0.3) * self.blend
-        return paste_back(frame, enhanced, mask, matrix)
+        for output, matrix in zip(outputs, matrices):
+            restored = output.transpose(1, 2, 0) * std + mean
+            enhanced = (np.clip(restored, 0, 1)[:, :, ::-1] * 255 + 0.5).astype(np.uint8)
+            frame = paste_back(frame, enhanced, mask, matrix)
+        return frame
 
 
 def _tile_weight(tile: int, overlap: int) -> np.ndarray:

@@ -22,9 +22,7 @@ class FaceEnhancer:
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         # Every selected face is restored, swapped or not (a face map may leave some faces without a source).
         faces = [assignment.face for assignment in context.assignments] or context.faces
-        for face in faces:
-            frame = self.model.enhance(frame, face)
-        return frame
+        return self.model.enhance_many(frame, faces)
 
 
 class FrameEnhancer:
