@@ -161,7 +161,7 @@ def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     from sample_media import grace_hopper
 
-    clip = make_clip(tmp_path / "long.mp4", frames=400, size=(640, 360), face_width=110)
+    clip = make_clip(tmp_path / "long.mp4", frames=1200, size=(640, 360), face_width=110)  # still running when Stop comes
     with playwright.sync_playwright() as driver:
         browser = _launch(driver)
         try:
@@ -172,10 +172,10 @@ def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
             page.locator("#target input[type=file]").set_input_files(str(clip))
             page.wait_for_selector("#preview img", timeout=60000)
             page.click("#start")
-            page.wait_for_function("document.querySelector('#status').innerText.includes('frames/s')", timeout=60000)
-            page.wait_for_selector("#preview img", timeout=10000)
+            page.wait_for_function("document.querySelector('#status').innerText.includes('frames/s')", timeout=120000)
+            page.wait_for_selector("#preview img", timeout=60000)
             page.screenshot(path=str(ARTIFACTS / "ui_video_running.png"), full_page=True)
             page.click("#stop")
-            page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')", timeout=20000)
+            page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')", timeout=60000)
         finally:
             browser.close()

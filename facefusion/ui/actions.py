@@ -244,6 +244,38 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
     return str(result.output_path)
 
 
+def model_table() -> str:
+    """Markdown table of the catalogue: which model files are present, with their licences."""
+    from ..inference.catalogue import CATALOGUE
+    from ..inference.download import models_dir
+
+    folder = models_dir()
+    rows = ["| model | role | present | licence |", "| --- | --- | --- | --- |"]
+    for entry in CATALOGUE:
+        present = "yes" if (folder / entry.file).is_file() else "no"
+        licence = entry.licence + (" **(non-commercial)**" if entry.non_commercial else "")
+        rows.append(f"| {entry.name} | {entry.role.replace('_', ' ')} | {present} | {licence} |")
+    return "\n".join(rows) + f"\n\nModels folder: `{folder}` (put files there by hand when offline)."
+
+
+def download_models(names: list[str], progress: Callable[[float, str], None] | None = None) -> str:
+    """Download the chosen models (the page's one-click download); returns the refreshed table."""
+    from ..inference.catalogue import find
+    from ..inference.download import download, models_dir
+
+    if not names:
+        raise InvalidInputError("choose the models to download")
+    folder = models_dir()
+    for name in names:
+        entry = find(name)
+
+        def report(done: int, total: int | None, file: str = entry.file) -> None:
+            if progress is not None:
+                progress(done / total if total else 0.0, f"downloading {file}")
+        download(entry, folder, progress=report)
+    return model_table()
+
+
 def on_gpu(function: Callable[..., Any]) -> Callable[..., Any]:
     """On a Hugging Face ZeroGPU Space (the `spaces` package present), mark work that may use the GPU
     as Spaces asks; elsewhere the function is returned as it is."""

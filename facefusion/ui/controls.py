@@ -17,6 +17,16 @@ PROCESSOR_GROUPS = {"face swapper": "face_swapper", "face enhancer": "face_enhan
                     "frame enhancer": "frame_enhancer", "face debugger": "face_debugger"}
 
 
+def choice_label(choice: object) -> str:
+    """How a choice is shown: catalogue models carry their licence mark."""
+    from ..inference.catalogue import CATALOGUE
+
+    for entry in CATALOGUE:
+        if entry.name == choice and entry.non_commercial:
+            return f"{choice} (non-commercial licence)"
+    return str(choice)
+
+
 def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
@@ -26,7 +36,8 @@ def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component
     if spec.choices is not None and spec.multiple:
         return gr.CheckboxGroup(choices=list(spec.choices), value=list(default), label=label, info=info)
     if spec.choices is not None:
-        return gr.Dropdown(choices=list(spec.choices), value=default, label=label, info=info)
+        return gr.Dropdown(choices=[(choice_label(choice), choice) for choice in spec.choices], value=default,
+                           label=label, info=info)
     if spec.multiple:
         return gr.Textbox(value=" ".join(map(str, default)), label=label, info=f"{info} (e.g. 0 or 10 0 5 0)")
     if default is None:

@@ -46,6 +46,14 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                             option_inputs.append(default_widget(name))
                     if processor is not None:
                         processor_boxes[processor] = box
+                with gr.Accordion("Models (neural engine)", open=False):
+                    models_info = gr.Markdown(actions.model_table())
+                    from ..inference.catalogue import CATALOGUE
+
+                    model_choice = gr.Dropdown(choices=[(f"{entry.name}{' (non-commercial)' if entry.non_commercial else ''}",
+                                                         entry.name) for entry in CATALOGUE],
+                                               multiselect=True, label="Download models")
+                    model_button = gr.Button("Download", size="sm")
                 with gr.Accordion("Video trim", open=False):
                     trim = gr.Slider(0, 1, value=0, step=1, label="Trim start frame")
                     trim_end = gr.Slider(0, 1, value=1, step=1, label="Trim end frame (not included)")
@@ -185,7 +193,12 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
             return actions.api_swap(engine, actions.source_paths(files), actions.file_path(target_file), options, True)
 
+        @actions.user_errors
+        def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
+            return actions.download_models(names, lambda fraction, text: progress(fraction, desc=text))
+
         # Events.
+        model_button.click(fetch_models, model_choice, models_info, api_visibility="private")
         processors.change(lambda chosen: [gr.update(visible=name in chosen) for name in processor_boxes],
                           processors, list(processor_boxes.values()), api_visibility="private")
         sources.change(show_sources, sources, source_gallery, api_visibility="private")
