@@ -182,3 +182,13 @@ def test_models_cli_list_download_offline_and_verify(tmp_path):
     (tmp_path / "gfpgan_1.4.onnx.hash").write_text("crc32:00000000\n")
     checked = cli("verify")
     assert checked.returncode == 2 and "corrupt" in checked.stderr
+
+
+def test_ui_download_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
+    from facefusion.ui.actions import download_models, model_table
+
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    assert "gfpgan_1.4" in model_table() and str(tmp_path) in model_table()
+    with pytest.raises(ModelMissingError) as raised:
+        download_models(["gfpgan_1.4"])
+    assert str(tmp_path) in str(raised.value) and "gfpgan_1.4.onnx" in str(raised.value)

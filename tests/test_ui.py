@@ -172,10 +172,16 @@ def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
             page.locator("#target input[type=file]").set_input_files(str(clip))
             page.wait_for_selector("#preview img", timeout=60000)
             page.click("#start")
-            page.wait_for_function("document.querySelector('#status').innerText.includes('frames/s')", timeout=120000)
-            page.wait_for_selector("#preview img", timeout=60000)
-            page.screenshot(path=str(ARTIFACTS / "ui_video_running.png"), full_page=True)
-            page.click("#stop")
-            page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')", timeout=60000)
+            try:
+                page.wait_for_function("document.querySelector('#status').innerText.includes('frames/s')",
+                                       timeout=180000)
+                page.wait_for_selector("#preview img", timeout=60000)
+                page.screenshot(path=str(ARTIFACTS / "ui_video_running.png"), full_page=True)
+                page.click("#stop")
+                page.wait_for_function("document.querySelector('#status').innerText.includes('stopped')",
+                                       timeout=120000)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "ui_video_failure.png"), full_page=True)
+                raise
         finally:
             browser.close()
