@@ -127,6 +127,17 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _open_with(browser, server: str, source: Path, target: Path):
+    """A page of the app with a source and a target uploaded, once its preview is shown."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(server)
+    page.wait_for_selector("#start", timeout=30000)
+    page.locator("#sources input[type=file]").set_input_files(str(source))
+    page.locator("#target input[type=file]").set_input_files(str(target))
+    page.wait_for_selector("#preview img", timeout=60000)
+    return page
+
+
 def _launch(driver):
     """Debian's chromium, headless, with the flags this sandbox needs (no background network calls)."""
     return driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
@@ -141,12 +152,7 @@ def test_browser_upload_start_and_result(server, generated):
     with playwright.sync_playwright() as driver:
         browser = _launch(driver)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(server)
-            page.wait_for_selector("#start", timeout=30000)
-            page.locator("#sources input[type=file]").set_input_files(str(generated["astronaut"]))
-            page.locator("#target input[type=file]").set_input_files(str(generated["grace_hopper"]))
-            page.wait_for_selector("#preview img", timeout=60000)
+            page = _open_with(browser, server, generated["astronaut"], generated["grace_hopper"])
             page.click("#start")
             page.wait_for_selector("#result-image img", timeout=60000)
             page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
@@ -165,12 +171,7 @@ def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
     with playwright.sync_playwright() as driver:
         browser = _launch(driver)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(server)
-            page.wait_for_selector("#start", timeout=30000)
-            page.locator("#sources input[type=file]").set_input_files(str(grace_hopper()))
-            page.locator("#target input[type=file]").set_input_files(str(clip))
-            page.wait_for_selector("#preview img", timeout=60000)
+            page = _open_with(browser, server, grace_hopper(), clip)
             page.click("#start")
             try:
                 page.wait_for_function("document.querySelector('#status').innerText.includes('frames/s')",
