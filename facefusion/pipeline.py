@@ -295,15 +295,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     started = time.perf_counter()
     if job.output is None:
         raise InvalidInputError("a video target needs an output path (-o)")
-    output = Path(job.output)
-    if output.suffix.lower() not in OUTPUT_VIDEO_EXTENSIONS:
-        raise InvalidInputError(f"unsupported output type '{output.suffix}' for a video: {output}; use one of "
-                                f"{', '.join(OUTPUT_VIDEO_EXTENSIONS)}")
-    if not output.parent.is_dir():
-        raise InvalidInputError(f"output folder does not exist: {output.parent}")
-    inputs = [job.target, *job.sources]
-    if any(Path(item).resolve() == output.resolve() for item in inputs):
-        raise InvalidInputError(f"output path is an input file: {output}; choose another output path")
+    output = check_output_path(job.output, [job.target, *job.sources], OUTPUT_VIDEO_EXTENSIONS, "a video")
     info = probe_video(job.target)
     warnings: list[str] = []
     settings = EncoderSettings(options.output_video_encoder, options.output_video_preset, options.output_video_quality)
@@ -312,16 +304,17 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
     schedule = make_schedule(info, options)
     total = len(schedule.inputs)
-    parts = _Parts(output, _fingerprint(job, options, info), job.resume)
     segment_frames = max(1, job.segment_frames)
     segments_total = (total + segment_frames - 1) // segment_frames
-    done_segments = parts.complete_segments(segments_total)
-    first_output = done_segments * segment_frames
-    if first_output:
-        logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
     failed: list[int] = []
     swaps = 0
     with Studio(options) as studio:
+        # Only once the models are ready: a setup error leaves no parts folder behind.
+        parts = _Parts(output, _fingerprint(job, options, info), job.resume)
+        done_segments = parts.complete_segments(segments_total)
+        first_output = done_segments * segment_frames
+        if first_output:
+            logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
         engine = studio.engine
         # The writer is sized for what the processors produce (a frame enhancer enlarges every frame).
         width = round(info.width * studio.frame_scale * options.output_video_scale)

@@ -80,12 +80,13 @@ def _to_frame(image: Image.Image, path: str) -> LoadedImage:
     return LoadedImage(frame=frame, alpha=alpha, path=path)
 
 
-def check_output_path(output: str | os.PathLike[str], inputs: list[str]) -> Path:
+def check_output_path(output: str | os.PathLike[str], inputs: list[str],
+                      extensions: tuple[str, ...] = WRITE_EXTENSIONS, kind: str = "an image") -> Path:
     """Refuse an output path that cannot be written or that would overwrite an input."""
     out = Path(output)
-    if out.suffix.lower() not in WRITE_EXTENSIONS:
+    if out.suffix.lower() not in extensions:
         raise InvalidInputError(
-            f"unsupported output type '{out.suffix}': {out}; use one of {', '.join(WRITE_EXTENSIONS)}")
+            f"unsupported output type '{out.suffix}' for {kind}: {out}; use one of {', '.join(extensions)}")
     if not out.parent.is_dir():
         raise InvalidInputError(f"output folder does not exist: {out.parent}")
     resolved = out.resolve()

@@ -32,36 +32,36 @@ PREVIEW_MAX_SIDE = 960
 THUMBNAIL_SIDE = 112
 
 
+def page_error(error: Exception) -> gr.Error:
+    """The one-line message the page shows for a failure (library errors as they are worded)."""
+    if isinstance(error, gr.Error):
+        return error
+    if isinstance(error, StudioError):
+        return gr.Error(error.message, print_exception=False)
+    logger.error("unexpected failure", exc_info=error)
+    return gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
+                    print_exception=False)
+
+
 def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Show library errors as a readable message in the page instead of a traceback."""
+    """Show failures as a readable message in the page instead of a traceback."""
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except StudioError as error:
-            raise gr.Error(error.message, print_exception=False) from error
-        except gr.Error:
-            raise
-        except Exception as error:  # noqa: BLE001 - the page must get one readable line, not a trace
-            logger.exception("unexpected failure")
-            raise gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
-                           print_exception=False) from error
+        except Exception as error:  # noqa: BLE001 - every failure becomes a message, the app stays up
+            raise page_error(error) from error
     return wrapper
 
 
 def user_errors_stream(function: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """The same for generator handlers."""
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
         try:
             yield from function(*args, **kwargs)
-        except StudioError as error:
-            raise gr.Error(error.message, print_exception=False) from error
-        except gr.Error:
-            raise
         except Exception as error:  # noqa: BLE001
-            logger.exception("unexpected failure")
-            raise gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
-                           print_exception=False) from error
+            raise page_error(error) from error
     return wrapper
 
 
