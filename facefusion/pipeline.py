@@ -182,11 +182,9 @@ def make_schedule(info: VideoInfo, options: Options) -> Schedule:
 
 def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
     """What a saved partial run must match to be continued: inputs (path, size, time), options, layout."""
-    files = [job.target, *job.sources, *(item.split("=", 1)[-1] for item in job.face_map)]
-    if job.reference_face_path:
-        files.append(job.reference_face_path)
-    described = [(str(Path(path).resolve()), Path(path).stat().st_size, Path(path).stat().st_mtime_ns)
-                 for path in files for path in path.split(",") if Path(path).is_file()]
+    mapped = [source for item in job.face_map for source in item.split("=", 1)[-1].split(",")]
+    files = [Path(path) for path in (job.target, *job.sources, *mapped, job.reference_face_path or "") if path]
+    described = [(str(file.resolve()), file.stat().st_size, file.stat().st_mtime_ns) for file in files if file.is_file()]
     payload = json.dumps({"files": described, "face_map": list(job.face_map), "options": asdict(options),
                           "frames": info.frame_count, "segment": job.segment_frames}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
