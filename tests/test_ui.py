@@ -186,3 +186,19 @@ def test_browser_video_run_shows_progress_and_stops(server, tmp_path):
                 raise
         finally:
             browser.close()
+
+
+def test_launch_flags_and_credentials(tmp_path, monkeypatch):
+    import app
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    args = app.parse_args([])
+    assert (args.server_name, args.server_port, args.share, args.max_file_size) == ("127.0.0.1", 7860, False, "1gb")
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    assert app.parse_args([]).server_name == "0.0.0.0"
+    assert app.read_credentials("ada:secret") == [("ada", "secret")]
+    logins = tmp_path / "logins.txt"
+    logins.write_text("# who may log in\nada:secret\ngrace:cobol\n")
+    assert app.read_credentials(str(logins)) == [("ada", "secret"), ("grace", "cobol")]
+    with pytest.raises(SystemExit, match="not user:password"):
+        app.read_credentials("nopassword")
