@@ -108,7 +108,7 @@ def _add_models_command(commands: Any) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .inference.catalogue import CATALOGUE, DEFAULTS, find
+    from .inference.catalogue import CATALOGUE, DEFAULTS, with_companions
     from .inference.download import download, models_dir, verify
 
     folder = models_dir(args.models_dir)
@@ -139,7 +139,7 @@ def _models(args: argparse.Namespace) -> int:
         raise InvalidInputError("name the models to download, or give --all-defaults")
     from tqdm import tqdm
 
-    for entry in [find(name) for name in dict.fromkeys(names)]:
+    for entry in with_companions(names):
         with tqdm(desc=entry.file, unit="B", unit_scale=True, file=sys.stderr, disable=None) as bar:
             def progress(done: int, total: int | None) -> None:
                 if total and bar.total != total:

@@ -18,7 +18,8 @@ CRC = f"{zlib.crc32(PAYLOAD) & 0xFFFFFFFF:08x}"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    cut_requests = 0
+    resumed_from: list[int] = []
+    """Where ranged requests for the cut file started."""
 
     def log_message(self, *args: object) -> None:
         pass
@@ -45,12 +46,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if start:
+            if kind == "cut":  # recorded before answering: the client may finish before this thread resumes
+                Handler.resumed_from.append(start)
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
             self.send_header("Content-Length", str(len(PAYLOAD) - start))
             self.end_headers()
             self.wfile.write(PAYLOAD[start:])
-            Handler.cut_requests += kind == "cut"
             return
         self._send(200, PAYLOAD, len(PAYLOAD))
 
@@ -89,10 +91,11 @@ def test_download_verifies_and_places_the_file(server, tmp_path):
 
 
 def test_a_cut_connection_is_resumed(server, tmp_path):
-    Handler.cut_requests = 0
+    Handler.resumed_from.clear()
     path = download(ENTRY, tmp_path, urls=(f"{server}/cut/m.onnx",))
     assert path.read_bytes() == PAYLOAD
-    assert Handler.cut_requests == 1, "the second request asked only for the missing half"
+    # The follow-up asked only for what was missing (how much of the half arrived depends on timing).
+    assert Handler.resumed_from and all(0 < start <= len(PAYLOAD) // 2 for start in Handler.resumed_from)
 
 
 def test_mirrors_are_tried_in_order(server, tmp_path):
@@ -144,6 +147,10 @@ def test_verify_finds_a_corrupted_file(server, tmp_path):
 def test_catalogue_names_are_unique_and_required_models_present():
     names = [entry.name for entry in CATALOGUE]
     assert len(names) == len(set(names))
+    from facefusion.inference.catalogue import with_companions
+
+    assert [entry.name for entry in with_companions(["simswap_256", "simswap_256"])] == ["simswap_256",
+                                                                                      "crossface_simswap"]
     for required in ("inswapper_128", "inswapper_128_fp16", "simswap_256", "hyperswap_1a_256", "arcface_w600k_r50",
                      "scrfd_2.5g", "retinaface_10g", "yoloface_8n", "gfpgan_1.4", "codeformer", "gpen_bfr_512",
                      "restoreformer_plus_plus", "real_esrgan_x2", "real_esrgan_x4", "real_esrgan_x2_fp16",

@@ -14,7 +14,6 @@ from ..errors import StudioError
 from ..types import BoundingBox, Embedding, FrameBGR
 
 EMBEDDER_NAME = "dlib_resnet_v1"
-SAME_PERSON_DISTANCE = 0.6
 
 
 def dlib_models_folder() -> Path:

@@ -70,7 +70,6 @@ class Track:
     identity: Identity | None
     filter: OneEuroFilter
     missed: int = 0
-    age: int = 0
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -149,7 +148,6 @@ class FaceTracker:
             face = dataclasses.replace(previous, bbox=_bbox_of(mesh), mesh=mesh)
             track.face = self._smoothed(track, face)
             track.missed = 0
-            track.age += 1
 
     def _detect(self, frame: FrameBGR) -> None:
         faces = self.analyser.analyse(frame)
@@ -166,7 +164,6 @@ class FaceTracker:
             unmatched.remove(best)
             track.face = self._smoothed(track, faces[best])
             track.missed = 0
-            track.age += 1
         # A detection the mesh cannot be fitted to is most often not a face (a pattern, a hand): in a
         # video it would only start short, useless tracks.
         new_faces = [faces[index] for index in unmatched if faces[index].mesh is not None]

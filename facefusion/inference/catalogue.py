@@ -6,6 +6,7 @@ checks; a row may also pin a SHA-256 when one is known. Sizes are read from the 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,8 +70,15 @@ def _face(size: int, template: str, mean: float = 0.0, std: float = 1.0, input_n
                     mean=(mean,) * 3, std=(std,) * 3)
 
 
-INSWAPPER = Contract(inputs=(TensorSpec("target", (1, 3, 128, 128)), TensorSpec("source", (1, 512))),
-                     outputs=(TensorSpec("output", (1, 3, 128, 128)),), template="arcface_128", size=128)
+def _swapper(size: int, template: str, mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+             std: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Contract:
+    """Embedding-driven swapper: an aligned ``target`` crop and a 512-d ``source`` in, the new crop out."""
+    return Contract(inputs=(TensorSpec("target", (1, 3, size, size)), TensorSpec("source", (1, 512))),
+                    outputs=(TensorSpec("output", (1, 3, size, size)),), template=template, size=size, mean=mean,
+                    std=std)
+
+
+INSWAPPER = _swapper(128, "arcface_128")
 ARCFACE = Contract(inputs=(TensorSpec("input", ("batch", 3, 112, 112)),), outputs=(TensorSpec("output", ("batch", 512)),),
                    template="arcface_112_v2", size=112, mean=(127.5,) * 3, std=(127.5,) * 3)
 DETECTOR = Contract(inputs=(TensorSpec("input", (1, 3, "height", "width")),), outputs=())
@@ -84,17 +92,13 @@ CATALOGUE: tuple[ModelEntry, ...] = (
     ModelEntry("inswapper_128_fp16", "swapper", "inswapper_128_fp16.onnx", "models-3.0.0",
                "InsightFace (non-commercial research)", True, INSWAPPER),
     ModelEntry("simswap_256", "swapper", "simswap_256.onnx", "models-3.4.0", "SimSwap (non-commercial)", True,
-               Contract(inputs=(TensorSpec("target", (1, 3, 256, 256)), TensorSpec("source", (1, 512))),
-                        outputs=(TensorSpec("output", (1, 3, 256, 256)),), template="arcface_112_v1", size=256,
-                        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+               _swapper(256, "arcface_112_v1", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
                companions=("crossface_simswap",)),
     ModelEntry("crossface_simswap", "embedding_converter", "crossface_simswap.onnx", "models-3.4.0",
                "FaceFusion (OpenRAIL-M)", False,
                Contract(inputs=(TensorSpec("input", (1, 512)),), outputs=(TensorSpec("output", (1, 512)),))),
     ModelEntry("hyperswap_1a_256", "swapper", "hyperswap_1a_256.onnx", "models-3.3.0", "FaceFusion (ResearchRAIL)",
-               True, Contract(inputs=(TensorSpec("target", (1, 3, 256, 256)), TensorSpec("source", (1, 512))),
-                              outputs=(TensorSpec("output", (1, 3, 256, 256)),), template="arcface_128", size=256,
-                              mean=(0.5,) * 3, std=(0.5,) * 3)),
+               True, _swapper(256, "arcface_128", (0.5,) * 3, (0.5,) * 3)),
     ModelEntry("arcface_w600k_r50", "recogniser", "arcface_w600k_r50.onnx", "models-3.0.0",
                "InsightFace (non-commercial research)", True, ARCFACE),
     ModelEntry("scrfd_2.5g", "detector", "scrfd_2.5g.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
@@ -106,9 +110,8 @@ CATALOGUE: tuple[ModelEntry, ...] = (
     ModelEntry("gfpgan_1.4", "face_enhancer", "gfpgan_1.4.onnx", "models-3.0.0", "Apache-2.0 (TencentARC)", False,
                _face(512, "ffhq_512", 0.5, 0.5)),
     ModelEntry("codeformer", "face_enhancer", "codeformer.onnx", "models-3.0.0", "S-Lab License 1.0 (non-commercial)",
-               True, Contract(inputs=(TensorSpec("input", (1, 3, 512, 512)), TensorSpec("weight", (1,))),
-                              outputs=(TensorSpec("output", (1, 3, 512, 512)),), template="ffhq_512", size=512,
-                              mean=(0.5,) * 3, std=(0.5,) * 3)),
+               True, dataclasses.replace(_face(512, "ffhq_512", 0.5, 0.5),
+                                         inputs=(TensorSpec("input", (1, 3, 512, 512)), TensorSpec("weight", (1,))))),
     ModelEntry("gpen_bfr_512", "face_enhancer", "gpen_bfr_512.onnx", "models-3.0.0", "GPEN (non-commercial)", True,
                _face(512, "ffhq_512", 0.5, 0.5)),
     ModelEntry("restoreformer_plus_plus", "face_enhancer", "restoreformer_plus_plus.onnx", "models-3.0.0",
@@ -131,6 +134,16 @@ CATALOGUE: tuple[ModelEntry, ...] = (
 
 DEFAULTS = ("inswapper_128", "arcface_w600k_r50", "gfpgan_1.4", "real_esrgan_x4")
 """What `models download --all-defaults` fetches."""
+
+
+def with_companions(names: list[str]) -> list[ModelEntry]:
+    """The named entries and the entries they need (a swapper's embedding converter), each once."""
+    entries: dict[str, ModelEntry] = {}
+    for name in names:
+        entry = find(name)
+        for needed in (entry.name, *entry.companions):
+            entries.setdefault(needed, find(needed))
+    return list(entries.values())
 
 
 def find(name: str) -> ModelEntry:

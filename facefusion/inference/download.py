@@ -7,6 +7,7 @@ that names the file, the addresses it is published at, and the folder to put it 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import socket
@@ -144,7 +145,8 @@ def _fetch(url: str, part: Path, timeout: float, retries: int, progress: Progres
             if error.code == 416 and have:  # asked past the end: the file is already whole
                 return
             raise
-        except (ConnectionError, TimeoutError, socket.timeout, urllib.error.URLError, OSError) as error:
+        except (ConnectionError, TimeoutError, socket.timeout, urllib.error.URLError, OSError,
+                http.client.HTTPException) as error:  # HTTPException: e.g. IncompleteRead on a cut
             if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, (TimeoutError, socket.timeout,
                                                                                            ConnectionError)):
                 raise  # refused, no route, unknown host: no use retrying this address
@@ -173,7 +175,7 @@ def download(entry: ModelEntry, folder: Path, *, urls: tuple[str, ...] | None = 
         except urllib.error.HTTPError as error:
             reasons.append(f"{url}: HTTP {error.code}")
             continue
-        except (urllib.error.URLError, OSError, ConnectionError) as error:
+        except (urllib.error.URLError, OSError, ConnectionError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
             reasons.append(f"{url}: {reason}")
             continue

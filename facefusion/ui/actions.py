@@ -260,14 +260,13 @@ def model_table() -> str:
 
 def download_models(names: list[str], progress: Callable[[float, str], None] | None = None) -> str:
     """Download the chosen models (the page's one-click download); returns the refreshed table."""
-    from ..inference.catalogue import find
+    from ..inference.catalogue import with_companions
     from ..inference.download import download, models_dir
 
     if not names:
         raise InvalidInputError("choose the models to download")
     folder = models_dir()
-    for name in names:
-        entry = find(name)
+    for entry in with_companions(names):
 
         def report(done: int, total: int | None, file: str = entry.file) -> None:
             if progress is not None:
