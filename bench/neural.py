@@ -1,9 +1,13 @@
-"""Neural-engine benchmark: what batching the faces of a frame gains, on this machine's CPU.
+"""Neural-engine benchmark: what batching gains, on this machine, in the same process.
 
-Run: ``.venv/bin/python bench/neural.py``. No model weights are needed: it builds a GFPGAN-shaped
-network of plausible cost (a few 3x3 convolutions at 512x512, random weights) with a free batch
-dimension, then restores the faces of a frame one model run per face and in one batched run, in the
-same process, and prints the figures.
+Run: ``.venv/bin/python bench/neural.py [--providers cuda]``. No model weights are needed: it builds
+a GFPGAN-shaped network of plausible cost (a few 3x3 convolutions at 512x512, random weights) with a
+free batch dimension, then
+
+1. restores the 4 faces of one frame with one model run per face, then with one batched run;
+2. restores one face in each of 32 video frames drawn by 4 worker threads at once (as the video
+   pipeline does), with batching off (one row a run) and on (what the threads send together shares
+   a run), and prints frames/s and the mean rows per run.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -47,13 +52,19 @@ def restorer(path: Path, channels: int = 16, layers: int = 3) -> Path:
     return path
 
 
+FRAMES = 32
+WORKERS = 4
+PROVIDERS: tuple[str, ...] = tuple(sys.argv[sys.argv.index("--providers") + 1].split(",")) \
+    if "--providers" in sys.argv else ("cpu",)
+
+
 def main() -> None:
     from sample_media import astronaut, grace_hopper
 
     from facefusion.face.analyse import FaceAnalyser
     from facefusion.face.enhance import FaceEnhancerModel
     from facefusion.inference.catalogue import find
-    from facefusion.inference.runtime import SessionPool
+    from facefusion.inference.runtime import ExecutionSettings, SessionPool
     from facefusion.media.image import read_image
 
     import cv2
@@ -79,6 +90,25 @@ def main() -> None:
     print(f"{'one run per face':<24}{a:>10.1f} ms")
     print(f"{'one batched run':<24}{b:>10.1f} ms")
     print(f"{'gain':<24}{a / b:>10.2f} x")
+    print()
+    with tempfile.TemporaryDirectory() as folder:
+        path = restorer(Path(folder) / "restorer.onnx")
+        portrait = cv2.resize(portraits[0], (640, 720))
+        face = max(FaceAnalyser().analyse(portrait), key=lambda item: item.size)
+        print(f"face enhancer over video frames, {FRAMES} frames, {WORKERS} worker threads, providers {PROVIDERS}")
+        rates = {}
+        for label, rows in (("one row a run", 1), ("batched across frames", 8)):
+            pool = SessionPool(ExecutionSettings(providers=PROVIDERS, max_batch=rows))
+            model = FaceEnhancerModel(path, find("gfpgan_1.4").contract, pool)
+            model.enhance(portrait.copy(), face)  # warm-up
+            pool.batched(path).stats.runs = pool.batched(path).stats.rows = 0
+            start = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=WORKERS) as workers:
+                list(workers.map(lambda _: model.enhance(portrait.copy(), face), range(FRAMES)))
+            rates[label] = FRAMES / (time.perf_counter() - start)
+            print(f"{label:<24}{rates[label]:>10.1f} frames/s   mean rows a run "
+                  f"{pool.batched(path).stats.mean_batch:.1f}")
+        print(f"{'gain':<24}{rates['batched across frames'] / rates['one row a run']:>10.2f} x")
 
 
 if __name__ == "__main__":

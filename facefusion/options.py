@@ -159,7 +159,8 @@ class Options:
     execution_device_id: int = _option(0, OptionSpec(
         "--execution-device-id", "GPU to use", "execution", minimum=0, maximum=64, step=1))
     execution_thread_count: int = _option(0, OptionSpec(
-        "--execution-thread-count", "threads for a CPU model run (0: ONNX Runtime's choice)", "execution",
+        "--execution-thread-count", "video frames drawn at once on worker threads; what they send to a neural "
+        "model at the same time shares one batched run (0: 2 on the CPU, 8 with a GPU provider)", "execution",
         minimum=0, maximum=64, step=1))
     execution_gpu_memory_fraction: float = _option(0.0, OptionSpec(
         "--execution-gpu-memory-fraction", "share of the GPU's memory the CUDA arena may take (0: no cap)",

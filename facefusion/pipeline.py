@@ -37,7 +37,7 @@ from .face.track import FaceTracker
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
-from .options import Options
+from .options import Options, option_specs
 from .processors import FrameContext
 from .types import Face, FrameBGR, Identity
 
@@ -49,7 +49,10 @@ PREVIEW_EVERY = 0.5
 """Seconds between preview frames in the progress updates."""
 PREVIEW_SIZE = 480
 QUEUE_FRAMES = 8
-RENDER_WORKERS = 2
+CPU_RENDER_WORKERS = 2
+"""Frames drawn at once on the CPU: the tracking loop keeps the third core-share busy on 2 cores."""
+GPU_RENDER_WORKERS = 8
+"""Frames drawn at once with a GPU provider: enough rows in flight for the models' batches."""
 """Threads drawing faces in parallel (OpenCV and numpy release the GIL), one per core here."""
 
 
@@ -180,12 +183,21 @@ def make_schedule(info: VideoInfo, options: Options) -> Schedule:
                     start_time=start_time, end_time=end_time)
 
 
+def render_worker_count(options: Options) -> int:
+    if options.execution_thread_count:
+        return options.execution_thread_count
+    return CPU_RENDER_WORKERS if list(options.execution_providers) == ["cpu"] else GPU_RENDER_WORKERS
+
+
 def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
     """What a saved partial run must match to be continued: inputs (path, size, time), options, layout."""
     mapped = [source for item in job.face_map for source in item.split("=", 1)[-1].split(",")]
     files = [Path(path) for path in (job.target, *job.sources, *mapped, job.reference_face_path or "") if path]
     described = [(str(file.resolve()), file.stat().st_size, file.stat().st_mtime_ns) for file in files if file.is_file()]
-    payload = json.dumps({"files": described, "face_map": list(job.face_map), "options": asdict(options),
+    # How the work is spread over threads and devices does not change the frames: a run started on the
+    # CPU may be finished on a GPU.
+    pixels = {name: value for name, value in asdict(options).items() if option_specs()[name].group != "execution"}
+    payload = json.dumps({"files": described, "face_map": list(job.face_map), "options": pixels,
                           "frames": info.frame_count, "segment": job.segment_frames}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -335,7 +347,8 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         last_preview = 0.0
         loop_start = time.perf_counter()
         pending: deque[tuple[int, Future]] = deque()
-        workers = ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="render")
+        render_workers = render_worker_count(options)
+        workers = ThreadPoolExecutor(max_workers=render_workers, thread_name_prefix="render")
 
         def emit(position: int, future: Future) -> Iterator[Progress]:
             nonlocal swaps, last_preview
@@ -383,7 +396,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                     context, error = _analyse(studio, tracker, current.image, current.index)
                     future = workers.submit(_render, studio, current.image, context, error)
                 pending.append((position, future))
-                while len(pending) > RENDER_WORKERS + 1:
+                while len(pending) > render_workers + 1:
                     yield from emit(*pending.popleft())
             while pending:
                 yield from emit(*pending.popleft())

@@ -24,33 +24,25 @@ class FaceEnhancerModel:
     weight: float = 0.5
     """CodeFormer's fidelity weight, for models with a ``weight`` input."""
 
-    def _batchable(self, session: object) -> bool:
-        first = session.get_inputs()[0].shape[0]  # type: ignore[attr-defined]
-        return not isinstance(first, int) or first <= 0
-
     def enhance(self, frame: FrameBGR, face: Face) -> FrameBGR:
         return self.enhance_many(frame, [face])
 
     def enhance_many(self, frame: FrameBGR, faces: list[Face]) -> FrameBGR:
-        """Restore every face; in one model run when the model takes a batch, else one run a face."""
+        """Restore every face: one model run for all of them (shared with other threads' faces) when
+        the model takes a batch, else one run a face."""
         if not faces:
             return frame
         size = self.contract.size or 512
         crops, matrices = zip(*(warp_face(frame, face.landmarks_5, self.contract.template or "ffhq_512", size)
                                 for face in faces))
-        session = self.pool.session(self.path)
+        session = self.pool.batched(self.path)
         mean, std = np.array(self.contract.mean, np.float32), np.array(self.contract.std, np.float32)
         blobs = np.stack([((crop[:, :, ::-1].astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
                           for crop in crops])
-        name = session.get_inputs()[0].name
-        has_weight = any(item.name == "weight" for item in session.get_inputs())
-        groups = [blobs] if self._batchable(session) else [blob[None] for blob in blobs]
-        outputs = []
-        for group in groups:
-            feed = {name: np.ascontiguousarray(group)}
-            if has_weight:
-                feed["weight"] = np.array([self.weight], np.float64)
-            outputs.extend(session.run(None, feed)[0])
+        feed = {session.get_inputs()[0].name: np.ascontiguousarray(blobs)}
+        if any(item.name == "weight" for item in session.get_inputs()):
+            feed["weight"] = np.array([self.weight], np.float64)
+        outputs = session.run(feed)[0]
         mask = box_mask(size, 0.3) * self.blend
         for output, matrix in zip(outputs, matrices):
             restored = output.transpose(1, 2, 0) * std + mean
@@ -99,12 +91,16 @@ class FrameEnhancerModel:
         out = np.zeros((pad_h * scale, pad_w * scale, 3), np.float32)
         weights = np.zeros((pad_h * scale, pad_w * scale, 1), np.float32)
         weight = _tile_weight(tile * scale, self.overlap * scale)[..., None]
-        session = self.pool.session(self.path)
+        session = self.pool.batched(self.path)
         name = session.get_inputs()[0].name
-        for y in ys:
-            for x in xs:
-                piece = padded[y:y + tile, x:x + tile, ::-1].astype(np.float32) / 255.0
-                result = session.run(None, {name: np.ascontiguousarray(piece.transpose(2, 0, 1)[None])})[0][0]
+        corners = [(y, x) for y in ys for x in xs]
+        # A few tiles a run: batched where the model allows, without holding every enlarged tile at once.
+        per_run = self.pool.settings.max_batch
+        for first in range(0, len(corners), per_run):
+            group = corners[first:first + per_run]
+            pieces = np.stack([padded[y:y + tile, x:x + tile, ::-1].transpose(2, 0, 1) for y, x in group])
+            results = session.run({name: np.ascontiguousarray(pieces, dtype=np.float32) / 255.0})[0]
+            for (y, x), result in zip(group, results):
                 result = np.clip(result.transpose(1, 2, 0)[:, :, ::-1], 0, 1) * 255
                 out[y * scale:(y + tile) * scale, x * scale:(x + tile) * scale] += result * weight
                 weights[y * scale:(y + tile) * scale, x * scale:(x + tile) * scale] += weight

@@ -31,8 +31,8 @@ class OcclusionMasker:
     def mask(self, crop: FrameBGR) -> Mask:
         size = self.contract.size or 256
         small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        session = self.pool.session(self.path)
-        output = session.run(None, {session.get_inputs()[0].name: small[None]})[0][0]
+        session = self.pool.batched(self.path)
+        output = session.run({session.get_inputs()[0].name: small[None]})[0][0]
         mask = cv2.resize(output.reshape(size, size).astype(np.float32), crop.shape[1::-1])
         return _harden(mask, crop.shape[0])
 
@@ -48,8 +48,8 @@ class RegionMasker:
         size = self.contract.size or 512
         rgb = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)[:, :, ::-1].astype(np.float32) / 255.0
         blob = (rgb - np.array(self.contract.mean, np.float32)) / np.array(self.contract.std, np.float32)
-        session = self.pool.session(self.path)
-        logits = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(blob.transpose(2, 0, 1)[None])})[0][0]
+        session = self.pool.batched(self.path)
+        logits = session.run({session.get_inputs()[0].name: np.ascontiguousarray(blob.transpose(2, 0, 1)[None])})[0][0]
         classes = logits.argmax(axis=0)
         selected = np.isin(classes, [REGION_CLASSES[name] for name in self.regions]).astype(np.float32)
         return _harden(cv2.resize(selected, crop.shape[1::-1]), crop.shape[0])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
+from .batching import BatchedSession
 
 logger = logging.getLogger("facefusion")
 
@@ -43,6 +44,8 @@ class ExecutionSettings:
     gpu_memory_fraction: float | None = None
     """Share of the GPU's memory the CUDA arena may take (None: no cap)."""
     tensorrt_cache: str | None = None
+    max_batch: int = 8
+    """Most rows (faces, tiles) one model run may take when the model has a free batch dimension."""
 
 
 def provider_list(settings: ExecutionSettings) -> list[Any]:
@@ -93,6 +96,15 @@ class SessionPool:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     fallbacks: list[str] = field(default_factory=list)
     """Messages about sessions that did not get the provider asked for."""
+    _batched: dict[str, BatchedSession] = field(default_factory=dict)
+
+    def batched(self, path: Path) -> BatchedSession:
+        """The session for ``path`` behind a batcher shared by every thread (see inference.batching)."""
+        session = self.session(path)
+        with self._lock:
+            if str(path) not in self._batched:
+                self._batched[str(path)] = BatchedSession(session, self.settings.max_batch)
+            return self._batched[str(path)]
 
     def session(self, path: Path) -> Any:
         key = str(path)

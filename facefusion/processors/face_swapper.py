@@ -39,7 +39,6 @@ def swap_settings(options: Options) -> SwapSettings:
 
 def execution_settings(options: Options) -> ExecutionSettings:
     return ExecutionSettings(providers=tuple(options.execution_providers), device_id=options.execution_device_id,
-                             threads=options.execution_thread_count or None,
                              gpu_memory_fraction=options.execution_gpu_memory_fraction or None)
 
 

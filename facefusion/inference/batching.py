@@ -1,0 +1,154 @@
+"""One model, many threads: runs that arrive together are merged into one batched model run.
+
+The video pipeline draws several frames at once on worker threads. When a model's first input has a
+free batch dimension, the faces (or tiles) that those threads send while the model is busy wait and go
+into the next run together: the GPU sees batches without the pipeline being restructured around them,
+and no run ever waits for a batch to fill (what is pending when the model frees up is what runs).
+Models with a fixed batch of 1 (inswapper's published file, for one) run row by row.
+
+Callers always pass every row they have (``feed`` arrays with a leading batch dimension) and get the
+outputs for exactly those rows back, whatever the model allows.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Feed = dict[str, np.ndarray]
+
+
+@dataclass(eq=False)
+class _Request:
+    feed: Feed
+    rows: int
+    outputs: list[np.ndarray] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+def _free_batch(shape: list[Any]) -> bool:
+    return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
+
+
+@dataclass
+class BatchStats:
+    runs: int = 0
+    rows: int = 0
+
+    @property
+    def mean_batch(self) -> float:
+        return self.rows / self.runs if self.runs else 0.0
+
+
+class BatchedSession:
+    """Wraps an onnxruntime session; thread-safe. ``max_rows`` caps one run's batch (memory)."""
+
+    def __init__(self, session: Any, max_rows: int = 8) -> None:
+        self.session = session
+        self.max_rows = max(1, max_rows)
+        self.batched_inputs = {item.name for item in session.get_inputs() if _free_batch(item.shape)}
+        self.stats = BatchStats()
+        self._condition = threading.Condition()
+        self._pending: list[_Request] = []
+        self._leading = False
+
+    @property
+    def batchable(self) -> bool:
+        return bool(self.batched_inputs)
+
+    def get_inputs(self) -> Any:
+        return self.session.get_inputs()
+
+    def run(self, feed: Feed) -> list[np.ndarray]:
+        """The model's outputs for the rows of ``feed`` (its batched inputs all have the same rows)."""
+        rows = max(len(feed[name]) for name in (self.batched_inputs or feed))
+        if not self.batchable:
+            return self._row_by_row(feed, rows)
+        request = _Request(feed, rows)
+        with self._condition:
+            self._pending.append(request)
+            while self._leading and not request.done:
+                self._condition.wait()
+            if not request.done:
+                self._leading = True
+        if not request.done:
+            self._lead(request)
+        if request.error is not None:
+            raise request.error
+        assert request.outputs is not None
+        return request.outputs
+
+    def _row_by_row(self, feed: Feed, rows: int) -> list[np.ndarray]:
+        # Inputs with one value for all rows (CodeFormer's weight) are passed as they are.
+        results = [self.session.run(None, {name: value[row:row + 1] if len(value) == rows else value
+                                           for name, value in feed.items()})
+                   for row in range(rows)]
+        with self._condition:
+            self.stats.runs += rows
+            self.stats.rows += rows
+        return [np.concatenate(parts) for parts in zip(*results)]
+
+    def _lead(self, own: _Request) -> None:
+        """Run batches of what is pending (oldest first) until this thread's own request is served,
+        then hand the lead to a waiting thread."""
+        try:
+            while not own.done:
+                with self._condition:
+                    batch = self._take()
+                self._execute(batch)
+        finally:
+            with self._condition:
+                self._leading = False
+                self._condition.notify_all()
+
+    def _take(self) -> list[_Request]:
+        """The oldest request and those after it that can share its run: same fixed inputs, same
+        row shape, within ``max_rows``."""
+        first = self._pending[0]
+        batch, rows = [first], first.rows
+        for request in self._pending[1:]:
+            if rows + request.rows > self.max_rows:
+                break
+            if self._compatible(first.feed, request.feed):
+                batch.append(request)
+                rows += request.rows
+        for request in batch:
+            self._pending.remove(request)
+        return batch
+
+    def _compatible(self, a: Feed, b: Feed) -> bool:
+        for name, value in a.items():
+            other = b[name]
+            if name in self.batched_inputs:
+                if value.shape[1:] != other.shape[1:] or value.dtype != other.dtype:
+                    return False
+            elif value.shape != other.shape or not np.array_equal(value, other):
+                return False
+        return True
+
+    def _execute(self, batch: list[_Request]) -> None:
+        first = batch[0].feed
+        feed = {name: (np.concatenate([request.feed[name] for request in batch]) if name in self.batched_inputs
+                       else value) for name, value in first.items()}
+        total = sum(request.rows for request in batch)
+        outputs: list[np.ndarray] = []
+        error: BaseException | None = None
+        try:
+            outputs = self.session.run(None, feed)
+        except BaseException as raised:  # noqa: BLE001 - handed to every caller in the batch
+            error = raised
+        with self._condition:
+            start = 0
+            for request in batch:
+                if error is None:
+                    request.outputs = [output[start:start + request.rows] if len(output) == total else output
+                                       for output in outputs]
+                request.error, request.done = error, True
+                start += request.rows
+            self.stats.runs += 1
+            self.stats.rows += total
+            self._condition.notify_all()
+
