@@ -15,7 +15,7 @@ import numpy as np
 
 from .assign import Assignment, SwapPlan, assign_faces
 from .errors import InvalidInputError
-from .face.analyse import FaceAnalyser
+from .face.analyse import FaceAnalyser, analyser_for
 from .face.select import pick_reference
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .options import Options, make_options
@@ -62,8 +62,7 @@ class Studio:
         self.options = options or Options()
         self.stopwatch = stopwatch
         self._owns_analyser = analyser is None
-        self.analyser = analyser or FaceAnalyser(self.options.face_detector_score,
-                                                 self.options.face_detector_min_size, stopwatch)
+        self.analyser = analyser or analyser_for(self.options, stopwatch)
         self.processors = create_processors(self.options)
 
     @property
@@ -78,7 +77,7 @@ class Studio:
     def engine(self) -> str:
         """Which engine and models run, and why (from the processors that use models)."""
         engines = [processor.engine for processor in self.processors if hasattr(processor, "engine")]
-        return "; ".join(engines) if engines else "no model (drawing only)"
+        return "; ".join([*engines, self.analyser.detector_choice.description])
 
     def close(self) -> None:
         if self._owns_analyser:

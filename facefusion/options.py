@@ -23,6 +23,8 @@ FaceBlendMethod = Literal["multiband", "poisson", "feather"]
 FaceMaskType = Literal["box", "occlusion", "region"]
 FaceMaskRegionName = Literal["skin", "left-eyebrow", "right-eyebrow", "left-eye", "right-eye", "glasses", "nose",
                              "mouth", "upper-lip", "lower-lip"]
+FaceDetectorModel = Literal["auto", "mediapipe", "yolo_face", "retinaface", "scrfd", "many"]
+FaceDetectorSize = Literal[160, 320, 480, 512, 640]
 FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16", "hyperswap_1a_256", "simswap_256"]
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
@@ -37,6 +39,8 @@ FACE_MASK_REGIONS: tuple[str, ...] = get_args(FaceMaskRegion)
 FACE_BLEND_METHODS: tuple[str, ...] = get_args(FaceBlendMethod)
 FACE_MASK_TYPES: tuple[str, ...] = get_args(FaceMaskType)
 FACE_MASK_REGION_NAMES: tuple[str, ...] = get_args(FaceMaskRegionName)
+FACE_DETECTOR_MODELS: tuple[str, ...] = get_args(FaceDetectorModel)
+FACE_DETECTOR_SIZES: tuple[int, ...] = get_args(FaceDetectorSize)
 FACE_SWAPPER_MODELS: tuple[str, ...] = get_args(FaceSwapperModel)
 FACE_SWAPPER_PIXEL_BOOSTS: tuple[int, ...] = get_args(FaceSwapperPixelBoost)
 EXECUTION_PROVIDERS: tuple[str, ...] = get_args(ExecutionProvider)
@@ -77,6 +81,15 @@ class Options:
     processors: list[str] = _option(["face_swapper"], OptionSpec(
         "--processors", "processors to run on each frame, in this order", "processors",
         choices=PROCESSOR_NAMES, multiple=True))
+    face_detector_model: str = _option("auto", OptionSpec(
+        "--face-detector-model", "face detector: auto (a neural detector in the models folder, yolo_face then "
+        "retinaface then scrfd, else the embedded one), mediapipe (embedded, offline), yolo_face (GPL-3.0), "
+        "retinaface / scrfd (NON-COMMERCIAL), many (every detector present, merged: finds the most faces), or "
+        "the path of your own .onnx detector shaped like SCRFD or YOLOv8-face", "face detector",
+        choices=FACE_DETECTOR_MODELS, accepts_onnx_path=True))
+    face_detector_size: int = _option(640, OptionSpec(
+        "--face-detector-size", "side of the square a neural detector sees the frame in: larger finds smaller "
+        "faces, slower (yolo_face always 640)", "face detector", choices=FACE_DETECTOR_SIZES))
     face_detector_score: float = _option(0.5, OptionSpec(
         "--face-detector-score", "minimum detector confidence for a face to count", "face detector",
         minimum=0.0, maximum=1.0, step=0.05))

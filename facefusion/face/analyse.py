@@ -2,33 +2,119 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ..inference.runtime import ExecutionSettings, SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR
-from .detect import FaceDetector
+from .detect import Detection, FaceDetector, merge_detections
 from .landmarks import FaceLandmarker
 from .recognise import EMBEDDER_NAME, FaceRecogniser
 from .topology import five_points_from_mesh
 
+if TYPE_CHECKING:
+    from ..options import Options
+
+
+EMBEDDED_DETECTOR = "mediapipe BlazeFace (embedded)"
+
+
+class Detector(Protocol):
+    def detect(self, frame: FrameBGR) -> list[Detection]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class DetectorChoice:
+    """Which detectors to run: the embedded one and/or neural model files."""
+
+    embedded: bool = True
+    files: tuple[Path, ...] = ()
+    description: str = EMBEDDED_DETECTOR
+    size: int = 640
+
+
+def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | None = None) -> DetectorChoice:
+    """``mediapipe``; a neural model name; ``auto`` (the first neural detector present, else the embedded
+    one); ``many`` (every detector present, merged); or the path of the user's own .onnx file."""
+    from ..inference.catalogue import DETECTOR, DETECTOR_ALIASES, find
+    from ..inference.download import models_dir, require
+    from ..inference.resolve import resolve_model
+
+    folder = folder or models_dir()
+    if choice == "mediapipe":
+        return DetectorChoice()
+    if choice.lower().endswith(".onnx"):
+        resolved = resolve_model(choice, "detector", "--face-detector-model", DETECTOR, folder)
+        return DetectorChoice(False, (resolved.path,), f"face detector: {resolved.description}", size)
+    present = [name for name in DETECTOR_ALIASES if (folder / find(name).file).is_file()]
+    if choice == "auto":
+        if not present:
+            return DetectorChoice(description=f"face detector: {EMBEDDED_DETECTOR}, no neural detector in {folder}")
+        choice = present[0]
+    if choice == "many":
+        files = tuple(folder / find(name).file for name in present)
+        return DetectorChoice(True, files, "face detector: many (" + ", ".join(["mediapipe", *present]) + ")", size)
+    entry = find(choice)
+    licence = f"{entry.licence}{', NON-COMMERCIAL' if entry.non_commercial else ''}"
+    return DetectorChoice(False, (require(entry, folder),), f"face detector: {choice} ({licence})", size)
+
+
+class MergedDetector:
+    """Several detectors on the same frame; a face found by more than one is kept once."""
+
+    def __init__(self, detectors: list[Detector]) -> None:
+        self.detectors = detectors
+
+    def detect(self, frame: FrameBGR) -> list[Detection]:
+        return merge_detections([found for detector in self.detectors for found in detector.detect(frame)])
+
+    def close(self) -> None:
+        for detector in self.detectors:
+            detector.close()
+
+
+def analyser_for(options: "Options", stopwatch: Stopwatch | None = None) -> "FaceAnalyser":
+    """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
+    return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
+                        choose_detector(options.face_detector_model, options.face_detector_size),
+                        execution_settings(options))
+
 
 class FaceAnalyser:
-    """Owns the embedded engine's models for one worker. Models load on first use."""
+    """Owns the analysis models for one worker. Models load on first use."""
 
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
-                 stopwatch: Stopwatch | None = None) -> None:
+                 stopwatch: Stopwatch | None = None, detector_choice: DetectorChoice | None = None,
+                 execution: ExecutionSettings | None = None) -> None:
         self.stopwatch = stopwatch
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
-        self._detector: FaceDetector | None = None
+        self.detector_choice = detector_choice or DetectorChoice()
+        self.execution = execution or ExecutionSettings()
+        self._detector: Detector | None = None
         self._landmarker: FaceLandmarker | None = None
         self._recogniser: FaceRecogniser | None = None
 
     @property
-    def detector(self) -> FaceDetector:
+    def detector(self) -> Detector:
         if self._detector is None:
-            self._detector = FaceDetector(self.score_threshold, self.min_face_size)
+            from .neural_detect import NeuralDetector
+
+            choice = self.detector_choice
+            pool = SessionPool(self.execution)
+            detectors: list[Detector] = [NeuralDetector(path, pool, choice.size, self.score_threshold,
+                                                        self.min_face_size) for path in choice.files]
+            if choice.embedded:
+                detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size))
+            for detector in detectors:  # a file of the wrong shape is refused now, not mid-video
+                getattr(detector, "layout", None)
+            self._detector = detectors[0] if len(detectors) == 1 else MergedDetector(detectors)
         return self._detector
 
     @property
@@ -59,7 +145,11 @@ class FaceAnalyser:
             with timed(self.stopwatch, "landmarks"):
                 mesh = self.landmarker.mesh(frame, detection.bbox)
             if mesh is not None:
+                # The mesh's points, even where the detector has its own: a video's faces keep one
+                # source of points between full detections (tracked frames only refit the mesh).
                 landmarks_5 = five_points_from_mesh(mesh)
+            elif detection.landmarks_5 is not None:
+                landmarks_5 = detection.landmarks_5
             else:
                 keypoints = detection.keypoints
                 # BlazeFace has no mouth corners: spread its mouth centre by half the eye distance.

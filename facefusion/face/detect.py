@@ -29,7 +29,10 @@ class Detection:
     bbox: BoundingBox
     score: float
     keypoints: Points
-    """BlazeFace's 6 points: image-left eye, image-right eye, nose tip, mouth centre, two ear points."""
+    """The detector's own points (BlazeFace: image-left eye, image-right eye, nose tip, mouth centre,
+    two ear points)."""
+    landmarks_5: Points | None = None
+    """Eyes, nose tip and mouth corners, from detectors that give them (the neural ones)."""
 
 
 class FaceDetector:

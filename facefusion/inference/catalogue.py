@@ -82,6 +82,8 @@ INSWAPPER = _swapper(128, "arcface_128")
 ARCFACE = Contract(inputs=(TensorSpec("input", ("batch", 3, 112, 112)),), outputs=(TensorSpec("output", ("batch", 512)),),
                    template="arcface_112_v2", size=112, mean=(127.5,) * 3, std=(127.5,) * 3)
 DETECTOR = Contract(inputs=(TensorSpec("input", (1, 3, "height", "width")),), outputs=())
+"""Any detector slot: one image input; the output layout is told apart by facefusion.face.neural_detect."""
+SCRFD = Contract(inputs=DETECTOR.inputs, outputs=(), size=640, mean=(127.5,) * 3, std=(128.0,) * 3)
 ESRGAN_X2 = Contract(inputs=(TensorSpec("input", ("batch", 3, "height", "width")),),
                      outputs=(TensorSpec("output", ("batch", 3, "height", "width")),), scale=2)
 ESRGAN_X4 = Contract(inputs=ESRGAN_X2.inputs, outputs=ESRGAN_X2.outputs, scale=4)
@@ -101,12 +103,13 @@ CATALOGUE: tuple[ModelEntry, ...] = (
                True, _swapper(256, "arcface_128", (0.5,) * 3, (0.5,) * 3)),
     ModelEntry("arcface_w600k_r50", "recogniser", "arcface_w600k_r50.onnx", "models-3.0.0",
                "InsightFace (non-commercial research)", True, ARCFACE),
-    ModelEntry("scrfd_2.5g", "detector", "scrfd_2.5g.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
-               True, DETECTOR),
-    ModelEntry("retinaface_10g", "detector", "retinaface_10g.onnx", "models-3.0.0",
-               "InsightFace (non-commercial research)", True, DETECTOR),
     ModelEntry("yoloface_8n", "detector", "yoloface_8n.onnx", "models-3.0.0", "GPL-3.0 (YOLOv8-face)", False,
-               Contract(inputs=(TensorSpec("input", (1, 3, 640, 640)),), outputs=(TensorSpec("output", (1, 20, 8400)),))),
+               Contract(inputs=(TensorSpec("input", (1, 3, 640, 640)),), outputs=(TensorSpec("output", (1, 20, 8400)),),
+                        size=640, std=(255.0,) * 3)),
+    ModelEntry("retinaface_10g", "detector", "retinaface_10g.onnx", "models-3.0.0",
+               "InsightFace (non-commercial research)", True, SCRFD),
+    ModelEntry("scrfd_2.5g", "detector", "scrfd_2.5g.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
+               True, SCRFD),
     ModelEntry("gfpgan_1.4", "face_enhancer", "gfpgan_1.4.onnx", "models-3.0.0", "Apache-2.0 (TencentARC)", False,
                _face(512, "ffhq_512", 0.5, 0.5)),
     ModelEntry("codeformer", "face_enhancer", "codeformer.onnx", "models-3.0.0", "S-Lab License 1.0 (non-commercial)",
@@ -146,7 +149,12 @@ def with_companions(names: list[str]) -> list[ModelEntry]:
     return list(entries.values())
 
 
+DETECTOR_ALIASES = {"yolo_face": "yoloface_8n", "retinaface": "retinaface_10g", "scrfd": "scrfd_2.5g"}
+"""--face-detector-model names (as FaceFusion users know them) -> catalogue names, best first."""
+
+
 def find(name: str) -> ModelEntry:
+    name = DETECTOR_ALIASES.get(name, name)
     for entry in CATALOGUE:
         if entry.name == name:
             return entry

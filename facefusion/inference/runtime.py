@@ -9,10 +9,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from .batching import BatchedSession
+
+if TYPE_CHECKING:
+    from ..options import Options
 
 logger = logging.getLogger("facefusion")
 
@@ -46,6 +49,11 @@ class ExecutionSettings:
     tensorrt_cache: str | None = None
     max_batch: int = 8
     """Most rows (faces, tiles) one model run may take when the model has a free batch dimension."""
+
+
+def execution_settings(options: "Options") -> ExecutionSettings:
+    return ExecutionSettings(providers=tuple(options.execution_providers), device_id=options.execution_device_id,
+                             gpu_memory_fraction=options.execution_gpu_memory_fraction or None)
 
 
 def provider_list(settings: ExecutionSettings) -> list[Any]:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from ..face.enhance import FaceEnhancerModel, FrameEnhancerModel
 from ..inference.resolve import resolve_model
-from ..inference.runtime import SessionPool
+from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
 from ..types import FrameBGR
 from .base import FrameContext
-from .face_swapper import execution_settings
 
 
 class FaceEnhancer:

@@ -17,7 +17,7 @@ from ..face.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
 from ..inference.resolve import resolve_model
-from ..inference.runtime import ExecutionSettings, SessionPool
+from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options, expand_padding
 from ..sources import best_source_face
 from ..types import FrameBGR
@@ -35,11 +35,6 @@ def swap_settings(options: Options) -> SwapSettings:
     return SwapSettings(morph=options.face_swapper_morph, mask_region=options.face_mask_region,
                         mask_padding=(padding[0], padding[1], padding[2], padding[3]),
                         mask_blur=options.face_mask_blur, blend_method=options.face_swapper_blend_method)
-
-
-def execution_settings(options: Options) -> ExecutionSettings:
-    return ExecutionSettings(providers=tuple(options.execution_providers), device_id=options.execution_device_id,
-                             gpu_memory_fraction=options.execution_gpu_memory_fraction or None)
 
 
 def neural_model(options: Options, folder: Path | None = None) -> tuple[EmbeddingSwapper | None, str]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..api import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError
-from ..face.analyse import FaceAnalyser
+from ..face.analyse import FaceAnalyser, analyser_for
 from ..face.select import sort_faces
 from ..media.image import is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
@@ -70,15 +70,16 @@ class Engine:
     """What the app owns for all sessions: loaded models for previews, stop flags, the output folder."""
 
     output_dir: Path
-    _analysers: dict[tuple[float, int], FaceAnalyser] = field(default_factory=dict)
+    _analysers: dict[tuple[object, ...], FaceAnalyser] = field(default_factory=dict)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def analyser(self, options: Options) -> FaceAnalyser:
-        key = (options.face_detector_score, options.face_detector_min_size)
+        key = (options.face_detector_score, options.face_detector_min_size, options.face_detector_model,
+               options.face_detector_size, tuple(options.execution_providers))
         with self._lock:
             if key not in self._analysers:
-                self._analysers[key] = FaceAnalyser(*key)
+                self._analysers[key] = analyser_for(options)
             return self._analysers[key]
 
     def stop_flag(self, session: str) -> threading.Event:

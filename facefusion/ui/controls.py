@@ -21,8 +21,11 @@ def choice_label(choice: object) -> str:
     """How a choice is shown: catalogue models carry their licence mark."""
     from ..inference.catalogue import CATALOGUE
 
+    from ..inference.catalogue import DETECTOR_ALIASES
+
+    name = DETECTOR_ALIASES.get(str(choice), choice)
     for entry in CATALOGUE:
-        if entry.name == choice and entry.non_commercial:
+        if entry.name == name and entry.non_commercial:
             return f"{choice} (non-commercial licence)"
     return str(choice)
 
@@ -37,7 +40,9 @@ def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component
         return gr.CheckboxGroup(choices=list(spec.choices), value=list(default), label=label, info=info)
     if spec.choices is not None:
         return gr.Dropdown(choices=[(choice_label(choice), choice) for choice in spec.choices], value=default,
-                           label=label, info=info)
+                           label=label, info=info + ("; or type the path of an .onnx file on this machine"
+                                                     if spec.accepts_onnx_path else ""),
+                           allow_custom_value=spec.accepts_onnx_path)
     if spec.multiple:
         return gr.Textbox(value=" ".join(map(str, default)), label=label, info=f"{info} (e.g. 0 or 10 0 5 0)")
     if default is None:
