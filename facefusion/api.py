@@ -34,10 +34,8 @@ class FrameResult:
     frame: FrameBGR
     faces: list[Face]
     assignments: list[Assignment]
-
-    @property
-    def faces_swappable(self) -> int:
-        return sum(1 for assignment in self.assignments if assignment.face.mesh is not None)
+    faces_swappable: int
+    """Selected faces the face swapper can work on (0 when it does not run)."""
 
 
 @dataclass
@@ -72,6 +70,14 @@ class Studio:
         for processor in self.processors:
             scale *= getattr(processor, "scale", 1)
         return scale
+
+    def swappable(self, assignments: list[Assignment]) -> int:
+        """How many of these faces the face swapper changes: the classical engine needs the 468-point
+        mesh, the neural one only five points (0 when no face swapper runs)."""
+        swapper = next((processor for processor in self.processors if processor.name == "face_swapper"), None)
+        if swapper is None:
+            return 0
+        return sum(1 for assignment in assignments if assignment.face.mesh is not None or not swapper.needs_mesh)
 
     @property
     def engine(self) -> str:
@@ -131,7 +137,8 @@ class Studio:
         result = frame.copy()
         for processor in self.processors:
             result = processor.process(result, context)
-        return FrameResult(frame=result, faces=ordered, assignments=assignments)
+        return FrameResult(frame=result, faces=ordered, assignments=assignments,
+                           faces_swappable=self.swappable(assignments))
 
     def swap_image(self, sources: list[PathLike], target: PathLike, output: PathLike | None = None,
                    face_map: list[str] | None = None, reference_face_path: PathLike | None = None) -> ImageResult:
@@ -159,7 +166,7 @@ class Studio:
             warnings.append(f"{unswappable} selected face(s) could not be fitted with landmarks and were left as they are")
         for message in warnings:
             logger.warning(message)
-        swapped = frame_result.faces_swappable if "face_swapper" in self.options.processors else 0
+        swapped = frame_result.faces_swappable
         if output_path is not None:
             write_image(output_path, frame_result.frame, loaded.alpha, self.options.output_image_quality)
         return ImageResult(frame=frame_result.frame, alpha=loaded.alpha, faces_found=len(frame_result.faces),

@@ -463,10 +463,7 @@ def _render(studio: Studio, image: FrameBGR, context: FrameContext | None, error
     except Exception as failure:  # noqa: BLE001 - one bad frame must not end a long run
         _log_failure(-1, failure)
         return image, 0, failure
-    swapped = 0
-    if "face_swapper" in studio.options.processors:
-        swapped = sum(1 for assignment in context.assignments if assignment.face.mesh is not None)
-    return result, swapped, None
+    return result, studio.swappable(context.assignments), None
 
 
 def _log_failure(index: int, error: Exception) -> None:

@@ -152,3 +152,28 @@ def test_the_detector_is_named_in_the_engine_report_and_the_cli(tmp_path, known_
                                timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert output.is_file()
+
+
+def test_the_neural_swapper_works_on_a_face_the_mesh_cannot_fit(tmp_path, known_face, generated, monkeypatch):
+    from test_neural import colour_swapper, tiny_arcface
+
+    frame, _, _ = known_face
+    folder = tmp_path / "models"
+    folder.mkdir()
+    tiny_arcface(folder / "arcface_w600k_r50.onnx")
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(folder))
+    box = np.array([10, 10, 130, 150], np.float32)  # plain background: no mesh fits there
+    points = np.array([[40, 60], [100, 60], [70, 90], [45, 120], [95, 120]], np.float32)
+    detector = scrfd_file(tmp_path / "background.onnx", box, points, _scale(frame))
+    with Studio(Options(face_selector_mode="many")) as plain:  # the source photo, seen by the embedded engine
+        plan = plain.plan([str(generated["astronaut"])], frame)
+    options = Options(face_detector_model=str(detector), face_selector_mode="many",
+                      face_swapper_model=str(colour_swapper(tmp_path / "swapper.onnx")))
+    with Studio(options) as studio:
+        result = studio.process_frame(frame, plan)
+    assert len(result.faces) == 1 and result.faces[0].mesh is None and result.faces_swappable == 1
+    assert np.abs(result.frame[70:100, 50:90].astype(int) - frame[70:100, 50:90]).mean() > 10, "the face is painted"
+    assert np.array_equal(result.frame[:, 300:], frame[:, 300:]), "nothing changes away from it"
+    with Studio(options.replace(face_swapper_model="landmark")) as studio:
+        classical = studio.process_frame(frame, plan)
+    assert classical.faces_swappable == 0 and np.array_equal(classical.frame, frame), "the classical engine cannot"

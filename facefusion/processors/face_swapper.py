@@ -79,6 +79,11 @@ class FaceSwapper:
         self.model, self.engine = neural_model(options)
         self._latents: dict[int, object] = {}
 
+    @property
+    def needs_mesh(self) -> bool:
+        """The classical engine draws with the 468-point mesh; the neural one aligns on five points."""
+        return self.model is None
+
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         for assignment in context.assignments:
             if self.model is not None:
