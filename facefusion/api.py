@@ -17,6 +17,7 @@ from .assign import Assignment, SwapPlan, assign_faces
 from .errors import InvalidInputError
 from .face.analyse import FaceAnalyser, analyser_for
 from .face.select import pick_reference
+from .inference.runtime import execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .options import Options, make_options
 from .processors import FrameContext, create_processors
@@ -58,6 +59,9 @@ class Studio:
                  analyser: FaceAnalyser | None = None) -> None:
         """``analyser``: models to borrow (their owner closes them), e.g. from a long-running app."""
         self.options = options or Options()
+        # Asking for a GPU that this installation cannot use is an error up front, even when no neural
+        # model ends up running: a user who asked for CUDA must not get a CPU run without being told.
+        provider_list(execution_settings(self.options))
         self.stopwatch = stopwatch
         self._owns_analyser = analyser is None
         self.analyser = analyser or analyser_for(self.options, stopwatch)

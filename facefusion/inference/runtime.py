@@ -52,8 +52,13 @@ class ExecutionSettings:
 
 
 def execution_settings(options: "Options") -> ExecutionSettings:
+    """The runtime settings the options ask for. TensorRT builds an engine per model and GPU, which takes
+    minutes: the engines are kept in the models folder's ``tensorrt-cache`` so it happens once."""
+    from .download import models_dir
+
+    cache = str(models_dir() / "tensorrt-cache") if "tensorrt" in options.execution_providers else None
     return ExecutionSettings(providers=tuple(options.execution_providers), device_id=options.execution_device_id,
-                             gpu_memory_fraction=options.execution_gpu_memory_fraction or None)
+                             gpu_memory_fraction=options.execution_gpu_memory_fraction or None, tensorrt_cache=cache)
 
 
 def provider_list(settings: ExecutionSettings) -> list[Any]:

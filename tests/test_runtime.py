@@ -1,0 +1,81 @@
+"""ONNX Runtime settings and sessions: providers, the GPU memory cap, TensorRT's cache, and the loud
+warning when a session asked for the GPU runs on the CPU."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from facefusion import Options
+from facefusion.errors import InvalidInputError
+from facefusion.inference import runtime
+from facefusion.inference.runtime import ExecutionSettings, SessionPool, execution_settings, provider_list
+
+from conftest import ROOT
+from test_neural import _save
+
+
+@pytest.fixture()
+def model(tmp_path):
+    graph = helper.make_graph([helper.make_node("Neg", ["input"], ["output"])], "neg",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 2])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])])
+    return _save(graph, tmp_path / "neg.onnx")
+
+
+def test_the_cpu_is_always_offered_and_sessions_are_made_once(model):
+    assert "cpu" in runtime.available_providers()
+    pool = SessionPool()
+    assert pool.session(model) is pool.session(model)
+    assert np.array_equal(pool.session(model).run(None, {"input": np.ones((1, 2), np.float32)})[0], -np.ones((1, 2)))
+
+
+def test_a_provider_this_build_lacks_is_refused_with_what_to_install(monkeypatch):
+    monkeypatch.setattr(runtime, "available_providers", lambda: ["cpu"])
+    with pytest.raises(InvalidInputError, match="'cuda' is not available.*requirements-gpu.txt"):
+        provider_list(ExecutionSettings(providers=("cuda",)))
+    with pytest.raises(InvalidInputError, match="unknown provider 'cudaa'"):
+        provider_list(ExecutionSettings(providers=("cudaa",)))
+
+
+def test_gpu_options_device_memory_cap_and_tensorrt_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(runtime, "available_providers", lambda: ["tensorrt", "cuda", "cpu"])
+    monkeypatch.setattr(runtime, "_gpu_memory", lambda: 8 << 30)
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    settings = execution_settings(Options(execution_providers=["tensorrt", "cuda"], execution_device_id=1,
+                                          execution_gpu_memory_fraction=0.5))
+    assert settings.tensorrt_cache == str(tmp_path / "tensorrt-cache")
+    providers = dict(provider_list(settings))
+    assert providers["TensorrtExecutionProvider"]["trt_engine_cache_path"] == str(tmp_path / "tensorrt-cache")
+    assert providers["CUDAExecutionProvider"] == {"device_id": 1, "gpu_mem_limit": 4 << 30,
+                                                  "arena_extend_strategy": "kSameAsRequested"}
+    assert "CPUExecutionProvider" in providers, "the CPU stays as the last resort"
+    assert execution_settings(Options()).tensorrt_cache is None
+
+
+def test_a_gpu_session_that_fell_back_to_the_cpu_is_said_loudly(model, monkeypatch, caplog):
+    # As on a machine whose CUDA libraries do not load: onnxruntime quietly gives a CPU session.
+    monkeypatch.setattr(runtime, "provider_list", lambda settings: ["CPUExecutionProvider"])
+    pool = SessionPool(ExecutionSettings(providers=("cuda",)))
+    with caplog.at_level(logging.WARNING, logger="facefusion"):
+        pool.session(model)
+    assert "FALLBACK TO CPU" in caplog.text and "neg.onnx asked for cuda" in caplog.text
+    assert pool.fallbacks and "CUDA/cuDNN" in pool.fallbacks[0]
+    quiet = SessionPool(ExecutionSettings(providers=("cpu",)))
+    quiet.session(model)
+    assert not quiet.fallbacks
+
+
+def test_the_cli_refuses_a_missing_provider_in_one_line(generated, tmp_path):
+    if "cuda" in runtime.available_providers():
+        pytest.skip("this machine has onnxruntime-gpu")
+    output = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, "-m", "facefusion", "headless-run", "-s", str(generated["astronaut"]),
+                             "-t", str(generated["grace_hopper"]), "-o", str(output), "--execution-providers", "cuda",
+                             "--face-swapper-model", "landmark"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and not output.exists()
+    assert "requirements-gpu.txt" in result.stderr and "Traceback" not in result.stderr
