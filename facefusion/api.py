@@ -17,7 +17,7 @@ from .assign import Assignment, SwapPlan, assign_faces
 from .errors import InvalidInputError
 from .face.analyse import FaceAnalyser, analyser_for
 from .face.select import pick_reference
-from .inference.runtime import execution_settings, provider_list
+from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .options import Options, make_options
 from .processors import FrameContext, create_processors
@@ -61,11 +61,14 @@ class Studio:
         self.options = options or Options()
         # Asking for a GPU that this installation cannot use is an error up front, even when no neural
         # model ends up running: a user who asked for CUDA must not get a CPU run without being told.
-        provider_list(execution_settings(self.options))
+        settings = execution_settings(self.options)
+        provider_list(settings)
         self.stopwatch = stopwatch
+        self.pool = SessionPool(settings)
+        """Model sessions shared by the analysis and every processor of this studio."""
         self._owns_analyser = analyser is None
-        self.analyser = analyser or analyser_for(self.options, stopwatch)
-        self.processors = create_processors(self.options)
+        self.analyser = analyser or analyser_for(self.options, stopwatch, self.pool)
+        self.processors = create_processors(self.options, self.pool)
 
     @property
     def frame_scale(self) -> int:
@@ -82,6 +85,12 @@ class Studio:
         if swapper is None:
             return 0
         return sum(1 for assignment in assignments if assignment.face.mesh is not None or not swapper.needs_mesh)
+
+    @property
+    def fallback_warnings(self) -> list[str]:
+        """Models that asked for a GPU and run on the CPU (said in every result, not only the log)."""
+        pools = [self.pool] + ([self.analyser.pool] if self.analyser.pool is not self.pool else [])
+        return [f"FALLBACK TO CPU: {message}" for pool in pools for message in pool.fallbacks]
 
     @property
     def engine(self) -> str:
@@ -168,6 +177,7 @@ class Studio:
         unswappable = len(frame_result.assignments) - frame_result.faces_swappable
         if unswappable and "face_swapper" in self.options.processors:
             warnings.append(f"{unswappable} selected face(s) could not be fitted with landmarks and were left as they are")
+        warnings.extend(self.fallback_warnings)
         for message in warnings:
             logger.warning(message)
         swapped = frame_result.faces_swappable

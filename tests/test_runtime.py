@@ -79,3 +79,18 @@ def test_the_cli_refuses_a_missing_provider_in_one_line(generated, tmp_path):
                              "--face-swapper-model", "landmark"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and not output.exists()
     assert "requirements-gpu.txt" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fallback_reaches_the_result_warnings(model, monkeypatch, generated, tmp_path):
+    """Not only the log: the image result (and so the CLI summary and the web UI report) says it."""
+    from facefusion import Studio
+    from test_neural import face_restorer
+
+    monkeypatch.setattr(runtime, "available_providers", lambda: ["cuda", "cpu"])
+    monkeypatch.setattr(runtime, "provider_list", lambda settings: ["CPUExecutionProvider"])
+    monkeypatch.setattr("facefusion.api.provider_list", lambda settings: [])
+    options = Options(processors=["face_enhancer"], face_enhancer_model=str(face_restorer(tmp_path / "r.onnx")),
+                      execution_providers=["cuda"], face_selector_mode="many")
+    with Studio(options) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"])
+    assert any(warning.startswith("FALLBACK TO CPU: r.onnx asked for cuda") for warning in result.warnings)

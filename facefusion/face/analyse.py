@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ..inference.runtime import ExecutionSettings, SessionPool, execution_settings
+from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR
 from .detect import Detection, FaceDetector, merge_detections
@@ -79,11 +79,12 @@ class MergedDetector:
             detector.close()
 
 
-def analyser_for(options: "Options", stopwatch: Stopwatch | None = None) -> "FaceAnalyser":
+def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
+                 pool: SessionPool | None = None) -> "FaceAnalyser":
     """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
     return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
                         choose_detector(options.face_detector_model, options.face_detector_size),
-                        execution_settings(options))
+                        pool or SessionPool(execution_settings(options)))
 
 
 class FaceAnalyser:
@@ -91,12 +92,12 @@ class FaceAnalyser:
 
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
                  stopwatch: Stopwatch | None = None, detector_choice: DetectorChoice | None = None,
-                 execution: ExecutionSettings | None = None) -> None:
+                 pool: SessionPool | None = None) -> None:
         self.stopwatch = stopwatch
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
         self.detector_choice = detector_choice or DetectorChoice()
-        self.execution = execution or ExecutionSettings()
+        self.pool = pool or SessionPool()
         self._detector: Detector | None = None
         self._landmarker: FaceLandmarker | None = None
         self._recogniser: FaceRecogniser | None = None
@@ -107,8 +108,7 @@ class FaceAnalyser:
             from .neural_detect import NeuralDetector
 
             choice = self.detector_choice
-            pool = SessionPool(self.execution)
-            detectors: list[Detector] = [NeuralDetector(path, pool, choice.size, self.score_threshold,
+            detectors: list[Detector] = [NeuralDetector(path, self.pool, choice.size, self.score_threshold,
                                                         self.min_face_size) for path in choice.files]
             if choice.embedded:
                 detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size))

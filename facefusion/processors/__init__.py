@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
 from .base import FrameContext, Processor
 from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
 
-PROCESSORS: dict[str, Callable[[Options], Processor]] = {
+PROCESSORS: dict[str, Callable[[Options, SessionPool], Processor]] = {
     FaceSwapper.name: FaceSwapper,
     FaceEnhancer.name: FaceEnhancer,
     FrameEnhancer.name: FrameEnhancer,
@@ -17,9 +18,10 @@ PROCESSORS: dict[str, Callable[[Options], Processor]] = {
 }
 
 
-def create_processors(options: Options) -> list[Processor]:
-    """Processors in the order the options name them."""
-    return [PROCESSORS[name](options) for name in options.processors]
+def create_processors(options: Options, pool: SessionPool | None = None) -> list[Processor]:
+    """Processors in the order the options name them, sharing one set of model sessions."""
+    pool = pool or SessionPool(execution_settings(options))
+    return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
 __all__ = ["PROCESSORS", "FrameContext", "Processor", "create_processors"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..face.enhance import FaceEnhancerModel, FrameEnhancerModel
 from ..inference.resolve import resolve_model
-from ..inference.runtime import SessionPool, execution_settings
+from ..inference.runtime import SessionPool
 from ..options import Options
 from ..types import FrameBGR
 from .base import FrameContext
@@ -12,10 +12,10 @@ from .base import FrameContext
 class FaceEnhancer:
     name = "face_enhancer"
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.face_enhancer_model, "face_enhancer", "--face-enhancer-model")
         self.engine = f"face enhancer: {resolved.description}"
-        self.model = FaceEnhancerModel(resolved.path, resolved.contract, SessionPool(execution_settings(options)),
+        self.model = FaceEnhancerModel(resolved.path, resolved.contract, pool,
                                        blend=options.face_enhancer_blend / 100, weight=options.face_enhancer_weight)
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
@@ -27,10 +27,10 @@ class FaceEnhancer:
 class FrameEnhancer:
     name = "frame_enhancer"
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.frame_enhancer_model, "frame_enhancer", "--frame-enhancer-model")
         self.engine = f"frame enhancer: {resolved.description}"
-        self.model = FrameEnhancerModel(resolved.path, resolved.contract, SessionPool(execution_settings(options)),
+        self.model = FrameEnhancerModel(resolved.path, resolved.contract, pool,
                                         blend=options.frame_enhancer_blend / 100)
 
     @property

@@ -20,7 +20,7 @@ MASK = (255, 0, 255)
 class FaceDebugger:
     name = "face_debugger"
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, pool: object = None) -> None:
         self.items = set(options.face_debugger_items)
         self.mask_region = options.face_mask_region
         self.mask_padding = expand_padding(options.face_mask_padding)

@@ -37,7 +37,8 @@ def swap_settings(options: Options) -> SwapSettings:
                         mask_blur=options.face_mask_blur, blend_method=options.face_swapper_blend_method)
 
 
-def neural_model(options: Options, folder: Path | None = None) -> tuple[EmbeddingSwapper | None, str]:
+def neural_model(options: Options, folder: Path | None = None,
+                 pool: SessionPool | None = None) -> tuple[EmbeddingSwapper | None, str]:
     """The neural swapper the options ask for (None for the classical one) and a sentence saying why."""
     folder = folder or models_dir()
     choice = options.face_swapper_model
@@ -55,7 +56,7 @@ def neural_model(options: Options, folder: Path | None = None) -> tuple[Embeddin
     converter = require(find("crossface_simswap"), folder) if kind == "simswap" else None
     arcface_path = require(arcface_entry, folder)
     padding = expand_padding(options.face_mask_padding)
-    pool = SessionPool(execution_settings(options))
+    pool = pool or SessionPool(execution_settings(options))
     arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
     occlusion = region = None
     if "occlusion" in options.face_mask_types:
@@ -74,9 +75,9 @@ def neural_model(options: Options, folder: Path | None = None) -> tuple[Embeddin
 class FaceSwapper:
     name = "face_swapper"
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, pool: SessionPool | None = None) -> None:
         self.settings = swap_settings(options)
-        self.model, self.engine = neural_model(options)
+        self.model, self.engine = neural_model(options, pool=pool)
         self._latents: dict[int, object] = {}
 
     @property
