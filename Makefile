@@ -23,6 +23,7 @@ example: $(STAMP)
 	$(BIN)/python examples/swap_example.py
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -1,7 +1,6 @@
 """Videos: frames, timing, audio, rotation, trim, failures, stop and resume."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

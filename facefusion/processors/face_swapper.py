@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import InvalidInputError
 from ..face.model_masks import OcclusionMasker, RegionMasker
 from ..face.neural_swap import ArcFace, EmbeddingSwapper
 from ..face.swap import SwapSettings, swap_face
