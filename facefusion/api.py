@@ -182,7 +182,8 @@ class Studio:
             logger.warning(message)
         swapped = frame_result.faces_swappable
         if output_path is not None:
-            write_image(output_path, frame_result.frame, loaded.alpha, self.options.output_image_quality)
+            write_image(output_path, frame_result.frame, loaded.alpha, self.options.output_image_quality,
+                        description=self.engine)
         return ImageResult(frame=frame_result.frame, alpha=loaded.alpha, faces_found=len(frame_result.faces),
                            faces_selected=len(frame_result.assignments), faces_swapped=swapped,
                            output_path=output_path, warnings=warnings)

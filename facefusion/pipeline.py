@@ -420,7 +420,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
     assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
-             schedule.end_time if options.trim_frame_end else float("inf"), shift)
+             schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine)
     parts.remove()
     if not info.audio_streams:
         warnings.append("the target has no audio: the output has none either")

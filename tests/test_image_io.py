@@ -64,3 +64,16 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
 def test_unsupported_output_extension_is_refused():
     with pytest.raises(InvalidInputError, match="unsupported output type"):
         write_image("out.gif", np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".webp"])
+def test_written_images_say_what_made_them(tmp_path, extension):
+    path = write_image(tmp_path / f"out{extension}", np.zeros((8, 8, 3), np.uint8),
+                       description="face swapper: landmark")
+    with Image.open(path) as image:
+        if extension == ".png":
+            found = (image.info.get("Software"), image.info.get("Comment"))
+        else:
+            exif = image.getexif()
+            found = (exif.get(0x0131), exif.get(0x010E))
+    assert found == ("facefusion-studio", "face swapper: landmark")

@@ -84,6 +84,8 @@ def test_frames_duration_audio_and_face(tmp_path, clips):
     assert result.faces_swapped == source.frame_count and not result.failed_frames
     assert_face_changed_background_kept(clips["plain"], output)
     assert not output.with_name(output.name + ".parts").exists()
+    with av.open(str(output)) as container:
+        assert container.metadata.get("comment") == result.engine, "the file says which engine made it"
 
 
 def test_real_talking_head(tmp_path):

@@ -23,6 +23,26 @@ MAX_PIXELS = 100_000_000
 """Larger images are refused: 100 megapixels already need about 1 GB while they are processed."""
 
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+SOFTWARE = "facefusion-studio"
+_EXIF_SOFTWARE, _EXIF_DESCRIPTION = 0x0131, 0x010E
+
+
+def _metadata_args(extension: str, description: str | None) -> dict[str, object]:
+    """Save arguments that mark the file as made here and say what was done to it (the engine and
+    models that ran), so a result is never passed off as an untouched photo."""
+    if extension == ".png":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Software", SOFTWARE)
+        if description:
+            info.add_text("Comment", description)
+        return {"pnginfo": info}
+    exif = Image.Exif()
+    exif[_EXIF_SOFTWARE] = SOFTWARE
+    if description:
+        exif[_EXIF_DESCRIPTION] = description
+    return {"exif": exif.tobytes()}
 
 
 @dataclass(frozen=True)
@@ -104,8 +124,9 @@ def encode_image(frame: FrameBGR, alpha: np.ndarray | None, extension: str, qual
 
 
 def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray | None = None,
-                quality: int = 90) -> Path:
-    """Write atomically: the file appears under its name only when complete."""
+                quality: int = 90, description: str | None = None) -> Path:
+    """Write atomically: the file appears under its name only when complete. ``description`` (what
+    was done) goes into the file's metadata with the software's name."""
     out = Path(path)
     extension = out.suffix.lower()
     if extension not in WRITE_EXTENSIONS:
@@ -116,6 +137,7 @@ def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray
         save_args = {"quality": max(1, quality), "subsampling": 0 if quality >= 90 else 2}
     elif extension == ".webp":
         save_args = {"quality": quality, "lossless": quality >= 100}
+    save_args.update(_metadata_args(extension, description))
     directory = out.parent if str(out.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=extension, dir=directory)
     try:

@@ -246,7 +246,7 @@ class SegmentWriter:
 
 
 def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: float, end_time: float,
-             shift: float, keep_audio: bool = True) -> Path:
+             shift: float, keep_audio: bool = True, description: str | None = None) -> Path:
     """Join video segments (no re-encoding) and the target's audio streams in [start_time, end_time)
     into ``output``, every timestamp moved back by ``shift`` seconds, muxed in time order (an
     interleaved file). It is written under a temporary name and renamed when complete."""
@@ -256,6 +256,10 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
     encoded_audio: list[tuple[av.stream.Stream, av.AudioResampler]] = []
     try:
         with av.open(str(temporary), "w", format=fmt) as out:
+            # The container says what made it and what was done (engine and models).
+            out.metadata["encoder"] = "facefusion-studio"
+            if description:
+                out.metadata["comment"] = description
             segment_inputs = [av.open(str(path)) for path in segments]
             containers += segment_inputs
             video_out = out.add_stream_from_template(segment_inputs[0].streams.video[0])
