@@ -69,6 +69,8 @@ class Studio:
         self._owns_analyser = analyser is None
         self.analyser = analyser or analyser_for(self.options, stopwatch, self.pool)
         self.processors = create_processors(self.options, self.pool)
+        self._matching = False
+        """Whether the plan compares identities (then the recogniser is part of what ran)."""
 
     @property
     def frame_scale(self) -> int:
@@ -96,7 +98,8 @@ class Studio:
     def engine(self) -> str:
         """Which engine and models run, and why (from the processors that use models)."""
         engines = [processor.engine for processor in self.processors if hasattr(processor, "engine")]
-        return "; ".join([*engines, self.analyser.detector_choice.description])
+        recogniser = [self.analyser.recogniser_choice.description] if self._matching else []
+        return "; ".join([*engines, self.analyser.detector_choice.description, *recogniser])
 
     def close(self) -> None:
         if self._owns_analyser:
@@ -116,6 +119,7 @@ class Studio:
         entries = parse_face_map(face_map or [])
         # Identity descriptors are only needed to match faces; computing them loads the recogniser.
         matching = self.options.face_selector_mode == "reference" or any(entry.reference_path for entry in entries)
+        self._matching = matching
         default_identity = self.load_identity(sources, embed=matching) if sources else None
         if default_identity is None and not entries:
             raise InvalidInputError("give a source image (-s) or a face map (--face-map)")

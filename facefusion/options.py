@@ -25,6 +25,7 @@ FaceMaskRegionName = Literal["skin", "left-eyebrow", "right-eyebrow", "left-eye"
                              "mouth", "upper-lip", "lower-lip"]
 FaceDetectorModel = Literal["auto", "mediapipe", "yolo_face", "retinaface", "scrfd", "many"]
 FaceDetectorSize = Literal[160, 320, 480, 512, 640]
+FaceRecogniserModel = Literal["auto", "dlib", "arcface_w600k_r50"]
 FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16", "hyperswap_1a_256", "simswap_256"]
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
@@ -41,6 +42,7 @@ FACE_MASK_TYPES: tuple[str, ...] = get_args(FaceMaskType)
 FACE_MASK_REGION_NAMES: tuple[str, ...] = get_args(FaceMaskRegionName)
 FACE_DETECTOR_MODELS: tuple[str, ...] = get_args(FaceDetectorModel)
 FACE_DETECTOR_SIZES: tuple[int, ...] = get_args(FaceDetectorSize)
+FACE_RECOGNISER_MODELS: tuple[str, ...] = get_args(FaceRecogniserModel)
 FACE_SWAPPER_MODELS: tuple[str, ...] = get_args(FaceSwapperModel)
 FACE_SWAPPER_PIXEL_BOOSTS: tuple[int, ...] = get_args(FaceSwapperPixelBoost)
 EXECUTION_PROVIDERS: tuple[str, ...] = get_args(ExecutionProvider)
@@ -108,9 +110,14 @@ class Options:
         "--reference-face-position", "position, in the chosen order, of the reference face in the "
         "reference image", "face selector", minimum=0, maximum=1000, step=1))
     reference_face_distance: float = _option(0.6, OptionSpec(
-        "--reference-face-distance", "largest identity distance (dlib descriptor, Euclidean) at which a "
-        "target face counts as the reference person; 0.6 is dlib's usual threshold", "face selector",
-        minimum=0.0, maximum=1.5, step=0.05))
+        "--reference-face-distance", "largest identity distance at which a target face counts as the reference "
+        "person; 0.6 is the usual threshold of both recognisers (dlib: Euclidean; ArcFace: 1 - cosine)",
+        "face selector", minimum=0.0, maximum=1.5, step=0.05))
+    face_recogniser_model: str = _option("auto", OptionSpec(
+        "--face-recogniser-model", "what tells people apart for reference matching and face maps: auto "
+        "(arcface_w600k_r50 when its file is in the models folder, else dlib), dlib (embedded, offline), "
+        "arcface_w600k_r50 (NON-COMMERCIAL), or your own .onnx file with ArcFace's input and output",
+        "face selector", choices=FACE_RECOGNISER_MODELS, accepts_onnx_path=True))
     face_mask_region: str = _option("face-oval", OptionSpec(
         "--face-mask-region", "part of the face that is replaced", "face mask", choices=FACE_MASK_REGIONS))
     face_mask_padding: list[int] = _option([0, 0, 0, 0], OptionSpec(

@@ -325,13 +325,13 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         first_output = done_segments * segment_frames
         if first_output:
             logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
-        engine = studio.engine
         # The writer is sized for what the processors produce (a frame enhancer enlarges every frame).
         width = round(info.width * studio.frame_scale * options.output_video_scale)
         height = round(info.height * studio.frame_scale * options.output_video_scale)
         reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
+        engine = studio.engine
         tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options))
         frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         encode_jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)

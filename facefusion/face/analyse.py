@@ -13,7 +13,7 @@ from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR
 from .detect import Detection, FaceDetector, merge_detections
 from .landmarks import FaceLandmarker
-from .recognise import EMBEDDER_NAME, FaceRecogniser
+from .recognise import ArcFaceRecogniser, FaceRecogniser
 from .topology import five_points_from_mesh
 
 if TYPE_CHECKING:
@@ -65,6 +65,32 @@ def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | N
     return DetectorChoice(False, (require(entry, folder),), f"face detector: {choice} ({licence})", size)
 
 
+@dataclass
+class RecogniserChoice:
+    """The embedded dlib recogniser (``file`` None) or an ArcFace-shaped model file."""
+
+    file: Path | None = None
+    description: str = "identity: dlib ResNet (embedded)"
+
+
+def choose_recogniser(choice: str = "dlib", folder: Path | None = None) -> RecogniserChoice:
+    """``dlib``; ``arcface_w600k_r50``; ``auto`` (ArcFace when its file is present, else dlib); or the
+    path of the user's own .onnx file with ArcFace's contract."""
+    from ..inference.catalogue import ARCFACE, find
+    from ..inference.download import models_dir
+    from ..inference.resolve import resolve_model
+
+    folder = folder or models_dir()
+    if choice == "dlib":
+        return RecogniserChoice()
+    if choice == "auto":
+        if not (folder / find("arcface_w600k_r50").file).is_file():
+            return RecogniserChoice(description=f"identity: dlib ResNet (embedded), no arcface_w600k_r50 in {folder}")
+        choice = "arcface_w600k_r50"
+    resolved = resolve_model(choice, "recogniser", "--face-recogniser-model", ARCFACE, folder)
+    return RecogniserChoice(resolved.path, f"identity: {resolved.description}")
+
+
 class MergedDetector:
     """Several detectors on the same frame; a face found by more than one is kept once."""
 
@@ -84,7 +110,8 @@ def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
     """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
     return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
                         choose_detector(options.face_detector_model, options.face_detector_size),
-                        pool or SessionPool(execution_settings(options)))
+                        pool or SessionPool(execution_settings(options)),
+                        choose_recogniser(options.face_recogniser_model))
 
 
 class FaceAnalyser:
@@ -92,15 +119,16 @@ class FaceAnalyser:
 
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
                  stopwatch: Stopwatch | None = None, detector_choice: DetectorChoice | None = None,
-                 pool: SessionPool | None = None) -> None:
+                 pool: SessionPool | None = None, recogniser_choice: RecogniserChoice | None = None) -> None:
         self.stopwatch = stopwatch
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
         self.detector_choice = detector_choice or DetectorChoice()
+        self.recogniser_choice = recogniser_choice or RecogniserChoice()
         self.pool = pool or SessionPool()
         self._detector: Detector | None = None
         self._landmarker: FaceLandmarker | None = None
-        self._recogniser: FaceRecogniser | None = None
+        self._recogniser: FaceRecogniser | ArcFaceRecogniser | None = None
 
     @property
     def detector(self) -> Detector:
@@ -124,9 +152,10 @@ class FaceAnalyser:
         return self._landmarker
 
     @property
-    def recogniser(self) -> FaceRecogniser:
+    def recogniser(self) -> FaceRecogniser | ArcFaceRecogniser:
         if self._recogniser is None:
-            self._recogniser = FaceRecogniser()
+            file = self.recogniser_choice.file
+            self._recogniser = FaceRecogniser() if file is None else ArcFaceRecogniser(file, self.pool)
         return self._recogniser
 
     def warm_up(self) -> None:
@@ -164,8 +193,8 @@ class FaceAnalyser:
         if face.embedding is not None:
             return face
         with timed(self.stopwatch, "embed"):
-            embedding = self.recogniser.embed(frame, face.bbox)
-        return dataclasses.replace(face, embedding=embedding, embedder=EMBEDDER_NAME)
+            embedding = self.recogniser.embed(frame, face)
+        return dataclasses.replace(face, embedding=embedding, embedder=self.recogniser.name)
 
     def close(self) -> None:
         for model in (self._detector, self._landmarker):

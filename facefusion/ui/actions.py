@@ -76,7 +76,7 @@ class Engine:
 
     def analyser(self, options: Options) -> FaceAnalyser:
         key = (options.face_detector_score, options.face_detector_min_size, options.face_detector_model,
-               options.face_detector_size, tuple(options.execution_providers))
+               options.face_detector_size, options.face_recogniser_model, tuple(options.execution_providers))
         with self._lock:
             if key not in self._analysers:
                 self._analysers[key] = analyser_for(options)
