@@ -26,6 +26,8 @@ FaceMaskRegionName = Literal["skin", "left-eyebrow", "right-eyebrow", "left-eye"
 FaceDetectorModel = Literal["auto", "mediapipe", "yolo_face", "retinaface", "scrfd", "many"]
 FaceDetectorSize = Literal[160, 320, 480, 512, 640]
 FaceRecogniserModel = Literal["auto", "dlib", "arcface_w600k_r50"]
+FaceOccluderModel = Literal["xseg_1", "xseg_2", "xseg_3"]
+FaceParserModel = Literal["bisenet_resnet_34", "bisenet_resnet_18"]
 FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_fp16", "hyperswap_1a_256", "simswap_256"]
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
@@ -43,6 +45,8 @@ FACE_MASK_REGION_NAMES: tuple[str, ...] = get_args(FaceMaskRegionName)
 FACE_DETECTOR_MODELS: tuple[str, ...] = get_args(FaceDetectorModel)
 FACE_DETECTOR_SIZES: tuple[int, ...] = get_args(FaceDetectorSize)
 FACE_RECOGNISER_MODELS: tuple[str, ...] = get_args(FaceRecogniserModel)
+FACE_OCCLUDER_MODELS: tuple[str, ...] = get_args(FaceOccluderModel)
+FACE_PARSER_MODELS: tuple[str, ...] = get_args(FaceParserModel)
 FACE_SWAPPER_MODELS: tuple[str, ...] = get_args(FaceSwapperModel)
 FACE_SWAPPER_PIXEL_BOOSTS: tuple[int, ...] = get_args(FaceSwapperPixelBoost)
 EXECUTION_PROVIDERS: tuple[str, ...] = get_args(ExecutionProvider)
@@ -127,9 +131,15 @@ class Options:
     face_mask_blur: float = _option(0.3, OptionSpec(
         "--face-mask-blur", "feathering of the mask edge", "face mask", minimum=0.0, maximum=1.0, step=0.05))
     face_mask_types: list[str] = _option(["box"], OptionSpec(
-        "--face-mask-types", "neural engine: masks combined with the box: occlusion (xseg_1 model: keeps hands, "
-        "hair, microphones in front) and region (bisenet_resnet_34 model: only the chosen face regions)", "face mask",
-        choices=FACE_MASK_TYPES, multiple=True))
+        "--face-mask-types", "neural engine: masks combined with the box: occlusion (--face-occluder-model: keeps "
+        "hands, hair, microphones in front) and region (--face-parser-model: only the chosen face regions)",
+        "face mask", choices=FACE_MASK_TYPES, multiple=True))
+    face_occluder_model: str = _option("xseg_1", OptionSpec(
+        "--face-occluder-model", "occlusion mask model (XSeg, GPL-3.0) or your own .onnx file of its shape",
+        "face mask", choices=FACE_OCCLUDER_MODELS, accepts_onnx_path=True))
+    face_parser_model: str = _option("bisenet_resnet_34", OptionSpec(
+        "--face-parser-model", "region mask model (BiSeNet face parsing, MIT) or your own .onnx file of its shape",
+        "face mask", choices=FACE_PARSER_MODELS, accepts_onnx_path=True))
     face_mask_regions: list[str] = _option(list(get_args(FaceMaskRegionName)), OptionSpec(
         "--face-mask-regions", "face regions the region mask keeps", "face mask", choices=FACE_MASK_REGION_NAMES,
         multiple=True))

@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
+from facefusion.errors import InvalidInputError
 from facefusion.face.align import depth_to_space, space_to_depth
 from facefusion.inference.catalogue import INSWAPPER
 from facefusion.inference.contracts import problems
@@ -297,14 +298,19 @@ def tiny_xseg(path: Path) -> Path:
     return constant_model(path, "xseg", [1, 256, 256, 3], half, reduce_axis=3)
 
 
-def test_occlusion_mask_keeps_what_covers_the_face(models, tmp_path, generated, analyser):
-    tiny_xseg(models / "xseg_1.onnx")
+@pytest.mark.parametrize("occluder", ["xseg_1", "own file"])
+def test_occlusion_mask_keeps_what_covers_the_face(models, tmp_path, generated, analyser, occluder):
+    if occluder == "xseg_1":
+        tiny_xseg(models / "xseg_1.onnx")
+    else:
+        occluder = str(tiny_xseg(tmp_path / "my_occluder.onnx"))
     swapper = colour_swapper(tmp_path / "mine.onnx")
     target = read_image(generated["grace_hopper"]).frame
     face = largest(analyser.analyse(target))
     results = {}
     for types in (["box"], ["box", "occlusion"]):
-        with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper), face_mask_types=types)) as studio:
+        with Studio(Options(face_selector_mode="many", face_swapper_model=str(swapper), face_mask_types=types,
+                            face_occluder_model=occluder)) as studio:
             results[len(types)] = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
     x, y = (int(value) for value in face.centre)
     offset = int(face.size * 0.25)
@@ -363,3 +369,11 @@ def test_faces_of_a_frame_are_batched_when_the_model_allows(tmp_path, generated,
     for face in faces:
         one_by_one = model.enhance(one_by_one, face)
     assert np.abs(batched.astype(int) - one_by_one).max() <= 1
+
+
+def test_a_mask_model_of_the_wrong_shape_is_refused(models, tmp_path):
+    wrong = tiny_xseg(tmp_path / "not_a_parser.onnx")
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    with pytest.raises(InvalidInputError, match="--face-parser-model: not_a_parser.onnx does not fit"):
+        Studio(Options(face_swapper_model=str(swapper), face_mask_types=["box", "region"],
+                       face_parser_model=str(wrong)))

@@ -87,6 +87,10 @@ SCRFD = Contract(inputs=DETECTOR.inputs, outputs=(), size=640, mean=(127.5,) * 3
 ESRGAN_X2 = Contract(inputs=(TensorSpec("input", ("batch", 3, "height", "width")),),
                      outputs=(TensorSpec("output", ("batch", 3, "height", "width")),), scale=2)
 ESRGAN_X4 = Contract(inputs=ESRGAN_X2.inputs, outputs=ESRGAN_X2.outputs, scale=4)
+XSEG = Contract(inputs=(TensorSpec("input", (1, 256, 256, 3)),), outputs=(TensorSpec("output", (1, 256, 256, 1)),),
+                size=256)
+BISENET = Contract(inputs=(TensorSpec("input", (1, 3, 512, 512)),), outputs=(TensorSpec("output", (1, 19, 512, 512)),),
+                   size=512, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 CATALOGUE: tuple[ModelEntry, ...] = (
     ModelEntry("inswapper_128", "swapper", "inswapper_128.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
@@ -127,12 +131,13 @@ CATALOGUE: tuple[ModelEntry, ...] = (
                False, ESRGAN_X4),
     ModelEntry("real_esrgan_x4_fp16", "frame_enhancer", "real_esrgan_x4_fp16.onnx", "models-3.0.0",
                "BSD-3-Clause (xinntao)", False, ESRGAN_X4),
-    ModelEntry("xseg_1", "occlusion_mask", "xseg_1.onnx", "models-3.1.0", "GPL-3.0 (DeepFaceLab)", False,
-               Contract(inputs=(TensorSpec("input", (1, 256, 256, 3)),), outputs=(TensorSpec("output", (1, 256, 256, 1)),),
-                        size=256)),
+    ModelEntry("xseg_1", "occlusion_mask", "xseg_1.onnx", "models-3.1.0", "GPL-3.0 (DeepFaceLab)", False, XSEG),
+    ModelEntry("xseg_2", "occlusion_mask", "xseg_2.onnx", "models-3.2.0", "GPL-3.0 (DeepFaceLab)", False, XSEG),
+    ModelEntry("xseg_3", "occlusion_mask", "xseg_3.onnx", "models-3.2.0", "GPL-3.0 (DeepFaceLab)", False, XSEG),
     ModelEntry("bisenet_resnet_34", "region_mask", "bisenet_resnet_34.onnx", "models-3.0.0", "MIT (yakhyo)", False,
-               Contract(inputs=(TensorSpec("input", (1, 3, 512, 512)),), outputs=(TensorSpec("output", (1, 19, 512, 512)),),
-                        size=512, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))),
+               BISENET),
+    ModelEntry("bisenet_resnet_18", "region_mask", "bisenet_resnet_18.onnx", "models-3.1.0", "MIT (yakhyo)", False,
+               BISENET),
 )
 
 DEFAULTS = ("inswapper_128", "arcface_w600k_r50", "gfpgan_1.4", "real_esrgan_x4")

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..face.model_masks import OcclusionMasker, RegionMasker
 from ..face.neural_swap import ArcFace, EmbeddingSwapper
 from ..face.swap import SwapSettings, swap_face
-from ..inference.catalogue import INSWAPPER, find
+from ..inference.catalogue import BISENET, INSWAPPER, XSEG, find
 from ..inference.download import models_dir, require
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool, execution_settings
@@ -59,11 +59,11 @@ def neural_model(options: Options, folder: Path | None = None,
     arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
     occlusion = region = None
     if "occlusion" in options.face_mask_types:
-        entry = find("xseg_1")
-        occlusion = OcclusionMasker(require(entry, folder), entry.contract, pool)
+        occluder = resolve_model(options.face_occluder_model, "occlusion_mask", "--face-occluder-model", XSEG, folder)
+        occlusion = OcclusionMasker(occluder.path, occluder.contract, pool)
     if "region" in options.face_mask_types:
-        entry = find("bisenet_resnet_34")
-        region = RegionMasker(require(entry, folder), entry.contract, pool, tuple(options.face_mask_regions))
+        parser = resolve_model(options.face_parser_model, "region_mask", "--face-parser-model", BISENET, folder)
+        region = RegionMasker(parser.path, parser.contract, pool, tuple(options.face_mask_regions))
     model = EmbeddingSwapper(resolved.path, resolved.contract, pool, arcface, kind=kind, converter=converter,
                              occlusion=occlusion, region=region,
                              pixel_boost=options.face_swapper_pixel_boost, weight=options.face_swapper_weight,
