@@ -89,6 +89,13 @@ class Studio:
         return sum(1 for assignment in assignments if assignment.face.mesh is not None or not swapper.needs_mesh)
 
     @property
+    def works_without_mesh(self) -> bool:
+        """Faces without a mesh are worth following: a neural detector found them and no processor
+        here needs the mesh (the classical swapper does)."""
+        return bool(self.analyser.detector_choice.files) and not any(
+            getattr(processor, "needs_mesh", False) for processor in self.processors)
+
+    @property
     def fallback_warnings(self) -> list[str]:
         """Models that asked for a GPU and run on the CPU (said in every result, not only the log)."""
         pools = [self.pool] + ([self.analyser.pool] if self.analyser.pool is not self.pool else [])

@@ -332,7 +332,8 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
         engine = studio.engine
-        tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options))
+        tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options),
+                              meshless_tracks=studio.works_without_mesh)
         frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         encode_jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         encode_errors: list[BaseException] = []

@@ -177,3 +177,35 @@ def test_the_neural_swapper_works_on_a_face_the_mesh_cannot_fit(tmp_path, known_
     with Studio(options.replace(face_swapper_model="landmark")) as studio:
         classical = studio.process_frame(frame, plan)
     assert classical.faces_swappable == 0 and np.array_equal(classical.frame, frame), "the classical engine cannot"
+
+
+def test_in_a_video_faces_without_a_mesh_are_followed_and_swapped(tmp_path, generated, monkeypatch):
+    """The neural detector's five points carry the swap through every frame where no mesh fits."""
+    import av
+
+    from facefusion.pipeline import Job, run_to_end
+    from sample_media import make_clip
+    from test_neural import colour_swapper, tiny_arcface
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    tiny_arcface(folder / "arcface_w600k_r50.onnx")
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(folder))
+    clip = make_clip(tmp_path / "clip.mp4", frames=12, size=(320, 240), face_width=70, audio=False)
+    box = np.array([8, 8, 88, 108], np.float32)  # a corner of the background: no mesh fits there
+    points = np.array([[30, 45], [66, 45], [48, 65], [33, 85], [63, 85]], np.float32)
+    # As scrfd_2.5g in the models folder with "many": the embedded detector finds the real faces (the
+    # source photo's among them) and the file adds a face in the corner of every frame.
+    scrfd_file(folder / "scrfd_2.5g.onnx", box, points, CANVAS / 320)
+    options = Options(face_detector_model="many", face_selector_mode="many",
+                      face_swapper_model=str(colour_swapper(tmp_path / "swapper.onnx")))
+    result = run_to_end(Job(sources=(str(generated["astronaut"]),), target=str(clip),
+                            output=str(tmp_path / "out.mp4")), options)
+    assert result.faces_swapped >= 12 and not result.failed_frames
+    with av.open(str(clip)) as original, av.open(str(tmp_path / "out.mp4")) as made:
+        pairs = list(zip(original.decode(video=0), made.decode(video=0)))
+    assert len(pairs) == 12
+    for before, after in pairs:
+        a, b = before.to_ndarray(format="bgr24").astype(int), after.to_ndarray(format="bgr24").astype(int)
+        assert np.abs(a[40:80, 30:70] - b[40:80, 30:70]).mean() > 10, "the corner face is painted in every frame"
+        assert np.abs(a[200:, :60] - b[200:, :60]).mean() < 3, "the frame's other corner is kept"

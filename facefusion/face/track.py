@@ -7,6 +7,10 @@ have given uninterrupted. Mesh points are smoothed with a One Euro
 filter (little lag when the head moves fast, little jitter when it is still). A track that misses a
 few frames keeps its last mesh, so the swap does not pop off and on. A track's source and selection
 decision are made once, when it starts.
+
+With a neural detector and processors that work from five points (the neural swapper), faces the
+mesh cannot fit (profiles, covered or small faces) get tracks too: they are detected on every frame
+and their five points are smoothed instead of a mesh.
 """
 from __future__ import annotations
 
@@ -70,6 +74,8 @@ class Track:
     identity: Identity | None
     filter: OneEuroFilter
     missed: int = 0
+    points_filter: OneEuroFilter | None = None
+    """Smooths the five points while the face has no mesh."""
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,6 +110,9 @@ class FaceTracker:
     rate: float
     decide: Decide
     detect_every: int = DETECT_EVERY
+    meshless_tracks: bool = False
+    """Start tracks for faces without a mesh (worth it only when a neural detector found them and
+    what runs next needs no mesh)."""
     tracks: list[Track] = field(default_factory=list)
     _next_id: int = 0
     _since_detection: int = 0
@@ -122,7 +131,7 @@ class FaceTracker:
         if cut:
             self.tracks = []
         if not self.tracks or cut or self._since_detection >= self.detect_every - 1 or \
-                any(track.missed for track in self.tracks):
+                any(track.missed or track.face.mesh is None for track in self.tracks):
             self._detect(frame)
             self._since_detection = 0
         else:
@@ -133,7 +142,9 @@ class FaceTracker:
 
     def _smoothed(self, track: Track, face: Face) -> Face:
         if face.mesh is None:
-            return face
+            if track.points_filter is None:
+                track.points_filter = OneEuroFilter(self.rate)
+            return dataclasses.replace(face, landmarks_5=track.points_filter(face.landmarks_5, scale=face.size))
         mesh = track.filter(face.mesh, scale=face.size)
         return dataclasses.replace(face, mesh=mesh, landmarks_5=five_points_from_mesh(mesh))
 
@@ -164,9 +175,9 @@ class FaceTracker:
             unmatched.remove(best)
             track.face = self._smoothed(track, faces[best])
             track.missed = 0
-        # A detection the mesh cannot be fitted to is most often not a face (a pattern, a hand): in a
-        # video it would only start short, useless tracks.
-        new_faces = [faces[index] for index in unmatched if faces[index].mesh is not None]
+        # For the embedded detector, a detection the mesh cannot be fitted to is most often not a face
+        # (a pattern, a hand): in a video it would only start short, useless tracks.
+        new_faces = [faces[index] for index in unmatched if faces[index].mesh is not None or self.meshless_tracks]
         if new_faces:
             identities = self.decide(frame, new_faces)
             for face, identity in zip(new_faces, identities):
