@@ -218,6 +218,10 @@ class Options:
     output_video_fps: float | None = _option(None, OptionSpec(
         "--output-video-fps", "frame rate of the output video (default: keep the target's own timestamps, "
         "variable frame rate included)", "video", minimum=1.0, maximum=240.0, step=0.01))
+    output_audio_volume: int = _option(100, OptionSpec(
+        "--output-audio-volume", "loudness of the target's audio in the output video (percent; 0 leaves the "
+        "audio out; 100 copies it untouched where the container allows)", "video", minimum=0, maximum=100,
+        step=1))
 
     def replace(self, **changes: Any) -> "Options":
         """A validated copy with some values changed."""

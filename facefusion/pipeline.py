@@ -421,9 +421,10 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
     assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
-             schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine)
+             schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine,
+             keep_audio=options.output_audio_volume > 0, volume=options.output_audio_volume / 100)
     parts.remove()
-    if not info.audio_streams:
+    if not info.audio_streams and options.output_audio_volume > 0:
         warnings.append("the target has no audio: the output has none either")
     for message in warnings:
         logger.warning(message)

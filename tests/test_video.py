@@ -131,6 +131,27 @@ def test_target_without_audio(tmp_path, clips):
     assert any("no audio" in warning for warning in result.warnings)
 
 
+def _audio_rms(path: Path) -> float:
+    with av.open(str(path)) as container:
+        samples = np.concatenate([frame.to_ndarray().astype(np.float64).ravel()
+                                  for frame in container.decode(audio=0)])
+    return float(np.sqrt(np.mean(samples ** 2)))
+
+
+@pytest.mark.parametrize("container", [".mp4", ".webm"])
+def test_audio_volume_scales_the_soundtrack_or_leaves_it_out(tmp_path, clips, container):
+    half = tmp_path / f"half{container}"
+    encoder = "libvpx-vp9" if container == ".webm" else "libx264"
+    result = swap(clips["plain"], half, OPTIONS.replace(output_audio_volume=50, output_video_encoder=encoder))
+    assert probe_video(half).audio_streams == 1 and not result.warnings
+    assert _audio_rms(half) == pytest.approx(_audio_rms(clips["plain"]) * 0.5, rel=0.1)
+    layout_in, layout_out = stream_layout(clips["plain"]), stream_layout(half)
+    assert abs(layout_out["audio"][1] - layout_in["audio"][1]) < 0.05, "the soundtrack keeps its length"
+    mute = tmp_path / f"mute{container}"
+    result = swap(clips["plain"], mute, OPTIONS.replace(output_audio_volume=0, output_video_encoder=encoder))
+    assert probe_video(mute).audio_streams == 0 and not result.warnings, "volume 0 leaves the audio out, quietly"
+
+
 def test_rotated_phone_clip_comes_out_upright_and_swapped(tmp_path, clips):
     output = tmp_path / "rotated.mp4"
     result = swap(clips["rotated"], output)

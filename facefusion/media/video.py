@@ -246,7 +246,7 @@ class SegmentWriter:
 
 
 def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: float, end_time: float,
-             shift: float, keep_audio: bool = True, description: str | None = None) -> Path:
+             shift: float, keep_audio: bool = True, description: str | None = None, volume: float = 1.0) -> Path:
     """Join video segments (no re-encoding) and the target's audio streams in [start_time, end_time)
     into ``output``, every timestamp moved back by ``shift`` seconds, muxed in time order (an
     interleaved file). It is written under a temporary name and renamed when complete."""
@@ -269,11 +269,13 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
                 containers.append(reader)
                 audio = reader.streams.audio[position]
                 resampler = None
-                if audio.codec_context.name in COPYABLE_AUDIO[fmt]:
+                # A changed volume needs new samples; otherwise the audio is copied when it can be.
+                if audio.codec_context.name in COPYABLE_AUDIO[fmt] and volume == 1.0:
                     audio_out = out.add_stream_from_template(audio)
                 else:
-                    audio_out = out.add_stream("libopus" if fmt == "webm" else "aac",
-                                               rate=audio.codec_context.sample_rate or 48000)
+                    # Opus only runs at 48 kHz (and a few lower rates): the resampler converts.
+                    audio_out = out.add_stream("libopus", rate=48000) if fmt == "webm" else out.add_stream(
+                        "aac", rate=audio.codec_context.sample_rate or 48000)
                     resampler = _resampler(audio_out)
                     encoded_audio.append((audio_out, resampler))
                 sources.append(_timed(reader.demux(audio), audio_out, resampler, shift, start_time, end_time))
@@ -285,7 +287,7 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
                 for decoded in packet.decode():
                     decoded.pts = None
                     for converted in resampler.resample(decoded):
-                        out.mux(stream.encode(converted))
+                        out.mux(stream.encode(_louder(converted, volume)))
             for stream, resampler in encoded_audio:
                 for converted in resampler.resample(None):
                     out.mux(stream.encode(converted))
@@ -322,6 +324,21 @@ def _timed(packets: Iterator[av.Packet], stream: av.stream.Stream, resampler: av
             packet.dts -= offset
         reference = packet.dts if packet.dts is not None else packet.pts
         yield float(reference * time_base), packet, stream, resampler
+
+
+def _louder(frame: av.AudioFrame, volume: float) -> av.AudioFrame:
+    """The frame's samples times ``volume`` (0..1), in the frame's own sample format."""
+    if volume == 1.0:
+        return frame
+    samples = frame.to_ndarray()
+    scaled = samples.astype(np.float32) * volume
+    if np.issubdtype(samples.dtype, np.integer):
+        limits = np.iinfo(samples.dtype)
+        scaled = np.clip(np.rint(scaled), limits.min, limits.max)
+    quieter = av.AudioFrame.from_ndarray(scaled.astype(samples.dtype), format=frame.format.name,
+                                         layout=frame.layout.name)
+    quieter.sample_rate = frame.sample_rate
+    return quieter
 
 
 def _resampler(stream: av.stream.Stream) -> av.AudioResampler:
