@@ -83,3 +83,28 @@ def test_duplicate_boxes_merge_to_the_better_one():
     merged = merge_detections([cut, other, whole])
     assert len(merged) == 2
     assert any(d is whole for d in merged) and any(d is other for d in merged)
+
+
+def test_a_remembering_analyser_analyses_each_picture_once(generated):
+    """The web UI's preview asks again for the same frame on every option change."""
+    from facefusion.face.analyse import FaceAnalyser
+
+    frame = read_image(generated["two_people"]).frame
+    analyser = FaceAnalyser(memo_frames=2)
+    calls = []
+    detect = analyser.detector.detect
+    analyser.detector.detect = lambda image: calls.append(1) or detect(image)  # type: ignore[method-assign]
+    first = analyser.analyse(frame)
+    again = analyser.analyse(frame.copy())
+    assert len(calls) == 1 and len(again) == len(first) == 2
+    assert all(np.array_equal(a.bbox, b.bbox) for a, b in zip(first, again))
+    changed = frame.copy()
+    changed[0, 0] += 1
+    analyser.analyse(changed)
+    assert len(calls) == 2, "a different picture is analysed anew"
+    embedded = analyser.embed(frame, first[0])
+    assert np.array_equal(analyser.embed(frame, first[0]).embedding, embedded.embedding)
+    for other in range(3):  # older pictures are forgotten
+        analyser.analyse(np.full((64, 64, 3), other, np.uint8))
+    analyser.analyse(frame)
+    assert len(calls) == 6

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -106,12 +108,39 @@ class MergedDetector:
 
 
 def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
-                 pool: SessionPool | None = None) -> "FaceAnalyser":
+                 pool: SessionPool | None = None, memo_frames: int = 0) -> "FaceAnalyser":
     """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
     return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
                         choose_detector(options.face_detector_model, options.face_detector_size),
                         pool or SessionPool(execution_settings(options)),
-                        choose_recogniser(options.face_recogniser_model))
+                        choose_recogniser(options.face_recogniser_model), memo_frames)
+
+
+def frame_digest(frame: FrameBGR) -> bytes:
+    """A short fingerprint of a frame's pixels (about 5 ms for 1080p): the key of remembered analyses."""
+    digest = hashlib.blake2b(memoryview(np.ascontiguousarray(frame)).cast("B"), digest_size=16)
+    digest.update(str(frame.shape).encode())
+    return digest.digest()
+
+
+class Memo:
+    """The last few results by key (least recently used goes first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[object, object] = OrderedDict()
+
+    def get(self, key: object) -> object | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def put(self, key: object, value: object) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 class FaceAnalyser:
@@ -119,7 +148,11 @@ class FaceAnalyser:
 
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
                  stopwatch: Stopwatch | None = None, detector_choice: DetectorChoice | None = None,
-                 pool: SessionPool | None = None, recogniser_choice: RecogniserChoice | None = None) -> None:
+                 pool: SessionPool | None = None, recogniser_choice: RecogniserChoice | None = None,
+                 memo_frames: int = 0) -> None:
+        """``memo_frames``: remember the analysis of this many recent frames (and the identities of
+        their faces), for callers that look at the same pictures again and again (the web UI's
+        preview re-runs on every option change); 0 for video runs, where no frame comes twice."""
         self.stopwatch = stopwatch
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
@@ -129,6 +162,8 @@ class FaceAnalyser:
         self._detector: Detector | None = None
         self._landmarker: FaceLandmarker | None = None
         self._recogniser: FaceRecogniser | ArcFaceRecogniser | None = None
+        self._faces_memo = Memo(memo_frames) if memo_frames else None
+        self._identity_memo = Memo(memo_frames * 8) if memo_frames else None
 
     @property
     def detector(self) -> Detector:
@@ -167,6 +202,16 @@ class FaceAnalyser:
 
     def analyse(self, frame: FrameBGR) -> list[Face]:
         """Every face in the frame with box, score, 5 points and, where it fits, the 468-point mesh."""
+        if self._faces_memo is None:
+            return self._analyse(frame)
+        key = frame_digest(frame)
+        remembered = self._faces_memo.get(key)
+        if remembered is None:
+            remembered = self._analyse(frame)
+            self._faces_memo.put(key, remembered)
+        return list(remembered)  # type: ignore[call-overload]
+
+    def _analyse(self, frame: FrameBGR) -> list[Face]:
         faces = []
         with timed(self.stopwatch, "detect"):
             detections = self.detector.detect(frame)
@@ -192,8 +237,16 @@ class FaceAnalyser:
         """The same face with its identity descriptor filled in."""
         if face.embedding is not None:
             return face
+        key = None
+        if self._identity_memo is not None:
+            key = (frame_digest(frame), face.bbox.round(1).tobytes())
+            remembered = self._identity_memo.get(key)
+            if remembered is not None:
+                return dataclasses.replace(face, embedding=remembered, embedder=self.recogniser.name)
         with timed(self.stopwatch, "embed"):
             embedding = self.recogniser.embed(frame, face)
+        if key is not None and self._identity_memo is not None:
+            self._identity_memo.put(key, embedding)
         return dataclasses.replace(face, embedding=embedding, embedder=self.recogniser.name)
 
     def close(self) -> None:

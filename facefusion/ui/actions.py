@@ -30,6 +30,8 @@ logger = logging.getLogger("facefusion")
 
 PREVIEW_MAX_SIDE = 960
 THUMBNAIL_SIDE = 112
+PREVIEW_MEMO_FRAMES = 8
+"""Recent frames whose analysis the preview remembers (the target frame and the source photos)."""
 
 
 def page_error(error: Exception) -> gr.Error:
@@ -79,7 +81,7 @@ class Engine:
                options.face_detector_size, options.face_recogniser_model, tuple(options.execution_providers))
         with self._lock:
             if key not in self._analysers:
-                self._analysers[key] = analyser_for(options)
+                self._analysers[key] = analyser_for(options, memo_frames=PREVIEW_MEMO_FRAMES)
             return self._analysers[key]
 
     def stop_flag(self, session: str) -> threading.Event:
