@@ -97,9 +97,10 @@ class Studio:
 
     @property
     def fallback_warnings(self) -> list[str]:
-        """Models that asked for a GPU and run on the CPU (said in every result, not only the log)."""
+        """Models that asked for a GPU and run on the CPU, fp16 files replaced by full-precision ones
+        (said in every result, not only the log)."""
         pools = [self.pool] + ([self.analyser.pool] if self.analyser.pool is not self.pool else [])
-        return [f"FALLBACK TO CPU: {message}" for pool in pools for message in pool.fallbacks]
+        return [message for pool in pools for message in pool.warnings]
 
     @property
     def engine(self) -> str:

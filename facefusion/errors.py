@@ -29,6 +29,10 @@ class NoSourceFaceError(InvalidInputError):
     """A source image holds no face."""
 
 
+class ModelOutputError(StudioError):
+    """A model returned values that are not numbers (NaN or infinity)."""
+
+
 class StoppedError(StudioError):
     """The user asked the run to stop."""
 

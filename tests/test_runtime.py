@@ -94,3 +94,30 @@ def test_a_fallback_reaches_the_result_warnings(model, monkeypatch, generated, t
     with Studio(options) as studio:
         result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"])
     assert any(warning.startswith("FALLBACK TO CPU: r.onnx asked for cuda") for warning in result.warnings)
+
+
+def _broken_half(path):
+    """An fp16-named model whose output is not a number (as fp16 files give on some GPUs)."""
+    graph = helper.make_graph([helper.make_node("Sqrt", ["input"], ["root"]),
+                               helper.make_node("Neg", ["root"], ["output"])], "broken",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 2])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])])
+    return _save(graph, path)
+
+
+def test_an_fp16_file_giving_nan_is_replaced_by_its_full_precision_sibling(model, tmp_path, caplog):
+    half = _broken_half(tmp_path / "neg_fp16.onnx")
+    pool = SessionPool()
+    with caplog.at_level(logging.WARNING, logger="facefusion"):
+        result = pool.batched(half).run({"input": -np.ones((3, 2), np.float32)})[0]
+    assert np.array_equal(result, np.ones((3, 2))), "the rows were run again on neg.onnx"
+    assert "neg_fp16.onnx returned values that are not numbers" in caplog.text and "using neg.onnx" in caplog.text
+    assert any("using neg.onnx" in warning for warning in pool.warnings), "the result will say it too"
+
+
+def test_nan_without_a_full_precision_file_is_a_clear_error(tmp_path):
+    from facefusion.errors import ModelOutputError
+
+    half = _broken_half(tmp_path / "alone_fp16.onnx")
+    with pytest.raises(ModelOutputError, match="alone_fp16.onnx returned values that are not numbers.*full-precision"):
+        SessionPool().batched(half).run({"input": -np.ones((1, 2), np.float32)})

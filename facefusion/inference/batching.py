@@ -8,14 +8,24 @@ Models with a fixed batch of 1 (inswapper's published file, for one) run row by 
 
 Callers always pass every row they have (``feed`` arrays with a leading batch dimension) and get the
 outputs for exactly those rows back, whatever the model allows.
+
+Outputs are checked for NaN and infinity: half-precision files are known to give them on some GPUs.
+When the full-precision file of the same model is at hand (``fallback``), the batcher switches to it
+for good and says so; otherwise the run fails with a message naming the file to use instead.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
+
+from ..errors import ModelOutputError
+
+logger = logging.getLogger("facefusion")
 
 Feed = dict[str, np.ndarray]
 
@@ -46,8 +56,14 @@ class BatchStats:
 class BatchedSession:
     """Wraps an onnxruntime session; thread-safe. ``max_rows`` caps one run's batch (memory)."""
 
-    def __init__(self, session: Any, max_rows: int = 8) -> None:
+    def __init__(self, session: Any, max_rows: int = 8, name: str = "model",
+                 fallback: tuple[Path, Callable[[], Any]] | None = None) -> None:
+        """``fallback``: the full-precision file of a half-precision model and how to open it."""
         self.session = session
+        self.name = name
+        self.fallback = fallback
+        self.warnings: list[str] = []
+        self._run_lock = threading.Lock()
         self.max_rows = max(1, max_rows)
         self.batched_inputs = {item.name for item in session.get_inputs() if _free_batch(item.shape)}
         self.stats = BatchStats()
@@ -83,8 +99,8 @@ class BatchedSession:
 
     def _row_by_row(self, feed: Feed, rows: int) -> list[np.ndarray]:
         # Inputs with one value for all rows (CodeFormer's weight) are passed as they are.
-        results = [self.session.run(None, {name: value[row:row + 1] if len(value) == rows else value
-                                           for name, value in feed.items()})
+        results = [self._checked_run({name: value[row:row + 1] if len(value) == rows else value
+                                      for name, value in feed.items()})
                    for row in range(rows)]
         with self._condition:
             self.stats.runs += rows
@@ -103,6 +119,27 @@ class BatchedSession:
             with self._condition:
                 self._leading = False
                 self._condition.notify_all()
+
+    def _checked_run(self, feed: Feed) -> list[np.ndarray]:
+        session = self.session
+        outputs = session.run(None, feed)
+        if all(np.isfinite(output).all() for output in outputs if np.issubdtype(output.dtype, np.floating)):
+            return outputs
+        with self._run_lock:
+            if self.session is not session:  # another thread has already switched to the fp32 file
+                return self._checked_run(feed)
+            if self.fallback is None:
+                raise ModelOutputError(
+                    f"{self.name} returned values that are not numbers (NaN/inf); half-precision (fp16) files do this "
+                    "on some GPUs: use the full-precision model instead")
+            path, open_session = self.fallback
+            self.fallback = None
+            message = (f"{self.name} returned values that are not numbers (NaN/inf), as fp16 files do on some GPUs; "
+                       f"using {path.name} from now on")
+            logger.warning(message)
+            self.warnings.append(message)
+            self.session = open_session()
+        return self._checked_run(feed)
 
     def _take(self) -> list[_Request]:
         """The oldest request and those after it that can share its run: same fixed inputs, same
@@ -137,7 +174,7 @@ class BatchedSession:
         outputs: list[np.ndarray] = []
         error: BaseException | None = None
         try:
-            outputs = self.session.run(None, feed)
+            outputs = self._checked_run(feed)
         except BaseException as raised:  # noqa: BLE001 - handed to every caller in the batch
             error = raised
         with self._condition:

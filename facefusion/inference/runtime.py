@@ -114,10 +114,21 @@ class SessionPool:
     def batched(self, path: Path) -> BatchedSession:
         """The session for ``path`` behind a batcher shared by every thread (see inference.batching)."""
         session = self.session(path)
+        full_precision = path.with_name(path.name.replace("_fp16", "")) if "_fp16" in path.name else None
+        fallback = None
+        if full_precision is not None and full_precision.is_file():
+            fallback = (full_precision, lambda: self.session(full_precision))
         with self._lock:
             if str(path) not in self._batched:
-                self._batched[str(path)] = BatchedSession(session, self.settings.max_batch)
+                self._batched[str(path)] = BatchedSession(session, self.settings.max_batch, path.name, fallback)
             return self._batched[str(path)]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What went wrong but was handled: GPU sessions on the CPU, fp16 files replaced by fp32 ones."""
+        with self._lock:
+            return [f"FALLBACK TO CPU: {message}" for message in self.fallbacks] + [
+                message for batched in self._batched.values() for message in batched.warnings]
 
     def session(self, path: Path) -> Any:
         key = str(path)
