@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_models_command(commands: Any) -> None:
+    commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
+                        "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
     models = commands.add_parser("models", help="list, download and verify neural model files",
                                  description="The neural engine's model files: list the catalogue, download, verify.",
                                  epilog=EXIT_CODES_HELP)
@@ -217,8 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    _configure_logging(args.log_level)
+    _configure_logging(getattr(args, "log_level", "info"))
     try:
+        if args.command == "system":
+            from .system import report
+
+            print("\n".join(report()))
+            return EXIT_OK
         return _models(args) if args.command == "models" else _headless_run(args)
     except StudioError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -121,3 +121,29 @@ def test_nan_without_a_full_precision_file_is_a_clear_error(tmp_path):
     half = _broken_half(tmp_path / "alone_fp16.onnx")
     with pytest.raises(ModelOutputError, match="alone_fp16.onnx returned values that are not numbers.*full-precision"):
         SessionPool().batched(half).run({"input": -np.ones((1, 2), np.float32)})
+
+
+def test_cuda_pairing_follows_the_onnxruntime_version():
+    from facefusion.system import expected_cuda
+
+    assert expected_cuda("1.18.1") == "CUDA 11.8 with cuDNN 8"
+    assert expected_cuda("1.20.0") == "CUDA 12 with cuDNN 9"
+    assert expected_cuda("1.31.1") == "CUDA 13 with cuDNN 9"
+
+
+def test_the_system_command_shows_providers_gpu_and_what_to_install(tmp_path):
+    import os
+
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15'\n")
+    fake.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "FACEFUSION_MODELS_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "facefusion", "system"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert "providers: " in result.stdout and "cpu" in result.stdout
+    assert "GPU: NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15" in result.stdout
+    if "CPU-only build" in result.stdout:
+        assert "`make gpu` installs onnxruntime-gpu" in result.stdout
+    assert f"models folder: {tmp_path} (0 of" in result.stdout

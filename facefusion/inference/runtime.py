@@ -155,7 +155,8 @@ class SessionPool:
         wanted = PROVIDER_NAMES[self.settings.providers[0]]
         if wanted not in got:
             message = (f"{path.name} asked for {self.settings.providers[0]} but runs on {', '.join(got)}: "
-                       "check the GPU driver and the CUDA/cuDNN libraries onnxruntime-gpu needs")
+                       "check the GPU driver and the CUDA/cuDNN libraries onnxruntime-gpu needs (`facefusion system` "
+                       "shows both)")
             logger.warning("FALLBACK TO CPU: %s", message)
             self.fallbacks.append(message)
         return session
