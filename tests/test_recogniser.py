@@ -9,7 +9,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
 from facefusion.errors import InvalidInputError
-from facefusion.face.analyse import FaceAnalyser, choose_recogniser
+from facefusion.face.analyse import FaceAnalyser
+from facefusion.face.analysis_models import choose_recogniser
 from facefusion.face.recognise import embedding_distance
 from facefusion.media.image import read_image
 

@@ -2,109 +2,23 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR
-from .detect import Detection, FaceDetector, merge_detections
+from .analysis_models import (Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector,
+                              choose_recogniser)
+from .detect import FaceDetector
 from .landmarks import FaceLandmarker
+from .memo import Memo, frame_digest
 from .recognise import ArcFaceRecogniser, FaceRecogniser
 from .topology import five_points_from_mesh
 
 if TYPE_CHECKING:
     from ..options import Options
-
-
-EMBEDDED_DETECTOR = "mediapipe BlazeFace (embedded)"
-
-
-class Detector(Protocol):
-    def detect(self, frame: FrameBGR) -> list[Detection]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class DetectorChoice:
-    """Which detectors to run: the embedded one and/or neural model files."""
-
-    embedded: bool = True
-    files: tuple[Path, ...] = ()
-    description: str = EMBEDDED_DETECTOR
-    size: int = 640
-
-
-def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | None = None) -> DetectorChoice:
-    """``mediapipe``; a neural model name; ``auto`` (the first neural detector present, else the embedded
-    one); ``many`` (every detector present, merged); or the path of the user's own .onnx file."""
-    from ..inference.catalogue import DETECTOR, DETECTOR_ALIASES, find
-    from ..inference.download import models_dir, require
-    from ..inference.resolve import resolve_model
-
-    folder = folder or models_dir()
-    if choice == "mediapipe":
-        return DetectorChoice()
-    if choice.lower().endswith(".onnx"):
-        resolved = resolve_model(choice, "detector", "--face-detector-model", DETECTOR, folder)
-        return DetectorChoice(False, (resolved.path,), f"face detector: {resolved.description}", size)
-    present = [name for name in DETECTOR_ALIASES if (folder / find(name).file).is_file()]
-    if choice == "auto":
-        if not present:
-            return DetectorChoice(description=f"face detector: {EMBEDDED_DETECTOR}, no neural detector in {folder}")
-        choice = present[0]
-    if choice == "many":
-        files = tuple(folder / find(name).file for name in present)
-        return DetectorChoice(True, files, "face detector: many (" + ", ".join(["mediapipe", *present]) + ")", size)
-    entry = find(choice)
-    licence = f"{entry.licence}{', NON-COMMERCIAL' if entry.non_commercial else ''}"
-    return DetectorChoice(False, (require(entry, folder),), f"face detector: {choice} ({licence})", size)
-
-
-@dataclass
-class RecogniserChoice:
-    """The embedded dlib recogniser (``file`` None) or an ArcFace-shaped model file."""
-
-    file: Path | None = None
-    description: str = "identity: dlib ResNet (embedded)"
-
-
-def choose_recogniser(choice: str = "dlib", folder: Path | None = None) -> RecogniserChoice:
-    """``dlib``; ``arcface_w600k_r50``; ``auto`` (ArcFace when its file is present, else dlib); or the
-    path of the user's own .onnx file with ArcFace's contract."""
-    from ..inference.catalogue import ARCFACE, find
-    from ..inference.download import models_dir
-    from ..inference.resolve import resolve_model
-
-    folder = folder or models_dir()
-    if choice == "dlib":
-        return RecogniserChoice()
-    if choice == "auto":
-        if not (folder / find("arcface_w600k_r50").file).is_file():
-            return RecogniserChoice(description=f"identity: dlib ResNet (embedded), no arcface_w600k_r50 in {folder}")
-        choice = "arcface_w600k_r50"
-    resolved = resolve_model(choice, "recogniser", "--face-recogniser-model", ARCFACE, folder)
-    return RecogniserChoice(resolved.path, f"identity: {resolved.description}")
-
-
-class MergedDetector:
-    """Several detectors on the same frame; a face found by more than one is kept once."""
-
-    def __init__(self, detectors: list[Detector]) -> None:
-        self.detectors = detectors
-
-    def detect(self, frame: FrameBGR) -> list[Detection]:
-        return merge_detections([found for detector in self.detectors for found in detector.detect(frame)])
-
-    def close(self) -> None:
-        for detector in self.detectors:
-            detector.close()
 
 
 def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
@@ -114,33 +28,6 @@ def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
                         choose_detector(options.face_detector_model, options.face_detector_size),
                         pool or SessionPool(execution_settings(options)),
                         choose_recogniser(options.face_recogniser_model), memo_frames)
-
-
-def frame_digest(frame: FrameBGR) -> bytes:
-    """A short fingerprint of a frame's pixels (about 5 ms for 1080p): the key of remembered analyses."""
-    digest = hashlib.blake2b(memoryview(np.ascontiguousarray(frame)).cast("B"), digest_size=16)
-    digest.update(str(frame.shape).encode())
-    return digest.digest()
-
-
-class Memo:
-    """The last few results by key (least recently used goes first)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[object, object] = OrderedDict()
-
-    def get(self, key: object) -> object | None:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        return None
-
-    def put(self, key: object, value: object) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
 
 
 class FaceAnalyser:
@@ -175,8 +62,6 @@ class FaceAnalyser:
                                                         self.min_face_size) for path in choice.files]
             if choice.embedded:
                 detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size))
-            for detector in detectors:  # a file of the wrong shape is refused now, not mid-video
-                getattr(detector, "layout", None)
             self._detector = detectors[0] if len(detectors) == 1 else MergedDetector(detectors)
         return self._detector
 

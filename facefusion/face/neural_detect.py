@@ -12,7 +12,6 @@ from the file's outputs, so a user's own detector of either shape works too:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -74,8 +73,11 @@ class NeuralDetector:
     score_threshold: float = 0.5
     min_face_size: int = 40
 
-    @cached_property
-    def layout(self) -> Layout:
+    def __post_init__(self) -> None:
+        # Opening the file now refuses one of the wrong shape before any frame, not mid-video.
+        self.layout = self._layout()
+
+    def _layout(self) -> Layout:
         outputs = self.pool.session(self.path).get_outputs()
         if len(outputs) == 9:
             return "scrfd"
