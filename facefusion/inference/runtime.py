@@ -42,8 +42,6 @@ def available_providers() -> list[str]:
 class ExecutionSettings:
     providers: tuple[str, ...] = ("cpu",)
     device_id: int = 0
-    threads: int | None = None
-    """Intra-op threads for the CPU provider (None: onnxruntime's choice)."""
     gpu_memory_fraction: float | None = None
     """Share of the GPU's memory the CUDA arena may take (None: no cap)."""
     tensorrt_cache: str | None = None
@@ -141,8 +139,6 @@ class SessionPool:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        if self.settings.threads:
-            options.intra_op_num_threads = self.settings.threads
         options.log_severity_level = 3
         try:
             session = onnxruntime.InferenceSession(str(path), sess_options=options,
