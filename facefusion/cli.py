@@ -89,14 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: 240)")
     _add_option_flags(run)
     _add_models_command(commands)
+    commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
+                        "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
     run.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                      help="how much to print (default: info)")
     return parser
 
 
 def _add_models_command(commands: Any) -> None:
-    commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
-                        "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
     models = commands.add_parser("models", help="list, download and verify neural model files",
                                  description="The neural engine's model files: list the catalogue, download, verify.",
                                  epilog=EXIT_CODES_HELP)

@@ -50,10 +50,9 @@ PREVIEW_EVERY = 0.5
 PREVIEW_SIZE = 480
 QUEUE_FRAMES = 8
 CPU_RENDER_WORKERS = 2
-"""Frames drawn at once on the CPU: the tracking loop keeps the third core-share busy on 2 cores."""
+"""Frames drawn at once on the CPU (OpenCV and numpy release the GIL): one per core here."""
 GPU_RENDER_WORKERS = 8
 """Frames drawn at once with a GPU provider: enough rows in flight for the models' batches."""
-"""Threads drawing faces in parallel (OpenCV and numpy release the GIL), one per core here."""
 
 
 @dataclass(frozen=True)
