@@ -6,6 +6,12 @@ import numpy as np
 
 from ..types import FrameBGR, Mask
 
+MAX_COLOUR_SPREAD = 1.1
+"""Most the a/b (colour) spread of the source's skin is widened to match the target's."""
+SKIN_CHROMA_NEAR = 2.5
+SKIN_CHROMA_RAMP = 2.0
+"""A pixel takes the full skin-tone shift within NEAR spreads of the skin's colour, none beyond NEAR+RAMP."""
+
 
 def _lowpass_difference(target: np.ndarray, source: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     """Low-pass of ``target`` minus low-pass of ``source``, each averaged only under ``weight``
@@ -36,13 +42,27 @@ def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarra
     f_mean, f_std = (value.ravel() for value in cv2.meanStdDev(face_lab, mask=face_skin.astype(np.uint8)))
     s_mean, s_std = (value.ravel() for value in cv2.meanStdDev(scene_lab, mask=scene_skin.astype(np.uint8)))
     # Spread is matched within bounds, lightness only part-way: full matching exaggerates noise on
-    # flat-lit sources and turns make-up into paint.
+    # flat-lit sources. Colour spread is never widened by more than a little: a ruddy target would
+    # otherwise stretch the source's lips and eye make-up into paint (they sit far from the skin's mean).
     ratio = np.clip((s_std + 1e-3) / (f_std + 1e-3), 0.6, 1.6)
     ratio[0] = ratio[0] ** 0.7
+    ratio[1:] = np.minimum(ratio[1:], MAX_COLOUR_SPREAD)
     # The per-channel mapping is a lookup table: one pass over the pixels.
     levels = np.arange(256, dtype=np.float64)[:, None]
     table = np.clip(np.round((levels - f_mean) * ratio + s_mean), 0, 255).astype(np.uint8)
-    face_lab = cv2.LUT(face_lab, table.reshape(256, 1, 3))
+    lightness = cv2.LUT(face_lab[..., 0], table[:, 0].copy())
+    # Colour moves with how skin-like a pixel's colour is: the skin takes the target's tone, while
+    # brows, eyes, lashes and lips keep theirs (a skin-tone shift on a near-grey brow turns it blue or
+    # green; on lips it turns make-up into paint). Lightness moves everywhere. Both colour channels
+    # come from one 256x256 table indexed by the pixel's (a, b): one lookup a pixel.
+    grid_a, grid_b = np.meshgrid(levels[:, 0], levels[:, 0], indexing="ij")
+    spread = np.maximum(f_std[1:], 2.0)
+    distance = np.sqrt(((grid_a - f_mean[1]) / spread[0]) ** 2 + ((grid_b - f_mean[2]) / spread[1]) ** 2)
+    skin_like = np.clip(1.0 - (distance - SKIN_CHROMA_NEAR) / SKIN_CHROMA_RAMP, 0.0, 1.0)
+    moved_a = np.round(grid_a + skin_like * (table[:, 1][:, None] - grid_a)).astype(np.uint8)
+    moved_b = np.round(grid_b + skin_like * (table[:, 2][None, :] - grid_b)).astype(np.uint8)
+    index = face_lab[..., 1].astype(np.intp) * 256 + face_lab[..., 2]
+    face_lab = cv2.merge([lightness, moved_a.ravel()[index], moved_b.ravel()[index]])
     if lighting:
         weight = (face_skin & scene_skin).astype(np.float32)
         shading = _lowpass_difference(scene_lab[..., 0], face_lab[..., 0], weight, max(2.0, 0.07 * face_size))
