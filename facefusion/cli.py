@@ -9,11 +9,14 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import __version__
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError
 from .options import Options, make_options, option_specs
+
+if TYPE_CHECKING:
+    from .pipeline import Job
 
 logger = logging.getLogger("facefusion")
 
@@ -77,23 +80,45 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--reference-face-path", default=None, metavar="IMAGE",
                        help="image that holds the reference face for --face-selector-mode reference "
                             "(default: the target itself)")
-    run.add_argument("--resume", dest="resume", action="store_true", default=True,
-                     help="continue a video run that was stopped or killed, from its last complete segment "
-                          "(the default: running the same command again does it)")
-    run.add_argument("--no-resume", dest="resume", action="store_false",
-                     help="discard the saved part of an earlier run and start over")
-    run.add_argument("--models-dir", default=None, metavar="FOLDER",
-                     help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/ in the project)")
-    run.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
-                     help="frames per resumable segment of a video run: the most a crash can cost "
-                          "(default: 240)")
-    _add_option_flags(run)
+    _add_run_flags(run)
+    batch = commands.add_parser(
+        "batch-run", help="process every target a pattern matches (with every source photo a pattern matches)",
+        epilog=EXIT_CODES_HELP, description="One run per (source, target) pair; a run that fails is reported and "
+        "the batch goes on (exit code 1 at the end if any failed).")
+    patterns = batch.add_argument_group("patterns")
+    patterns.add_argument("-s", "--source-pattern", nargs="+", default=[], metavar="PATTERN",
+                          help="source photos, e.g. 'faces/*.jpg'; each is used on its own; leave out for "
+                               "processors that need no source (enhancers)")
+    patterns.add_argument("-t", "--target-pattern", nargs="+", required=True, metavar="PATTERN",
+                          help="targets, e.g. 'clips/*.mp4' (several patterns or files may follow)")
+    patterns.add_argument("-o", "--output-pattern", required=True, metavar="PATTERN",
+                          help="output names with {index}, {source_name}, {target_name}, {target_extension}, e.g. "
+                               "'out/{source_name}-{target_name}.{target_extension}'; missing folders are made")
+    patterns.add_argument("--reference-face-path", default=None, metavar="IMAGE",
+                          help="image that holds the reference face (default: each target itself)")
+    _add_run_flags(batch)
     _add_models_command(commands)
     commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
                         "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
-    run.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
-                     help="how much to print (default: info)")
     return parser
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """What every processing command takes besides its paths: resume, models folder, all options."""
+    parser.add_argument("--resume", dest="resume", action="store_true", default=True,
+                        help="continue a video run that was stopped or killed, from its last complete segment "
+                             "(the default: running the same command again does it)")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="discard the saved part of an earlier run and start over")
+    parser.add_argument("--models-dir", default=None, metavar="FOLDER",
+                        help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/ in the "
+                             "project)")
+    parser.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
+                        help="frames per resumable segment of a video run: the most a crash can cost "
+                             "(default: 240)")
+    _add_option_flags(parser)
+    parser.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
+                        help="how much to print (default: info)")
 
 
 def _add_models_command(commands: Any) -> None:
@@ -156,36 +181,79 @@ def _options_from_args(args: argparse.Namespace) -> Options:
     return make_options(**{name: getattr(args, name) for name in option_specs()})
 
 
-def _headless_run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .pipeline import Job, Progress, RunResult, run
-
+def _run_settings(args: argparse.Namespace) -> Options:
+    """Options from the flags, with the settings every processing command shares checked and applied."""
     options = _options_from_args(args)
     if args.models_dir:
         os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir  # read where models are resolved
-    job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
-              face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume,
-              segment_frames=args.video_segment_frames)
     if args.video_segment_frames < 1:
         raise InvalidInputError("--video-segment-frames: give 1 or more")
+    return options
+
+
+def _run_with_bar(job: "Job", options: Options, label: str = "") -> None:
+    """One run with a tqdm bar for videos and a one-line summary at the end."""
+    from tqdm import tqdm
+
+    from .pipeline import Progress, RunResult, run
+
     bar = None
     try:
         for event in run(job, options):
             if isinstance(event, Progress) and event.total > 1:
                 if bar is None:
                     bar = tqdm(total=event.total, initial=event.frame - 1, unit="frame", file=sys.stderr,
-                               dynamic_ncols=True, disable=None)
+                               dynamic_ncols=True, disable=None, desc=label or None)
                 bar.update(event.frame - bar.n)
             elif isinstance(event, RunResult):
                 if bar is not None:
                     bar.close()
                     bar = None
-                logger.info("wrote %s: %s", event.output_path, event.summary())
+                logger.info("%swrote %s: %s", label + " " if label else "", event.output_path, event.summary())
     finally:
         if bar is not None:
             bar.close()
+
+
+def _headless_run(args: argparse.Namespace) -> int:
+    from .pipeline import Job
+
+    options = _run_settings(args)
+    job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
+              face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume,
+              segment_frames=args.video_segment_frames)
+    _run_with_bar(job, options)
     return EXIT_OK
+
+
+def _batch_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .batch import expand_batch
+    from .errors import StoppedError
+    from .pipeline import Job
+
+    options = _run_settings(args)
+    if "face_swapper" in options.processors and not args.source_pattern:
+        raise InvalidInputError("batch-run: the face swapper needs source photos (-s/--source-pattern)")
+    items = expand_batch(args.source_pattern, args.target_pattern, args.output_pattern)
+    failed = []
+    for item in items:
+        label = f"[{item.index + 1}/{len(items)}]"
+        Path(item.output).parent.mkdir(parents=True, exist_ok=True)
+        job = Job(sources=(item.source,) if item.source else (), target=item.target, output=item.output,
+                  reference_face_path=args.reference_face_path, resume=args.resume,
+                  segment_frames=args.video_segment_frames)
+        try:
+            _run_with_bar(job, options, label)
+        except StoppedError:
+            raise
+        except StudioError as error:  # this pair's own input: say so and go on with the others
+            logger.error("%s %s: %s", label, Path(item.target).name, error.message)
+            failed.append(item)
+    logger.info("batch done: %d of %d run(s) written%s", len(items) - len(failed), len(items),
+                f"; failed: {', '.join(Path(item.target).name for item in failed)}" if failed else "")
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 def _configure_logging(level: str) -> None:
@@ -226,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print("\n".join(report()))
             return EXIT_OK
+        if args.command == "batch-run":
+            return _batch_run(args)
         return _models(args) if args.command == "models" else _headless_run(args)
     except StudioError as error:
         print(f"error: {error.message}", file=sys.stderr)

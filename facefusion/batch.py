@@ -1,0 +1,64 @@
+"""Many runs from one command: every source photo on every target that glob patterns match.
+
+``batch-run -s 'faces/*.jpg' -t 'clips/*.mp4' -o 'out/{source_name}-{target_name}.mp4'`` makes one run
+per (source, target) pair, in a stable order, as FaceFusion's batch-run does. Everything that can be
+checked before the first run is (patterns that match nothing, a placeholder that does not exist, two
+runs writing the same file, an output overwriting an input), so a long batch does not fail half-way
+on a typo. A run that fails on its own input is reported and the batch goes on.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidInputError
+
+PLACEHOLDERS = ("index", "source_name", "target_name", "target_extension")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    index: int
+    source: str | None
+    target: str
+    output: str
+
+
+def _matches(patterns: list[str], flag: str) -> list[str]:
+    """Files the patterns match, sorted, each once. A shell that expanded an unquoted pattern hands over
+    the file names themselves, which match too."""
+    found: set[str] = set()
+    for pattern in patterns:
+        matched = [path for path in glob.glob(os.path.expanduser(pattern)) if Path(path).is_file()]
+        if not matched:
+            raise InvalidInputError(f"{flag} '{pattern}' matches no file")
+        found.update(matched)
+    return sorted(found)
+
+
+def expand_batch(source_patterns: list[str], target_patterns: list[str], output_pattern: str) -> list[BatchItem]:
+    """The runs the patterns stand for: each source with each target (targets alone without sources)."""
+    sources: list[str | None] = list(_matches(source_patterns, "-s/--source-pattern")) if source_patterns else [None]
+    targets = _matches(target_patterns, "-t/--target-pattern")
+    items = []
+    for index, (source, target) in enumerate((source, target) for source in sources for target in targets):
+        fields = {"index": index, "source_name": Path(source).stem if source else "",
+                  "target_name": Path(target).stem, "target_extension": Path(target).suffix.lstrip(".")}
+        try:
+            output = output_pattern.format(**fields)
+        except (KeyError, IndexError, ValueError) as error:
+            raise InvalidInputError(f"-o/--output-pattern '{output_pattern}': {error!s} is not a placeholder; use "
+                                    + ", ".join("{" + name + "}" for name in PLACEHOLDERS)) from error
+        items.append(BatchItem(index, source, target, os.path.expanduser(output)))
+    outputs = [str(Path(item.output).resolve()) for item in items]
+    if len(set(outputs)) < len(outputs):
+        repeated = next(output for output in outputs if outputs.count(output) > 1)
+        raise InvalidInputError(f"-o/--output-pattern gives several runs the same output ({repeated}); add {{index}} "
+                                "or {target_name} (and {source_name} with several sources)")
+    inputs = {str(Path(path).resolve()) for path in [*sources, *targets] if path}
+    clash = next((output for output in outputs if output in inputs), None)
+    if clash:
+        raise InvalidInputError(f"-o/--output-pattern would overwrite an input ({clash}); write the results elsewhere")
+    return items
