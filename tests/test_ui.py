@@ -202,3 +202,16 @@ def test_launch_flags_and_credentials(tmp_path, monkeypatch):
     assert app.read_credentials(str(logins)) == [("ada", "secret"), ("grace", "cobol")]
     with pytest.raises(SystemExit, match="not user:password"):
         app.read_credentials("nopassword")
+
+
+def test_widgets_mark_non_commercial_models_and_missing_providers(monkeypatch):
+    from facefusion.inference import runtime
+    from facefusion.ui.controls import default_widget
+
+    monkeypatch.setattr(runtime, "available_providers", lambda: ["cpu"])
+    detectors = dict((value, label) for label, value in default_widget("face_detector_model").choices)
+    assert detectors["retinaface"] == "retinaface (non-commercial licence)"
+    assert detectors["yolo_face"] == "yolo_face"
+    providers = dict((value, label) for label, value in default_widget("execution_providers").choices)
+    assert providers["cpu"] == "cpu" and providers["cuda"] == "cuda (not in this installation)"
+    assert default_widget("face_swapper_model").allow_custom_value, "a model slot takes the path of an .onnx file"

@@ -17,9 +17,15 @@ PROCESSOR_GROUPS = {"face swapper": "face_swapper", "face enhancer": "face_enhan
                     "frame enhancer": "frame_enhancer", "face debugger": "face_debugger"}
 
 
-def choice_label(choice: object) -> str:
-    """How a choice is shown: catalogue models carry their licence mark."""
+def choice_label(choice: object, name: str) -> str:
+    """How a choice is shown: catalogue models carry their licence mark; execution providers this
+    installation lacks say so (choosing one is refused with what to install)."""
     from ..inference.catalogue import CATALOGUE
+
+    if name == "execution_providers":
+        from ..inference.runtime import available_providers
+
+        return str(choice) if choice in available_providers() else f"{choice} (not in this installation)"
 
     from ..inference.catalogue import DETECTOR_ALIASES
 
@@ -37,9 +43,10 @@ def _label(name: str) -> str:
 def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component:
     label, info = _label(name), spec.help
     if spec.choices is not None and spec.multiple:
-        return gr.CheckboxGroup(choices=list(spec.choices), value=list(default), label=label, info=info)
+        return gr.CheckboxGroup(choices=[(choice_label(choice, name), choice) for choice in spec.choices],
+                                value=list(default), label=label, info=info)
     if spec.choices is not None:
-        return gr.Dropdown(choices=[(choice_label(choice), choice) for choice in spec.choices], value=default,
+        return gr.Dropdown(choices=[(choice_label(choice, name), choice) for choice in spec.choices], value=default,
                            label=label, info=info + ("; or type the path of an .onnx file on this machine"
                                                      if spec.accepts_onnx_path else ""),
                            allow_custom_value=spec.accepts_onnx_path)
