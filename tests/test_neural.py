@@ -377,3 +377,17 @@ def test_a_mask_model_of_the_wrong_shape_is_refused(models, tmp_path):
     with pytest.raises(InvalidInputError, match="--face-parser-model: not_a_parser.onnx does not fit"):
         Studio(Options(face_swapper_model=str(swapper), face_mask_types=["box", "region"],
                        face_parser_model=str(wrong)))
+
+
+def test_face_enhancer_leaves_what_covers_the_face(models, tmp_path, generated, analyser):
+    tiny_xseg(models / "xseg_1.onnx")  # says the left half of the crop is covered
+    restorer = face_restorer(tmp_path / "restorer.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    with Studio(Options(processors=["face_enhancer"], face_selector_mode="many", face_enhancer_model=str(restorer),
+                        face_enhancer_blend=100, face_mask_types=["box", "occlusion"])) as studio:
+        frame = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    x, y = (int(value) for value in face.centre)
+    offset = int(face.size * 0.25)
+    assert np.abs(frame[y, x - offset].astype(int) - target[y, x - offset]).max() < 3, "the covered half is kept"
+    assert frame[y, x + offset].astype(int).sum() > target[y, x + offset].astype(int).sum() + 60, "the rest is restored"

@@ -12,6 +12,7 @@ from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR
 from .align import box_mask, paste_back, warp_face
+from .model_masks import OcclusionMasker
 
 
 @dataclass
@@ -23,6 +24,8 @@ class FaceEnhancerModel:
     """Share of the enhanced face in the result (0..1)."""
     weight: float = 0.5
     """CodeFormer's fidelity weight, for models with a ``weight`` input."""
+    occlusion: OcclusionMasker | None = None
+    """What covers the face (a hand, a microphone) is left as it is."""
 
     def enhance(self, frame: FrameBGR, face: Face) -> FrameBGR:
         return self.enhance_many(frame, [face])
@@ -43,10 +46,11 @@ class FaceEnhancerModel:
         if any(item.name == "weight" for item in session.get_inputs()):
             feed["weight"] = np.array([self.weight], np.float64)
         outputs = session.run(feed)[0]
-        mask = box_mask(size, 0.3) * self.blend
-        for output, matrix in zip(outputs, matrices):
+        box = box_mask(size, 0.3) * self.blend
+        for crop, output, matrix in zip(crops, outputs, matrices):
             restored = output.transpose(1, 2, 0) * std + mean
             enhanced = (np.clip(restored, 0, 1)[:, :, ::-1] * 255 + 0.5).astype(np.uint8)
+            mask = box if self.occlusion is None else np.minimum(box, self.occlusion.mask(crop) * self.blend)
             frame = paste_back(frame, enhanced, mask, matrix)
         return frame
 

@@ -7,6 +7,7 @@ from ..inference.runtime import SessionPool
 from ..options import Options
 from ..types import FrameBGR
 from .base import FrameContext
+from .masks import occlusion_masker
 
 
 class FaceEnhancer:
@@ -16,7 +17,8 @@ class FaceEnhancer:
         resolved = resolve_model(options.face_enhancer_model, "face_enhancer", "--face-enhancer-model")
         self.engine = f"face enhancer: {resolved.description}"
         self.model = FaceEnhancerModel(resolved.path, resolved.contract, pool,
-                                       blend=options.face_enhancer_blend / 100, weight=options.face_enhancer_weight)
+                                       blend=options.face_enhancer_blend / 100, weight=options.face_enhancer_weight,
+                                       occlusion=occlusion_masker(options, pool))
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         # Every selected face is restored, swapped or not (a face map may leave some faces without a source).

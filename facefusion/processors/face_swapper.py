@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..face.model_masks import OcclusionMasker, RegionMasker
 from ..face.neural_swap import ArcFace, EmbeddingSwapper
 from ..face.swap import SwapSettings, swap_face
-from ..inference.catalogue import BISENET, INSWAPPER, XSEG, find
+from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool, execution_settings
@@ -21,6 +20,7 @@ from ..options import Options, expand_padding
 from ..sources import best_source_face
 from ..types import FrameBGR
 from .base import FrameContext
+from .masks import occlusion_masker, region_masker
 
 logger = logging.getLogger("facefusion")
 
@@ -57,13 +57,7 @@ def neural_model(options: Options, folder: Path | None = None,
     padding = expand_padding(options.face_mask_padding)
     pool = pool or SessionPool(execution_settings(options))
     arcface = ArcFace(arcface_path, arcface_entry.contract, pool)
-    occlusion = region = None
-    if "occlusion" in options.face_mask_types:
-        occluder = resolve_model(options.face_occluder_model, "occlusion_mask", "--face-occluder-model", XSEG, folder)
-        occlusion = OcclusionMasker(occluder.path, occluder.contract, pool)
-    if "region" in options.face_mask_types:
-        parser = resolve_model(options.face_parser_model, "region_mask", "--face-parser-model", BISENET, folder)
-        region = RegionMasker(parser.path, parser.contract, pool, tuple(options.face_mask_regions))
+    occlusion, region = occlusion_masker(options, pool, folder), region_masker(options, pool, folder)
     model = EmbeddingSwapper(resolved.path, resolved.contract, pool, arcface, kind=kind, converter=converter,
                              occlusion=occlusion, region=region,
                              pixel_boost=options.face_swapper_pixel_boost, weight=options.face_swapper_weight,
