@@ -96,11 +96,12 @@ class Studio:
             getattr(processor, "needs_mesh", False) for processor in self.processors)
 
     @property
-    def fallback_warnings(self) -> list[str]:
-        """Models that asked for a GPU and run on the CPU, fp16 files replaced by full-precision ones
-        (said in every result, not only the log)."""
+    def setup_warnings(self) -> list[str]:
+        """What did not run as asked: options the chosen engine ignores, models that asked for a GPU and
+        run on the CPU, fp16 files replaced by full-precision ones (said in every result, not only the log)."""
         pools = [self.pool] + ([self.analyser.pool] if self.analyser.pool is not self.pool else [])
-        return [message for pool in pools for message in pool.warnings]
+        notes = [message for processor in self.processors for message in getattr(processor, "warnings", [])]
+        return notes + [message for pool in pools for message in pool.warnings]
 
     @property
     def engine(self) -> str:
@@ -189,7 +190,7 @@ class Studio:
         unswappable = len(frame_result.assignments) - frame_result.faces_swappable
         if unswappable and "face_swapper" in self.options.processors:
             warnings.append(f"{unswappable} selected face(s) could not be fitted with landmarks and were left as they are")
-        warnings.extend(self.fallback_warnings)
+        warnings.extend(self.setup_warnings)
         for message in warnings:
             logger.warning(message)
         swapped = frame_result.faces_swappable

@@ -416,7 +416,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         finally:
             decoder_stop.set()
             workers.shutdown(wait=True, cancel_futures=True)
-        warnings.extend(studio.fallback_warnings)
+        warnings.extend(studio.setup_warnings)
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
     assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),

@@ -391,3 +391,11 @@ def test_face_enhancer_leaves_what_covers_the_face(models, tmp_path, generated, 
     offset = int(face.size * 0.25)
     assert np.abs(frame[y, x - offset].astype(int) - target[y, x - offset]).max() < 3, "the covered half is kept"
     assert frame[y, x + offset].astype(int).sum() > target[y, x + offset].astype(int).sum() + 60, "the rest is restored"
+
+
+def test_model_masks_with_the_offline_engine_are_said_to_be_unused(generated, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    with Studio(Options(face_selector_mode="many", face_mask_types=["box", "region"])) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"])
+    assert result.faces_swapped == 1
+    assert any("--face-mask-types region needs a neural swapper" in warning for warning in result.warnings)

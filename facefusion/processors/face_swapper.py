@@ -71,6 +71,11 @@ class FaceSwapper:
     def __init__(self, options: Options, pool: SessionPool | None = None) -> None:
         self.settings = swap_settings(options)
         self.model, self.engine = neural_model(options, pool=pool)
+        self.warnings: list[str] = []
+        model_masks = [kind for kind in options.face_mask_types if kind != "box"]
+        if self.model is None and model_masks:
+            self.warnings.append(f"--face-mask-types {' '.join(model_masks)} needs a neural swapper; the offline "
+                                 "engine keeps hands and hair out with its own skin test instead")
         self._latents: dict[int, object] = {}
 
     @property
