@@ -258,7 +258,13 @@ def model_table() -> str:
         present = "yes" if (folder / entry.file).is_file() else "no"
         licence = entry.licence + (" **(non-commercial)**" if entry.non_commercial else "")
         rows.append(f"| {entry.name} | {entry.role.replace('_', ' ')} | {present} | {licence} |")
-    return "\n".join(rows) + f"\n\nModels folder: `{folder}` (put files there by hand when offline)."
+    from ..system import report
+
+    # What the installation can run them on (providers, GPU, the CUDA it needs): the first thing to
+    # look at when a GPU run is slow.
+    installation = "\n".join(f"- {line}" for line in report())
+    return ("\n".join(rows) + f"\n\nModels folder: `{folder}` (put files there by hand when offline).\n\n"
+            f"**This installation**\n\n{installation}")
 
 
 def download_models(names: list[str], progress: Callable[[float, str], None] | None = None) -> str:
