@@ -133,3 +133,19 @@ def test_a_real_onnx_model_batched_across_threads_matches_single_runs(tmp_path: 
     plain = pool.session(tmp_path / "conv.onnx")
     for feed, result in zip(feeds, results):
         assert np.allclose(result, plain.run(None, feed)[0], atol=1e-5)
+
+
+def test_a_half_precision_model_takes_and_gives_float32_to_its_callers(tmp_path: Path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from facefusion.inference.runtime import SessionPool
+
+    graph = helper.make_graph([helper.make_node("Neg", ["input"], ["output"])], "half",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT16, ["batch", 4])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT16, ["batch", 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "half_fp16.onnx"))
+    result = SessionPool().batched(tmp_path / "half_fp16.onnx").run({"input": np.full((2, 4), 1.5, np.float32)})[0]
+    assert result.dtype == np.float32 and np.array_equal(result, np.full((2, 4), -1.5, np.float32))

@@ -108,8 +108,8 @@ class NeuralDetector:
         canvas[:fitted.shape[0], :fitted.shape[1]] = fitted
         # Both layouts keep OpenCV's BGR channel order, as the published exports expect.
         canvas = (canvas - 127.5) / 128.0 if self.layout == "scrfd" else canvas / 255.0
-        session = self.pool.session(self.path)
-        outputs = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(canvas.transpose(2, 0, 1)[None])})
+        session = self.pool.batched(self.path)
+        outputs = session.run({session.get_inputs()[0].name: np.ascontiguousarray(canvas.transpose(2, 0, 1)[None])})
         if self.layout == "scrfd":
             boxes, scores, points = decode_scrfd(outputs, size, self.score_threshold)
         else:

@@ -80,8 +80,8 @@ class EmbeddingSwapper:
     def source_latent(self, identity: Identity) -> np.ndarray:
         raw = np.mean([self.arcface.embed(source.image, source.face.landmarks_5) for source in identity.faces], axis=0)
         if self.kind == "simswap" and self.converter is not None:
-            session = self.pool.session(self.converter)
-            converted = session.run(None, {session.get_inputs()[0].name: raw.reshape(1, -1).astype(np.float32)})[0]
+            session = self.pool.batched(self.converter)
+            converted = session.run({session.get_inputs()[0].name: raw.reshape(1, -1).astype(np.float32)})[0]
             latent = _normalised(converted.reshape(-1))
         elif self.kind == "inswapper" and self.emap is not None:
             latent = _normalised(raw) @ self.emap

@@ -43,6 +43,15 @@ def _free_batch(shape: list[Any]) -> bool:
     return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
 
 
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+def _input_types(session: Any) -> dict[str, Any]:
+    """Floating-point inputs and the numpy type each wants."""
+    return {item.name: _ONNX_TYPES[item.type] for item in session.get_inputs()
+            if getattr(item, "type", None) in _ONNX_TYPES}
+
+
 @dataclass
 class BatchStats:
     runs: int = 0
@@ -66,6 +75,7 @@ class BatchedSession:
         self._run_lock = threading.Lock()
         self.max_rows = max(1, max_rows)
         self.batched_inputs = {item.name for item in session.get_inputs() if _free_batch(item.shape)}
+        self._input_types = _input_types(session)
         self.stats = BatchStats()
         self._condition = threading.Condition()
         self._pending: list[_Request] = []
@@ -122,7 +132,11 @@ class BatchedSession:
 
     def _checked_run(self, feed: Feed) -> list[np.ndarray]:
         session = self.session
-        outputs = session.run(None, feed)
+        # Callers prepare float32; half-precision files want float16 in and give it out.
+        feed = {name: value.astype(self._input_types[name], copy=False) if name in self._input_types else value
+                for name, value in feed.items()}
+        outputs = [output.astype(np.float32) if output.dtype == np.float16 else output
+                   for output in session.run(None, feed)]
         if all(np.isfinite(output).all() for output in outputs if np.issubdtype(output.dtype, np.floating)):
             return outputs
         with self._run_lock:
