@@ -399,3 +399,43 @@ def test_model_masks_with_the_offline_engine_are_said_to_be_unused(generated, tm
         result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"])
     assert result.faces_swapped == 1
     assert any("--face-mask-types region needs a neural swapper" in warning for warning in result.warnings)
+
+
+def _constant_swapper(path: Path, size: int, value: float) -> Path:
+    """A 256-style swapper whose output is ``value`` everywhere (the inputs are still read)."""
+    nodes = [helper.make_node("Mul", ["target", "zero"], ["blank"]),
+             helper.make_node("Add", ["blank", "value"], ["output"])]
+    graph = helper.make_graph(nodes, "constant_swapper",
+                              [helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, size, size]),
+                               helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])],
+                              [numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+                               numpy_helper.from_array(np.full((1,), value, np.float32), "value")])
+    return _save(graph, path)
+
+
+@pytest.mark.parametrize("name, middle_grey", [("simswap_256", 0.5), ("hyperswap_1a_256", 0.0)])
+def test_each_swapper_output_range_is_read_as_its_model_gives_it(tmp_path, generated, analyser, name, middle_grey):
+    """simswap answers in RGB 0..1 (its ImageNet normalisation is for the input only); hyperswap in -1..1."""
+    from facefusion.face.neural_swap import ArcFace, EmbeddingSwapper
+    from facefusion.inference.catalogue import find
+    from facefusion.inference.runtime import SessionPool
+    from facefusion.sources import load_identity
+
+    pool = SessionPool()
+    arcface = ArcFace(tiny_arcface(tmp_path / "arc.onnx"), find("arcface_w600k_r50").contract, pool)
+    converter = None
+    if name == "simswap_256":
+        graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "converter",
+                                  [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 512])],
+                                  [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 512])])
+        converter = _save(graph, tmp_path / "converter.onnx")
+    kind = name.split("_")[0]
+    model = EmbeddingSwapper(_constant_swapper(tmp_path / "swap.onnx", 256, middle_grey), find(name).contract, pool,
+                             arcface, kind=kind, converter=converter, pixel_boost=256)
+    identity = load_identity([str(generated["astronaut"])], analyser, embed=False)
+    target = read_image(generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    frame = model.swap(target.copy(), face, model.source_latent(identity))
+    x, y = (int(value) for value in face.centre)
+    assert np.abs(frame[y, x].astype(int) - 128).max() <= 2, f"{name}: the middle of the range must come out grey"

@@ -26,6 +26,7 @@ class FaceEnhancerModel:
     """CodeFormer's fidelity weight, for models with a ``weight`` input."""
     occlusion: OcclusionMasker | None = None
     """What covers the face (a hand, a microphone) is left as it is."""
+    mask_blur: float = 0.3
 
     def enhance(self, frame: FrameBGR, face: Face) -> FrameBGR:
         return self.enhance_many(frame, [face])
@@ -46,7 +47,7 @@ class FaceEnhancerModel:
         if any(item.name == "weight" for item in session.get_inputs()):
             feed["weight"] = np.array([self.weight], np.float64)
         outputs = session.run(feed)[0]
-        box = box_mask(size, 0.3) * self.blend
+        box = box_mask(size, self.mask_blur) * self.blend
         for crop, output, matrix in zip(crops, outputs, matrices):
             restored = output.transpose(1, 2, 0) * std + mean
             enhanced = (np.clip(restored, 0, 1)[:, :, ::-1] * 255 + 0.5).astype(np.uint8)

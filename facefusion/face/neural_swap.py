@@ -112,7 +112,12 @@ class EmbeddingSwapper:
         results = session.run({name: value for name, value in feed.items() if name in names})[0]
         outputs = []
         for result in results:
-            rgb = np.clip(result.transpose(1, 2, 0) * np.array(self.contract.std) + np.array(self.contract.mean), 0, 1)
+            # hyperswap answers in its input's range (-1..1); inswapper and simswap in RGB 0..1 (simswap's
+            # ImageNet normalisation applies to its input only).
+            rgb = result.transpose(1, 2, 0)
+            if self.contract.normalised_output:
+                rgb = rgb * np.array(self.contract.std) + np.array(self.contract.mean)
+            rgb = np.clip(rgb, 0, 1)
             outputs.append((rgb[:, :, ::-1] * 255).astype(np.float32))
         swapped = depth_to_space(outputs, boost // size)
         swapped = np.clip(swapped + 0.5, 0, 255).astype(np.uint8)

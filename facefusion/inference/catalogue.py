@@ -40,6 +40,8 @@ class Contract:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     scale: int = 1
     """Upscaling factor of frame enhancers."""
+    normalised_output: bool = False
+    """The output is in the input's normalised range (undo mean/std); otherwise it is RGB in 0..1."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,11 @@ def _face(size: int, template: str, mean: float = 0.0, std: float = 1.0, input_n
 
 
 def _swapper(size: int, template: str, mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
-             std: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Contract:
+             std: tuple[float, float, float] = (1.0, 1.0, 1.0), normalised_output: bool = False) -> Contract:
     """Embedding-driven swapper: an aligned ``target`` crop and a 512-d ``source`` in, the new crop out."""
     return Contract(inputs=(TensorSpec("target", (1, 3, size, size)), TensorSpec("source", (1, 512))),
                     outputs=(TensorSpec("output", (1, 3, size, size)),), template=template, size=size, mean=mean,
-                    std=std)
+                    std=std, normalised_output=normalised_output)
 
 
 INSWAPPER = _swapper(128, "arcface_128")
@@ -104,7 +106,7 @@ CATALOGUE: tuple[ModelEntry, ...] = (
                "FaceFusion (OpenRAIL-M)", False,
                Contract(inputs=(TensorSpec("input", (1, 512)),), outputs=(TensorSpec("output", (1, 512)),))),
     ModelEntry("hyperswap_1a_256", "swapper", "hyperswap_1a_256.onnx", "models-3.3.0", "FaceFusion (ResearchRAIL)",
-               True, _swapper(256, "arcface_128", (0.5,) * 3, (0.5,) * 3)),
+               True, _swapper(256, "arcface_128", (0.5,) * 3, (0.5,) * 3, normalised_output=True)),
     ModelEntry("arcface_w600k_r50", "recogniser", "arcface_w600k_r50.onnx", "models-3.0.0",
                "InsightFace (non-commercial research)", True, ARCFACE),
     ModelEntry("yoloface_8n", "detector", "yoloface_8n.onnx", "models-3.0.0", "GPL-3.0 (YOLOv8-face)", False,

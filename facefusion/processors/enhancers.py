@@ -18,7 +18,7 @@ class FaceEnhancer:
         self.engine = f"face enhancer: {resolved.description}"
         self.model = FaceEnhancerModel(resolved.path, resolved.contract, pool,
                                        blend=options.face_enhancer_blend / 100, weight=options.face_enhancer_weight,
-                                       occlusion=occlusion_masker(options, pool))
+                                       occlusion=occlusion_masker(options, pool), mask_blur=options.face_mask_blur)
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         # Every selected face is restored, swapped or not (a face map may leave some faces without a source).
