@@ -53,3 +53,28 @@ def test_a_short_gap_keeps_the_last_face(analyser, generated):
     held = tracker.update(covered)
     assert len(held) == 1 and held[0].track_id == track.track_id
     assert held[0].missed == 1 and held[0].face.mesh is not None
+
+
+def test_a_missing_face_coasts_on_in_the_direction_it_was_moving(analyser, generated):
+    """While the face is hidden for a frame, its swap moves on with the head instead of standing still."""
+    import cv2
+
+    portrait = read_image(generated["grace_hopper"]).frame
+    wide = cv2.copyMakeBorder(portrait, 0, 0, 40, 160, cv2.BORDER_REPLICATE)
+
+    def shifted(pixels: int) -> np.ndarray:
+        matrix = np.float32([[1, 0, pixels], [0, 1, 0]])
+        return cv2.warpAffine(wide, matrix, (wide.shape[1], wide.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+    tracker = _tracker(analyser, [])
+    for frame_number in range(6):  # the head moves right 8 px a frame
+        tracks = tracker.update(shifted(8 * frame_number))
+    last = tracks[0].face.centre
+    hidden = shifted(48)
+    x1, y1, x2, y2 = tracks[0].face.bbox.astype(int)
+    hidden[max(0, y1 - 40):y2 + 40, max(0, x1 - 40):x2 + 48] = 128
+    held = tracker.update(hidden)
+    assert len(held) == 1 and held[0].missed == 1
+    moved = held[0].face.centre[0] - last[0]
+    assert 1.5 < moved < 8, f"the held face should move on a little (moved {moved:.1f} px)"
+    assert held[0].face.mesh is not None

@@ -5,8 +5,9 @@ a crop around where it was, which is cheaper and steadier. The refit is stateles
 keeps no memory between frames), so a run resumed at a segment gives exactly the frames it would
 have given uninterrupted. Mesh points are smoothed with a One Euro
 filter (little lag when the head moves fast, little jitter when it is still). A track that misses a
-few frames keeps its last mesh, so the swap does not pop off and on. A track's source and selection
-decision are made once, when it starts.
+few frames (motion blur, a hand passing) keeps its last mesh, carried along at the face's recent
+speed, slowing down, so the swap neither pops off and on nor stands still while the head moves on.
+A track's source and selection decision are made once, when it starts.
 
 With a neural detector and processors that work from five points (the neural swapper), faces the
 mesh cannot fit (profiles, covered or small faces) get tracks too: they are detected on every frame
@@ -31,6 +32,8 @@ DETECT_EVERY = 10
 MAX_GAP = 6
 """Frames a track may miss before it ends (its last mesh is held meanwhile)."""
 MATCH_IOU = 0.3
+COAST_DAMPING = 0.6
+"""While a track is missing, each frame it moves on by this share of the previous frame's step."""
 CUT_THRESHOLD = 0.35
 """Mean absolute change of a small grey thumbnail (0..1 scale x 4) above which a frame is a new scene."""
 
@@ -76,6 +79,24 @@ class Track:
     missed: int = 0
     points_filter: OneEuroFilter | None = None
     """Smooths the five points while the face has no mesh."""
+    step: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    """How far (x, y pixels) the face moved per frame lately; what a missing face coasts on."""
+
+    def seen(self, face: Face) -> None:
+        """The face was found in this frame."""
+        if self.missed == 0:
+            moved = np.array(face.centre, np.float32) - np.array(self.face.centre, np.float32)
+            self.step = (0.5 * self.step + 0.5 * moved).astype(np.float32)
+        else:
+            self.step = np.zeros(2, np.float32)
+        self.face = face
+        self.missed = 0
+
+    def coast(self) -> None:
+        """The face was not found in this frame: carry the last one on, slowing down."""
+        self.missed += 1
+        self.step = (self.step * COAST_DAMPING).astype(np.float32)
+        self.face = _moved(self.face, self.step)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,6 +104,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
     return float(ix * iy / union) if union > 0 else 0.0
+
+
+def _moved(face: Face, shift: np.ndarray) -> Face:
+    mesh = None
+    if face.mesh is not None:
+        mesh = face.mesh.copy()
+        mesh[:, :2] += shift
+    return dataclasses.replace(face, bbox=face.bbox + np.tile(shift, 2), landmarks_5=face.landmarks_5 + shift,
+                               mesh=mesh)
 
 
 def _bbox_of(mesh: Points) -> np.ndarray:
@@ -154,11 +184,10 @@ class FaceTracker:
             bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
             mesh = self.analyser.landmarker.mesh(frame, bbox)
             if mesh is None:
-                track.missed += 1
+                track.coast()
                 continue
             face = dataclasses.replace(previous, bbox=_bbox_of(mesh), mesh=mesh)
-            track.face = self._smoothed(track, face)
-            track.missed = 0
+            track.seen(self._smoothed(track, face))
 
     def _detect(self, frame: FrameBGR) -> None:
         faces = self.analyser.analyse(frame)
@@ -170,11 +199,10 @@ class FaceTracker:
                 if overlap > best_iou:
                     best, best_iou = index, overlap
             if best is None:
-                track.missed += 1
+                track.coast()
                 continue
             unmatched.remove(best)
-            track.face = self._smoothed(track, faces[best])
-            track.missed = 0
+            track.seen(self._smoothed(track, faces[best]))
         # For the embedded detector, a detection the mesh cannot be fitted to is most often not a face
         # (a pattern, a hand): in a video it would only start short, useless tracks.
         new_faces = [faces[index] for index in unmatched if faces[index].mesh is not None or self.meshless_tracks]
