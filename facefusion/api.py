@@ -96,6 +96,16 @@ class Studio:
             getattr(processor, "needs_mesh", False) for processor in self.processors)
 
     @property
+    def digital_source_type(self) -> str | None:
+        """How the output was made, in IPTC's vocabulary (written into its metadata): the strongest of
+        what the processors do; None when they only draw annotations."""
+        kinds = {getattr(processor, "source_type", None) for processor in self.processors}
+        for kind in ("compositeWithTrainedAlgorithmicMedia", "composite", "algorithmicallyEnhanced"):
+            if kind in kinds:
+                return kind
+        return None
+
+    @property
     def setup_warnings(self) -> list[str]:
         """What did not run as asked: options the chosen engine ignores, models that asked for a GPU and
         run on the CPU, fp16 files replaced by full-precision ones (said in every result, not only the log)."""
@@ -196,7 +206,7 @@ class Studio:
         swapped = frame_result.faces_swappable
         if output_path is not None:
             write_image(output_path, frame_result.frame, loaded.alpha, self.options.output_image_quality,
-                        description=self.engine)
+                        description=self.engine, source_type=self.digital_source_type)
         return ImageResult(frame=frame_result.frame, alpha=loaded.alpha, faces_found=len(frame_result.faces),
                            faces_selected=len(frame_result.assignments), faces_swapped=swapped,
                            output_path=output_path, warnings=warnings)

@@ -331,6 +331,10 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
         engine = studio.engine
+        if studio.digital_source_type:
+            engine_note = f"{engine}; IPTC digital source type: {studio.digital_source_type}"
+        else:
+            engine_note = engine
         tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options),
                               meshless_tracks=studio.works_without_mesh)
         frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -420,7 +424,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
     assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
-             schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine,
+             schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine_note,
              keep_audio=options.output_audio_volume > 0, volume=options.output_audio_volume / 100)
     parts.remove()
     if not info.audio_streams and options.output_audio_volume > 0:

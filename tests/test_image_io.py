@@ -77,3 +77,17 @@ def test_written_images_say_what_made_them(tmp_path, extension):
             exif = image.getexif()
             found = (exif.get(0x0131), exif.get(0x010E))
     assert found == ("facefusion-studio", "face swapper: landmark")
+
+
+@pytest.mark.parametrize("extension, key", [(".png", "XML:com.adobe.xmp"), (".jpg", "xmp"), (".webp", "xmp")])
+def test_swapped_images_carry_the_iptc_digital_source_type(tmp_path, generated, extension, key):
+    output = tmp_path / f"out{extension}"
+    with Studio(Options(face_selector_mode="many")) as studio:
+        studio.swap_image([generated["astronaut"]], generated["grace_hopper"], output)
+        expected = studio.digital_source_type
+    assert expected == "composite", "the offline engine composites the source photo's own pixels"
+    with Image.open(output) as image:
+        xmp = image.info.get(key)
+    xmp = xmp.decode() if isinstance(xmp, bytes) else xmp
+    assert 'DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/composite"' in xmp
+    assert "facefusion-studio" in xmp and "face detector" in xmp, "creator tool and what ran"

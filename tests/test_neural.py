@@ -439,3 +439,13 @@ def test_each_swapper_output_range_is_read_as_its_model_gives_it(tmp_path, gener
     frame = model.swap(target.copy(), face, model.source_latent(identity))
     x, y = (int(value) for value in face.centre)
     assert np.abs(frame[y, x].astype(int) - 128).max() <= 2, f"{name}: the middle of the range must come out grey"
+
+
+def test_outputs_of_trained_models_are_labelled_as_such(models, tmp_path):
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    with Studio(Options(face_swapper_model=str(swapper))) as studio:
+        assert studio.digital_source_type == "compositeWithTrainedAlgorithmicMedia"
+    with Studio(Options(processors=["frame_enhancer"], frame_enhancer_model=str(tile_upscaler(tmp_path / "up.onnx")))) as studio:
+        assert studio.digital_source_type == "algorithmicallyEnhanced"
+    with Studio(Options(processors=["face_debugger"])) as studio:
+        assert studio.digital_source_type is None, "annotations only: nothing to declare"

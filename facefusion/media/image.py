@@ -10,6 +10,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -27,9 +28,26 @@ SOFTWARE = "facefusion-studio"
 _EXIF_SOFTWARE, _EXIF_DESCRIPTION = 0x0131, 0x010E
 
 
-def _metadata_args(extension: str, description: str | None) -> dict[str, object]:
+IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+"""IPTC's vocabulary for how a picture was made (read by photo tools and content-credential checkers)."""
+
+
+def _xmp(description: str | None, source_type: str) -> str:
+    """An XMP packet saying what made the picture, in IPTC's and Dublin Core's terms."""
+    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+            'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            f'Iptc4xmpExt:DigitalSourceType={quoteattr(IPTC_SOURCE_TYPES + source_type)} '
+            f'xmp:CreatorTool={quoteattr(SOFTWARE)}>'
+            f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(description or "")}</rdf:li>'
+            '</rdf:Alt></dc:description></rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+def _metadata_args(extension: str, description: str | None, source_type: str | None) -> dict[str, object]:
     """Save arguments that mark the file as made here and say what was done to it (the engine and
-    models that ran), so a result is never passed off as an untouched photo."""
+    models that ran, and with ``source_type`` IPTC's digital source type in XMP), so a result is never
+    passed off as an untouched photo."""
+    xmp = _xmp(description, source_type) if source_type else None
     if extension == ".png":
         from PIL.PngImagePlugin import PngInfo
 
@@ -37,12 +55,14 @@ def _metadata_args(extension: str, description: str | None) -> dict[str, object]
         info.add_text("Software", SOFTWARE)
         if description:
             info.add_text("Comment", description)
+        if xmp:
+            info.add_itxt("XML:com.adobe.xmp", xmp)
         return {"pnginfo": info}
     exif = Image.Exif()
     exif[_EXIF_SOFTWARE] = SOFTWARE
     if description:
         exif[_EXIF_DESCRIPTION] = description
-    return {"exif": exif.tobytes()}
+    return {"exif": exif.tobytes(), **({"xmp": xmp.encode()} if xmp else {})}
 
 
 @dataclass(frozen=True)
@@ -124,9 +144,10 @@ def encode_image(frame: FrameBGR, alpha: np.ndarray | None, extension: str, qual
 
 
 def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray | None = None,
-                quality: int = 90, description: str | None = None) -> Path:
+                quality: int = 90, description: str | None = None, source_type: str | None = None) -> Path:
     """Write atomically: the file appears under its name only when complete. ``description`` (what
-    was done) goes into the file's metadata with the software's name."""
+    was done) goes into the file's metadata with the software's name; ``source_type`` (an IPTC digital
+    source type such as ``compositeWithTrainedAlgorithmicMedia``) into its XMP."""
     out = Path(path)
     extension = out.suffix.lower()
     if extension not in WRITE_EXTENSIONS:
@@ -137,7 +158,7 @@ def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray
         save_args = {"quality": max(1, quality), "subsampling": 0 if quality >= 90 else 2}
     elif extension == ".webp":
         save_args = {"quality": quality, "lossless": quality >= 100}
-    save_args.update(_metadata_args(extension, description))
+    save_args.update(_metadata_args(extension, description, source_type))
     directory = out.parent if str(out.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=extension, dir=directory)
     try:

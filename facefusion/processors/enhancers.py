@@ -12,6 +12,8 @@ from .masks import occlusion_masker
 
 class FaceEnhancer:
     name = "face_enhancer"
+    source_type = "compositeWithTrainedAlgorithmicMedia"
+    """Restoration models draw new facial detail."""
 
     def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.face_enhancer_model, "face_enhancer", "--face-enhancer-model")
@@ -28,6 +30,7 @@ class FaceEnhancer:
 
 class FrameEnhancer:
     name = "frame_enhancer"
+    source_type = "algorithmicallyEnhanced"
 
     def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.frame_enhancer_model, "frame_enhancer", "--frame-enhancer-model")

@@ -71,6 +71,9 @@ class FaceSwapper:
     def __init__(self, options: Options, pool: SessionPool | None = None) -> None:
         self.settings = swap_settings(options)
         self.model, self.engine = neural_model(options, pool=pool)
+        # What the output is, in IPTC's words: a trained model drew the face, or the source photo's own
+        # pixels were composited in.
+        self.source_type = "compositeWithTrainedAlgorithmicMedia" if self.model is not None else "composite"
         self.warnings: list[str] = []
         model_masks = [kind for kind in options.face_mask_types if kind != "box"]
         if self.model is None and model_masks:
