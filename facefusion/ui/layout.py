@@ -195,7 +195,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
 
         @actions.user_errors
         def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
-            return actions.download_models(names, lambda fraction, text: progress(fraction, desc=text))
+            table = actions.download_models(names, lambda fraction, text: progress(fraction, desc=text))
+            engine.close()  # "auto" choices made before the download are made again with the new files
+            return table
 
         # Events.
         model_button.click(fetch_models, model_choice, models_info, api_visibility="private")
