@@ -93,6 +93,12 @@ class Engine:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         return self.output_dir / f"result-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{suffix}"
 
+    def forget_analysers(self) -> None:
+        """After a model download: "auto" choices made before it are made again with the new files. The
+        old analysers are dropped, not closed, since a preview may still be using one."""
+        with self._lock:
+            self._analysers.clear()
+
     def close(self) -> None:
         for analyser in self._analysers.values():
             analyser.close()

@@ -196,7 +196,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         @actions.user_errors
         def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
             table = actions.download_models(names, lambda fraction, text: progress(fraction, desc=text))
-            engine.close()  # "auto" choices made before the download are made again with the new files
+            engine.forget_analysers()
             return table
 
         # Events.
