@@ -215,3 +215,19 @@ def test_widgets_mark_non_commercial_models_and_missing_providers(monkeypatch):
     providers = dict((value, label) for label, value in default_widget("execution_providers").choices)
     assert providers["cpu"] == "cpu" and providers["cuda"] == "cuda (not in this installation)"
     assert default_widget("face_swapper_model").allow_custom_value, "a model slot takes the path of an .onnx file"
+
+
+def test_the_faces_gallery_says_which_faces_are_selected_and_how_near(tmp_path, generated):
+    from facefusion import Options
+    from facefusion.ui.actions import Engine, preview
+
+    engine = Engine(tmp_path)
+    try:
+        _, gallery = preview(engine, Options(face_selector_mode="reference", face_selector_order="left-right"),
+                             [str(generated["astronaut"])], str(generated["two_people"]), 0, [], False)
+    finally:
+        engine.close()
+    captions = [caption for _, caption in gallery]
+    assert len(captions) == 2 and captions[0].startswith("face 0 · ") and " px" in captions[0]
+    assert "distance 0.00" in captions[0] and captions[0].endswith("selected"), "the reference face itself"
+    assert "selected" not in captions[1] and "distance" in captions[1], "the other person"

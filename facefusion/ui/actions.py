@@ -20,6 +20,7 @@ import numpy as np
 from ..api import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError
 from ..face.analyse import FaceAnalyser, analyser_for
+from ..face.recognise import embedding_distance
 from ..face.select import sort_faces
 from ..media.image import is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
@@ -158,13 +159,27 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
     frame = target_frame(target, frame_number)
     with Studio(options, analyser=engine.analyser(options)) as studio:
         faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
-        result = frame
+        result, chosen, reference = frame, set(), None
         if sources or face_map:
             plan = studio.plan(sources, frame, face_map)
-            result = studio.process_frame(frame, plan).frame
-    gallery = [(to_rgb(_face_crop(frame, face.bbox), THUMBNAIL_SIDE), f"face {index}") for index, face in enumerate(faces)]
+            processed = studio.process_frame(frame, plan)
+            result, faces, reference = processed.frame, processed.faces, plan.reference_embedding
+            chosen = {id(assignment.face) for assignment in processed.assignments}
+    gallery = [(to_rgb(_face_crop(frame, face.bbox), THUMBNAIL_SIDE), face_label(index, face, id(face) in chosen,
+                                                                                 reference))
+               for index, face in enumerate(faces)]
     shown = np.hstack([frame, result]) if before_after else result
     return to_rgb(shown), gallery
+
+
+def face_label(index: int, face: Any, chosen: bool, reference: np.ndarray | None) -> str:
+    """Gallery caption: position in the chosen order, size, and whether (and how near) it matches."""
+    parts = [f"face {index}", f"{face.size:.0f} px"]
+    if reference is not None and face.embedding is not None:
+        parts.append(f"distance {embedding_distance(face.embedding, reference):.2f}")
+    if chosen:
+        parts.append("selected")
+    return " · ".join(parts)
 
 
 def _face_crop(frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
