@@ -231,3 +231,17 @@ def test_the_faces_gallery_says_which_faces_are_selected_and_how_near(tmp_path, 
     assert len(captions) == 2 and captions[0].startswith("face 0 · ") and " px" in captions[0]
     assert "distance 0.00" in captions[0] and captions[0].endswith("selected"), "the reference face itself"
     assert "selected" not in captions[1] and "distance" in captions[1], "the other person"
+
+
+def test_the_preview_reads_a_video_frame_once_while_the_file_is_unchanged(tmp_path):
+    import os
+
+    from facefusion.ui.actions import Engine
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=12, size=(320, 180), face_width=60, audio=False)
+    engine = Engine(tmp_path / "out")
+    first = engine.frame(str(clip), 5)
+    assert engine.frame(str(clip), 5) is first, "the same frame is not decoded again"
+    assert engine.frame(str(clip), 6) is not first
+    os.utime(clip, ns=(clip.stat().st_atime_ns, clip.stat().st_mtime_ns + 10**9))
+    assert engine.frame(str(clip), 5) is not first, "a changed file is read again"

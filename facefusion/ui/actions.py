@@ -20,6 +20,7 @@ import numpy as np
 from ..api import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError
 from ..face.analyse import FaceAnalyser, analyser_for
+from ..face.memo import Memo
 from ..face.recognise import embedding_distance
 from ..face.select import sort_faces
 from ..media.image import is_image_path, read_image, write_image
@@ -76,6 +77,20 @@ class Engine:
     _analysers: dict[tuple[object, ...], FaceAnalyser] = field(default_factory=dict)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _frames: Memo = field(default_factory=lambda: Memo(PREVIEW_MEMO_FRAMES))
+    """Recently read target frames: a video frame costs a seek and a decode (about 0.1 s) per preview."""
+
+    def frame(self, path: str, frame_number: int) -> np.ndarray:
+        """``target_frame``, remembered while the file is unchanged."""
+        status = Path(path).stat()
+        key = (str(Path(path).resolve()), status.st_mtime_ns, status.st_size, frame_number)
+        with self._lock:
+            remembered = self._frames.get(key)
+        if remembered is None:
+            remembered = target_frame(path, frame_number)
+            with self._lock:
+                self._frames.put(key, remembered)
+        return remembered  # type: ignore[return-value]
 
     def analyser(self, options: Options) -> FaceAnalyser:
         key = (options.face_detector_score, options.face_detector_min_size, options.face_detector_model,
@@ -156,7 +171,7 @@ def video_length(path: str | None) -> int:
 def preview(engine: Engine, options: Options, sources: list[str], target: str, frame_number: int,
             face_map: list[str], before_after: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """The processed preview frame (RGB) and the gallery of faces found in it (in the chosen order)."""
-    frame = target_frame(target, frame_number)
+    frame = engine.frame(target, frame_number)
     with Studio(options, analyser=engine.analyser(options)) as studio:
         faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
         result, chosen, reference = frame, set(), None
