@@ -10,9 +10,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 __version__ = "0.1.0"
 
 from .api import ImageResult, Studio, swap_image
+from .batch import swap_batch
 from .errors import InvalidInputError, NoSourceFaceError, StudioError
 from .options import Options
 from .pipeline import Job, Progress, RunResult, run, run_to_end, swap_video
 
 __all__ = ["ImageResult", "InvalidInputError", "Job", "NoSourceFaceError", "Options", "Progress", "RunResult",
-           "Studio", "StudioError", "run", "run_to_end", "swap_image", "swap_video", "__version__"]
+           "Studio", "StudioError", "run", "run_to_end", "swap_batch", "swap_image", "swap_video", "__version__"]

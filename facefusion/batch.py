@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, StoppedError, StudioError
+
+if TYPE_CHECKING:
+    from .options import Options
+    from .pipeline import Progress, RunResult
 
 PLACEHOLDERS = ("index", "source_name", "target_name", "target_extension")
 
@@ -62,3 +68,43 @@ def expand_batch(source_patterns: list[str], target_patterns: list[str], output_
     if clash:
         raise InvalidInputError(f"-o/--output-pattern would overwrite an input ({clash}); write the results elsewhere")
     return items
+
+
+BatchEvent = tuple[BatchItem, "Progress | RunResult | StudioError"]
+
+
+def run_batch(items: list[BatchItem], options: "Options", *, reference_face_path: str | None = None,
+              resume: bool = True, segment_frames: int = 240,
+              stop: threading.Event | None = None) -> Iterator[BatchEvent]:
+    """Run the items in order, yielding (item, event): the run's Progress and RunResult events, or the
+    StudioError that ended that item's run (the batch goes on). A stop ends the whole batch."""
+    from .pipeline import Job, run
+
+    for item in items:
+        Path(item.output).parent.mkdir(parents=True, exist_ok=True)
+        job = Job(sources=(item.source,) if item.source else (), target=item.target, output=item.output,
+                  reference_face_path=reference_face_path, resume=resume, segment_frames=segment_frames)
+        try:
+            for event in run(job, options, stop):
+                yield item, event
+        except StoppedError:
+            raise
+        except StudioError as error:  # this pair's own input: reported, and the batch goes on
+            yield item, error
+
+
+def swap_batch(source_patterns: list[str], target_patterns: list[str], output_pattern: str, *,
+               options: "Options | None" = None,
+               **option_values: Any) -> list[tuple[BatchItem, "RunResult | StudioError"]]:
+    """Blocking form: every source on every target the patterns match; returns each item with its
+    RunResult or the error that stopped it. Mistakes in the patterns raise before any run."""
+    from .options import make_options
+    from .pipeline import RunResult
+
+    if options is None:
+        options = make_options(**option_values)
+    elif option_values:
+        options = options.replace(**option_values)
+    items = expand_batch(list(source_patterns), list(target_patterns), output_pattern)
+    return [(item, event) for item, event in run_batch(items, options)
+            if isinstance(event, (RunResult, StudioError))]

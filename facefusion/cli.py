@@ -9,14 +9,11 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError
 from .options import Options, make_options, option_specs
-
-if TYPE_CHECKING:
-    from .pipeline import Job
 
 logger = logging.getLogger("facefusion")
 
@@ -191,66 +188,71 @@ def _run_settings(args: argparse.Namespace) -> Options:
     return options
 
 
-def _run_with_bar(job: "Job", options: Options, label: str = "") -> None:
-    """One run with a tqdm bar for videos and a one-line summary at the end."""
-    from tqdm import tqdm
+class _ProgressBar:
+    """A tqdm bar for video runs and a one-line summary for each finished run."""
 
-    from .pipeline import Progress, RunResult, run
+    def __init__(self) -> None:
+        self._bar: Any = None
 
-    bar = None
-    try:
-        for event in run(job, options):
-            if isinstance(event, Progress) and event.total > 1:
-                if bar is None:
-                    bar = tqdm(total=event.total, initial=event.frame - 1, unit="frame", file=sys.stderr,
-                               dynamic_ncols=True, disable=None, desc=label or None)
-                bar.update(event.frame - bar.n)
-            elif isinstance(event, RunResult):
-                if bar is not None:
-                    bar.close()
-                    bar = None
-                logger.info("%swrote %s: %s", label + " " if label else "", event.output_path, event.summary())
-    finally:
-        if bar is not None:
-            bar.close()
+    def show(self, event: object, label: str = "") -> None:
+        from tqdm import tqdm
+
+        from .pipeline import Progress, RunResult
+
+        if isinstance(event, Progress) and event.total > 1:
+            if self._bar is None:
+                self._bar = tqdm(total=event.total, initial=event.frame - 1, unit="frame", file=sys.stderr,
+                                 dynamic_ncols=True, disable=None, desc=label or None)
+            self._bar.update(event.frame - self._bar.n)
+        elif isinstance(event, RunResult):
+            self.close()
+            logger.info("%swrote %s: %s", label + " " if label else "", event.output_path, event.summary())
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def _headless_run(args: argparse.Namespace) -> int:
-    from .pipeline import Job
+    from .pipeline import Job, run
 
     options = _run_settings(args)
     job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
               face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume,
               segment_frames=args.video_segment_frames)
-    _run_with_bar(job, options)
+    bar = _ProgressBar()
+    try:
+        for event in run(job, options):
+            bar.show(event)
+    finally:
+        bar.close()
     return EXIT_OK
 
 
 def _batch_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .batch import expand_batch
-    from .errors import StoppedError
-    from .pipeline import Job
+    from .batch import expand_batch, run_batch
 
     options = _run_settings(args)
     if "face_swapper" in options.processors and not args.source_pattern:
         raise InvalidInputError("batch-run: the face swapper needs source photos (-s/--source-pattern)")
     items = expand_batch(args.source_pattern, args.target_pattern, args.output_pattern)
     failed = []
-    for item in items:
-        label = f"[{item.index + 1}/{len(items)}]"
-        Path(item.output).parent.mkdir(parents=True, exist_ok=True)
-        job = Job(sources=(item.source,) if item.source else (), target=item.target, output=item.output,
-                  reference_face_path=args.reference_face_path, resume=args.resume,
-                  segment_frames=args.video_segment_frames)
-        try:
-            _run_with_bar(job, options, label)
-        except StoppedError:
-            raise
-        except StudioError as error:  # this pair's own input: say so and go on with the others
-            logger.error("%s %s: %s", label, Path(item.target).name, error.message)
-            failed.append(item)
+    bar = _ProgressBar()
+    try:
+        for item, event in run_batch(items, options, reference_face_path=args.reference_face_path,
+                                     resume=args.resume, segment_frames=args.video_segment_frames):
+            label = f"[{item.index + 1}/{len(items)}]"
+            if isinstance(event, StudioError):
+                bar.close()
+                logger.error("%s %s: %s", label, Path(item.target).name, event.message)
+                failed.append(item)
+            else:
+                bar.show(event, label)
+    finally:
+        bar.close()
     logger.info("batch done: %d of %d run(s) written%s", len(items) - len(failed), len(items),
                 f"; failed: {', '.join(Path(item.target).name for item in failed)}" if failed else "")
     return EXIT_FAILURE if failed else EXIT_OK

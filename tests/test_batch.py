@@ -75,3 +75,16 @@ def test_the_cli_refuses_a_swap_batch_without_sources(folders):
                             timeout=120)
     assert result.returncode == 2 and "needs source photos" in result.stderr
     assert not (folders / "out").exists()
+
+
+def test_the_python_api_returns_each_pair_with_its_result_or_error(folders):
+    import facefusion
+
+    (folders / "targets" / "broken.png").write_bytes(b"not an image")
+    outcomes = facefusion.swap_batch([str(folders / "faces/alice.png")], [str(folders / "targets/*.png")],
+                                     str(folders / "out/{target_name}.png"), face_selector_mode="many")
+    by_target = {Path(item.target).name: outcome for item, outcome in outcomes}
+    assert set(by_target) == {"broken.png", "one.png", "two.png"}
+    assert isinstance(by_target["broken.png"], facefusion.StudioError)
+    assert isinstance(by_target["one.png"], facefusion.RunResult) and by_target["one.png"].faces_swapped == 1
+    assert (folders / "out/two.png").is_file()
