@@ -32,6 +32,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if name.endswith(".hash"):
             if kind == "slow":
                 time.sleep(2)
+            if kind == "silent":  # a host behind a firewall that lets the connection in and then says nothing
+                time.sleep(3)
             body = (("0" * 8) if kind == "bad" else CRC).encode()
             self._send(200, body, len(body))
             return
@@ -199,3 +201,13 @@ def test_ui_download_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
     with pytest.raises(ModelMissingError) as raised:
         download_models(["gfpgan_1.4"])
     assert str(tmp_path) in str(raised.value) and "gfpgan_1.4.onnx" in str(raised.value)
+
+
+def test_a_silent_host_is_left_for_the_next_mirror_within_seconds(server, tmp_path, monkeypatch):
+    from facefusion.inference import download as download_module
+
+    monkeypatch.setattr(download_module, "FIRST_ANSWER_TIMEOUT", 1.0)
+    started = time.perf_counter()
+    path = download(ENTRY, tmp_path, urls=(f"{server}/silent/m.onnx", f"{server}/good/m.onnx"))
+    assert path.read_bytes() == PAYLOAD
+    assert time.perf_counter() - started < 2.5, "the silent host held the download up"

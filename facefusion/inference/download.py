@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ logger = logging.getLogger("facefusion")
 MODELS_ENV = "FACEFUSION_MODELS_DIR"
 CHUNK = 1 << 16
 USER_AGENT = "facefusion-studio"
+FIRST_ANSWER_TIMEOUT = 5.0
+"""Seconds a host has to answer the first (small) request before the next mirror is tried."""
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None)."""
 
@@ -169,8 +172,11 @@ def download(entry: ModelEntry, folder: Path, *, urls: tuple[str, ...] | None = 
     reasons: list[str] = []
     mismatches = 0
     for url in urls or entry.urls:
+        logger.info("fetching %s from %s", entry.file, urllib.parse.urlsplit(url).netloc)
         try:
-            checksum = _published_checksum(entry, url, timeout)
+            # The small checksum file answers first: a host that does not answer it within a few seconds
+            # (a firewall that drops packets) is left for the next one instead of holding the user up.
+            checksum = _published_checksum(entry, url, min(timeout, FIRST_ANSWER_TIMEOUT))
             _fetch(url, part, timeout, retries, progress)
         except urllib.error.HTTPError as error:
             reasons.append(f"{url}: HTTP {error.code}")
