@@ -17,7 +17,7 @@ KNOWN = {"dlib": ["dlib-bin"]}
 
 def _third_party_imports() -> set[str]:
     found: set[str] = set()
-    for path in (ROOT / "facefusion").rglob("*.py"):
+    for path in [ROOT / "app.py", *(ROOT / "facefusion").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found.update(alias.name.split(".")[0] for alias in node.names)
@@ -39,4 +39,4 @@ def test_every_imported_package_is_a_runtime_requirement():
         names = {_normalised(name) for name in distributions.get(module, KNOWN.get(module, [module]))}
         if not names & required:
             missing[module] = sorted(names)
-    assert not missing, f"imported by facefusion/ but not in requirements.txt: {missing}"
+    assert not missing, f"imported by app.py or facefusion/ but not in requirements.txt: {missing}"
