@@ -23,7 +23,8 @@ def _third_party_imports() -> set[str]:
                 found.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-    return {name for name in found if name not in sys.stdlib_module_names and name != "facefusion"} - OPTIONAL
+    local = {path.stem for path in [*ROOT.glob("*.py"), *(ROOT / "examples").glob("*.py")]} | {"facefusion"}
+    return {name for name in found if name not in sys.stdlib_module_names} - local - OPTIONAL
 
 
 def _normalised(name: str) -> str:
