@@ -177,9 +177,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                        gr.update(value=update.video) if update.video else gr.update(),
                        update.download if update.download else gr.update(), update.report or gr.update())
 
-        def stop_run(session: str) -> str:
+        def stop_run(session: str) -> None:
             engine.stop_flag(session).set()
-            return "stopping…"
 
         @actions.on_gpu
         @actions.user_errors
@@ -224,7 +223,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             .then(refresh_preview, **common)
         start_button.click(start_run, [session_id, *page_inputs], [preview, status, bar, result_image, result_video, download, report],
                            api_visibility="private", concurrency_id="engine")
-        stop_button.click(stop_run, session_id, status, api_visibility="private", queue=False)
+        # The run itself says "stopped" (at the next frame): a "stopping…" reply from here could reach the
+        # page after it and cover it.
+        stop_button.click(stop_run, session_id, None, api_visibility="private", queue=False)
         api_image_button.click(api_swap_image, [api_sources, api_target, api_mode, api_morph], api_output,
                                api_name="swap_image", concurrency_id="engine")
         api_video_button.click(api_swap_video, [api_sources, api_target, api_mode, api_morph], api_output,
