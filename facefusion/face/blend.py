@@ -8,6 +8,7 @@ from ..types import FrameBGR, Mask
 
 MAX_COLOUR_SPREAD = 1.1
 """Most the a/b (colour) spread of the source's skin is widened to match the target's."""
+MAX_LIGHT_SPREAD_WITH_SHADING = 1.15
 SKIN_CHROMA_NEAR = 2.5
 SKIN_CHROMA_RAMP = 2.0
 """A pixel takes the full skin-tone shift within NEAR spreads of the skin's colour, none beyond NEAR+RAMP."""
@@ -46,6 +47,10 @@ def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarra
     # otherwise stretch the source's lips and eye make-up into paint (they sit far from the skin's mean).
     ratio = np.clip((s_std + 1e-3) / (f_std + 1e-3), 0.6, 1.6)
     ratio[0] = ratio[0] ** 0.7
+    if lighting:
+        # The target's lightness spread is mostly its lighting, which the shading transfer below brings
+        # over by itself: widening the source's own light and shade as well would count it twice.
+        ratio[0] = min(ratio[0], MAX_LIGHT_SPREAD_WITH_SHADING)
     ratio[1:] = np.minimum(ratio[1:], MAX_COLOUR_SPREAD)
     # The per-channel mapping is a lookup table: one pass over the pixels.
     levels = np.arange(256, dtype=np.float64)[:, None]
