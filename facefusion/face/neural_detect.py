@@ -76,6 +76,7 @@ class NeuralDetector:
     def __post_init__(self) -> None:
         # Opening the file now refuses one of the wrong shape before any frame, not mid-video.
         self.layout = self._layout()
+        self.canvas_size = self._canvas_size()
 
     def _layout(self) -> Layout:
         outputs = self.pool.session(self.path).get_outputs()
@@ -88,8 +89,8 @@ class NeuralDetector:
             f"scores, boxes, points for strides 8/16/32) or one 1x20xN output (YOLOv8-face); it has "
             f"{[list(item.shape) for item in outputs]}")
 
-    @property
-    def canvas_size(self) -> int:
+    def _canvas_size(self) -> int:
+        """The file's own input side when it fixes one, else the chosen size (YOLO: 640)."""
         declared = self.pool.session(self.path).get_inputs()[0].shape[2:]
         if all(isinstance(value, int) and value > 0 for value in declared):
             return int(declared[0])
