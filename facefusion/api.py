@@ -23,7 +23,7 @@ from .options import Options, make_options
 from .processors import FrameContext, create_processors
 from .sources import load_identity, parse_face_map
 from .timing import Stopwatch
-from .types import Face, FrameBGR, Identity
+from .types import NO_SOURCE, Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
 
@@ -141,7 +141,9 @@ class Studio:
         self._matching = matching
         default_identity = self.load_identity(sources, embed=matching) if sources else None
         if default_identity is None and not entries:
-            raise InvalidInputError("give a source image (-s) or a face map (--face-map)")
+            if "face_swapper" in self.options.processors:
+                raise InvalidInputError("give a source image (-s) or a face map (--face-map)")
+            default_identity = NO_SOURCE  # enhancers alone: the selector still picks the faces
         by_position: dict[int, Identity] = {}
         by_reference = []
         for entry in entries:

@@ -75,3 +75,8 @@ class Identity:
     faces: tuple[SourceFace, ...]
     embedding: Embedding | None = field(default=None)
     """Mean of the faces' normalised embeddings: what a recogniser sees of this person."""
+
+
+NO_SOURCE = Identity(name="(no source)", faces=())
+"""What the selected faces get when nothing is swapped (enhancers alone): the selector still decides
+which faces are worked on, without a source person."""

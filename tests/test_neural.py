@@ -449,3 +449,25 @@ def test_outputs_of_trained_models_are_labelled_as_such(models, tmp_path):
         assert studio.digital_source_type == "algorithmicallyEnhanced"
     with Studio(Options(processors=["face_debugger"])) as studio:
         assert studio.digital_source_type is None, "annotations only: nothing to declare"
+
+
+def test_enhancers_run_without_a_source_on_the_faces_the_selector_picks(tmp_path, generated, analyser):
+    """Restoring or upscaling needs no source person; the selector still decides which faces."""
+    restorer = face_restorer(tmp_path / "restorer.onnx")
+    target = read_image(generated["two_people"]).frame
+    faces = sorted(analyser.analyse(target), key=lambda face: face.bbox[0])
+    options = Options(processors=["face_enhancer"], face_enhancer_model=str(restorer), face_enhancer_blend=100,
+                      face_selector_order="left-right")
+    results = {}
+    for mode in ("many", "one"):
+        with Studio(options.replace(face_selector_mode=mode)) as studio:
+            results[mode] = studio.swap_image([], generated["two_people"])
+    assert results["many"].faces_selected == 2 and results["one"].faces_selected == 1
+    for face, brightened_in_one in zip(faces, (True, False)):
+        x, y = (int(value) for value in face.centre)
+        assert results["many"].frame[y, x].astype(int).sum() > target[y, x].astype(int).sum() + 60
+        changed = np.abs(results["one"].frame[y, x].astype(int) - target[y, x]).max() > 20
+        assert changed == brightened_in_one, "mode one restores only the first face in the order"
+    with pytest.raises(InvalidInputError, match="give a source image"):
+        with Studio(Options()) as studio:
+            studio.swap_image([], generated["two_people"])

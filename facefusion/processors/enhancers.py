@@ -23,9 +23,8 @@ class FaceEnhancer:
                                        occlusion=occlusion_masker(options, pool), mask_blur=options.face_mask_blur)
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
-        # Every selected face is restored, swapped or not (a face map may leave some faces without a source).
-        faces = [assignment.face for assignment in context.assignments] or context.faces
-        return self.model.enhance_many(frame, faces)
+        # Every selected face is restored, swapped or not; faces the selector left out stay as they are.
+        return self.model.enhance_many(frame, [assignment.face for assignment in context.assignments])
 
 
 class FrameEnhancer:

@@ -88,6 +88,8 @@ class FaceSwapper:
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         for assignment in context.assignments:
+            if not assignment.identity.faces:  # selected, but there is no one to put there
+                continue
             if self.model is not None:
                 key = id(assignment.identity)
                 if key not in self._latents:  # once per identity, not per frame

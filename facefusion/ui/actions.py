@@ -175,7 +175,7 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
     with Studio(options, analyser=engine.analyser(options)) as studio:
         faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
         result, chosen, reference = frame, set(), None
-        if sources or face_map:
+        if sources or face_map or "face_swapper" not in options.processors:
             plan = studio.plan(sources, frame, face_map)
             processed = studio.process_frame(frame, plan)
             result, faces, reference = processed.frame, processed.faces, plan.reference_embedding

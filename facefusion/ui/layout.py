@@ -165,7 +165,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             sources_list, target_path, options, frame_number, mapping, _ = unpack(values)
             actions.check_target(target_path)
             is_video = actions.video_length(target_path) > 1
-            if not sources_list and not mapping:
+            if not sources_list and not mapping and "face_swapper" in options.processors:
                 raise gr.Error("add at least one source photo (or a face map)", print_exception=False)
             yield (gr.update(), "starting…", PROGRESS_BAR.format(percent=0), gr.update(value=None, visible=not is_video),
                    gr.update(value=None, visible=is_video), None, "")
