@@ -139,6 +139,11 @@ def test_missing_output_folder(tmp_path, generated):
     assert_one_line_error(result, 2, "output folder does not exist")
 
 
+def test_output_that_is_a_folder_gets_an_example_file_name(tmp_path, generated):
+    result = run_cli("headless-run", "-s", generated["astronaut"], "-t", generated["grace_hopper"], "-o", tmp_path)
+    assert_one_line_error(result, 2, f"output path is a folder: {tmp_path}; give a file name in it, e.g. ")
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--face-selector-mode", "all"], "invalid choice"),
     (["--face-mask-blur", "3"], "--face-mask-blur"),

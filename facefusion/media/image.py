@@ -124,6 +124,9 @@ def check_output_path(output: str | os.PathLike[str], inputs: list[str],
                       extensions: tuple[str, ...] = WRITE_EXTENSIONS, kind: str = "an image") -> Path:
     """Refuse an output path that cannot be written or that would overwrite an input."""
     out = Path(output)
+    if out.is_dir():
+        raise InvalidInputError(f"output path is a folder: {out}; give a file name in it, e.g. "
+                                f"{out / ('result' + extensions[0])}")
     if out.suffix.lower() not in extensions:
         raise InvalidInputError(
             f"unsupported output type '{out.suffix}' for {kind}: {out}; use one of {', '.join(extensions)}")
