@@ -181,13 +181,14 @@ class BatchedSession:
         return True
 
     def _execute(self, batch: list[_Request]) -> None:
+        """Run the batch; every request in it gets its rows or the error (nobody is left waiting)."""
         first = batch[0].feed
-        feed = {name: (np.concatenate([request.feed[name] for request in batch]) if name in self.batched_inputs
-                       else value) for name, value in first.items()}
         total = sum(request.rows for request in batch)
         outputs: list[np.ndarray] = []
         error: BaseException | None = None
         try:
+            feed = {name: (np.concatenate([request.feed[name] for request in batch]) if name in self.batched_inputs
+                           else value) for name, value in first.items()}
             outputs = self._checked_run(feed)
         except BaseException as raised:  # noqa: BLE001 - handed to every caller in the batch
             error = raised
