@@ -133,13 +133,13 @@ def _add_models_command(commands: Any) -> None:
 
 def _models(args: argparse.Namespace) -> int:
     from .inference.catalogue import CATALOGUE, DEFAULTS, with_companions
-    from .inference.download import download, models_dir, verify
+    from .inference.download import download, model_path, models_dir, verify
 
     folder = models_dir(args.models_dir)
     if args.action == "list":
         print(f"{'name':<26}{'role':<20}{'file':<30}{'size':>9}  {'present':<8} licence")
         for entry in CATALOGUE:
-            path = folder / entry.file
+            path = model_path(entry, folder)
             size = f"{path.stat().st_size / 1e6:.1f} MB" if path.is_file() else (
                 f"{entry.size / 1e6:.1f} MB" if entry.size else "?")
             licence = entry.licence + (" [NON-COMMERCIAL]" if entry.non_commercial else "")

@@ -46,7 +46,7 @@ def gpus() -> list[str]:
 def report() -> list[str]:
     from . import __version__
     from .inference.catalogue import CATALOGUE
-    from .inference.download import models_dir
+    from .inference.download import is_present, models_dir
     from .inference.runtime import available_providers
     from .media.video import available_encoders
 
@@ -69,7 +69,7 @@ def report() -> list[str]:
         lines.append("to use the GPU: `make gpu` installs onnxruntime-gpu (requirements-gpu.txt)")
     lines.append("video encoders: " + ", ".join(available_encoders()))
     folder = models_dir()
-    present = [entry.name for entry in CATALOGUE if (folder / entry.file).is_file()]
+    present = [entry.name for entry in CATALOGUE if is_present(entry.name, folder)]
     lines.append(f"models folder: {folder} ({len(present)} of {len(CATALOGUE)} catalogue files present"
                  + (f": {', '.join(present)}" if present else "") + ")")
     return lines

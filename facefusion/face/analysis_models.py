@@ -33,7 +33,7 @@ def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | N
     """``mediapipe``; a neural model name; ``auto`` (the first neural detector present, else the embedded
     one); ``many`` (every detector present, merged); or the path of the user's own .onnx file."""
     from ..inference.catalogue import DETECTOR, DETECTOR_ALIASES, find
-    from ..inference.download import models_dir, require
+    from ..inference.download import is_present, models_dir, require
     from ..inference.resolve import resolve_model
 
     folder = folder or models_dir()
@@ -42,7 +42,7 @@ def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | N
     if choice.lower().endswith(".onnx"):
         resolved = resolve_model(choice, "detector", "--face-detector-model", DETECTOR, folder)
         return DetectorChoice(False, (resolved.path,), f"face detector: {resolved.description}", size)
-    present = [name for name in DETECTOR_ALIASES if (folder / find(name).file).is_file()]
+    present = [name for name in DETECTOR_ALIASES if is_present(name, folder)]
     if choice == "auto":
         if not present:
             return DetectorChoice(description=f"face detector: {EMBEDDED_DETECTOR}, no neural detector in {folder}")
@@ -66,15 +66,15 @@ class RecogniserChoice:
 def choose_recogniser(choice: str = "dlib", folder: Path | None = None) -> RecogniserChoice:
     """``dlib``; ``arcface_w600k_r50``; ``auto`` (ArcFace when its file is present, else dlib); or the
     path of the user's own .onnx file with ArcFace's contract."""
-    from ..inference.catalogue import ARCFACE, find
-    from ..inference.download import models_dir
+    from ..inference.catalogue import ARCFACE
+    from ..inference.download import is_present, models_dir
     from ..inference.resolve import resolve_model
 
     folder = folder or models_dir()
     if choice == "dlib":
         return RecogniserChoice()
     if choice == "auto":
-        if not (folder / find("arcface_w600k_r50").file).is_file():
+        if not is_present("arcface_w600k_r50", folder):
             return RecogniserChoice(description=f"identity: dlib ResNet (embedded), no arcface_w600k_r50 in {folder}")
         choice = "arcface_w600k_r50"
     resolved = resolve_model(choice, "recogniser", "--face-recogniser-model", ARCFACE, folder)

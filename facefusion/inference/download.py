@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InvalidInputError, StudioError
-from .catalogue import ModelEntry
+from .catalogue import ModelEntry, find
 
 logger = logging.getLogger("facefusion")
 
@@ -53,6 +53,11 @@ def models_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 def model_path(entry: ModelEntry, folder: Path) -> Path:
     return folder / entry.file
+
+
+def is_present(name: str, folder: Path) -> bool:
+    """Whether the catalogue model ``name`` (or a detector alias) has its file in ``folder``."""
+    return model_path(find(name), folder).is_file()
 
 
 def hash_path(entry: ModelEntry, folder: Path) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import contracts
 from .catalogue import CATALOGUE, Contract, ModelEntry, find
-from .download import ModelMissingError, missing_message, models_dir, require
+from .download import ModelMissingError, is_present, missing_message, model_path, models_dir, require
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ def resolve_model(choice: str, role: str, slot: str, contract: Contract | None =
     if choice == "auto":
         for name in candidates(role):
             entry = find(name)
-            if (folder / entry.file).is_file():
-                return ResolvedModel(folder / entry.file, entry.contract, _describe(entry) + ", chosen by auto")
+            if is_present(name, folder):
+                return ResolvedModel(model_path(entry, folder), entry.contract, _describe(entry) + ", chosen by auto")
         first = find(candidates(role)[0])
         raise ModelMissingError(f"{slot} auto: no {role.replace('_', ' ')} model in {folder}; "
                                 + missing_message(first, folder))

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..face.neural_swap import ArcFace, EmbeddingSwapper
 from ..face.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
-from ..inference.download import models_dir, require
+from ..inference.download import is_present, models_dir, require
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options, expand_padding
@@ -45,8 +45,8 @@ def neural_model(options: Options, folder: Path | None = None,
         return None, f"{CLASSICAL}: chosen"
     arcface_entry = find("arcface_w600k_r50")
     if choice == "auto":
-        present = [name for name in INSWAPPER_MODELS if (folder / find(name).file).is_file()]
-        if not present or not (folder / arcface_entry.file).is_file():
+        present = [name for name in INSWAPPER_MODELS if is_present(name, folder)]
+        if not present or not is_present(arcface_entry.name, folder):
             return None, (f"{CLASSICAL}: no neural swapper in {folder} (`facefusion models download inswapper_128 "
                           "arcface_w600k_r50` adds one)")
         choice = present[0]

@@ -286,12 +286,12 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
 def model_table() -> str:
     """Markdown table of the catalogue: which model files are present, with their licences."""
     from ..inference.catalogue import CATALOGUE
-    from ..inference.download import models_dir
+    from ..inference.download import is_present, models_dir
 
     folder = models_dir()
     rows = ["| model | role | present | licence |", "| --- | --- | --- | --- |"]
     for entry in CATALOGUE:
-        present = "yes" if (folder / entry.file).is_file() else "no"
+        present = "yes" if is_present(entry.name, folder) else "no"
         licence = entry.licence + (" **(non-commercial)**" if entry.non_commercial else "")
         rows.append(f"| {entry.name} | {entry.role.replace('_', ' ')} | {present} | {licence} |")
     from ..system import report
