@@ -20,7 +20,7 @@ from .face.select import pick_reference
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .options import Options, make_options
-from .processors import FrameContext, create_processors
+from .processors import FrameContext, create_processors, run_processors
 from .sources import load_identity, parse_face_map
 from .timing import Stopwatch
 from .types import NO_SOURCE, Face, FrameBGR, Identity
@@ -172,9 +172,7 @@ class Studio:
         faces = self.analyser.analyse(frame)
         ordered, assignments = assign_faces(frame, faces, plan, self.options, self.analyser)
         context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch)
-        result = frame.copy()
-        for processor in self.processors:
-            result = processor.process(result, context)
+        result = run_processors(self.processors, frame, context)
         return FrameResult(frame=result, faces=ordered, assignments=assignments,
                            faces_swappable=self.swappable(assignments))
 

@@ -38,7 +38,7 @@ from .media.image import check_output_path, is_image_path, read_image
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
 from .options import Options, option_specs
-from .processors import FrameContext
+from .processors import FrameContext, run_processors
 from .types import Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
@@ -461,9 +461,7 @@ def _render(studio: Studio, image: FrameBGR, context: FrameContext | None, error
     if context is None:
         return image, 0, error
     try:
-        result = image.copy()
-        for processor in studio.processors:
-            result = processor.process(result, context)
+        result = run_processors(studio.processors, image, context)
     except (StoppedError, MemoryError):
         raise
     except Exception as failure:  # noqa: BLE001 - one bad frame must not end a long run

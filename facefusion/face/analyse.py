@@ -103,12 +103,12 @@ class FaceAnalyser:
         for detection in detections:
             with timed(self.stopwatch, "landmarks"):
                 mesh = self.landmarker.mesh(frame, detection.bbox)
-            if mesh is not None:
-                # The mesh's points, even where the detector has its own: a video's faces keep one
-                # source of points between full detections (tracked frames only refit the mesh).
-                landmarks_5 = five_points_from_mesh(mesh)
-            elif detection.landmarks_5 is not None:
+            if detection.landmarks_5 is not None:
+                # A neural detector's own five points are what the neural models were aligned with in
+                # training; the mesh's estimate of them sits a little off (tracking keeps the offset).
                 landmarks_5 = detection.landmarks_5
+            elif mesh is not None:
+                landmarks_5 = five_points_from_mesh(mesh)
             else:
                 keypoints = detection.keypoints
                 # BlazeFace has no mouth corners: spread its mouth centre by half the eye distance.

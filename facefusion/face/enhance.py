@@ -43,7 +43,8 @@ class FaceEnhancerModel:
         mean, std = np.array(self.contract.mean, np.float32), np.array(self.contract.std, np.float32)
         blobs = np.stack([((crop[:, :, ::-1].astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
                           for crop in crops])
-        feed = {session.get_inputs()[0].name: np.ascontiguousarray(blobs)}
+        feed = {self.contract.inputs[0].name: np.ascontiguousarray(blobs)}
+        # CodeFormer-style files take a fidelity weight too (a user's own file may have one as well).
         if any(item.name == "weight" for item in session.get_inputs()):
             feed["weight"] = np.array([self.weight], np.float64)
         outputs = session.run(feed)[0]
@@ -83,7 +84,9 @@ class FrameEnhancerModel:
     def enhance(self, frame: FrameBGR) -> FrameBGR:
         scale = self.scale
         height, width = frame.shape[:2]
-        tile = min(self.tile, max(height, width))
+        # A frame smaller than a tile is padded up to a whole tile: files exported for a fixed tile size
+        # take nothing else, and every frame then sees the model at the same input size.
+        tile = self.tile
         stride = max(1, tile - 2 * self.overlap)
         padded = cv2.copyMakeBorder(frame, 0, max(0, tile - height), 0, max(0, tile - width), cv2.BORDER_REFLECT_101)
         pad_h, pad_w = padded.shape[:2]
@@ -97,7 +100,7 @@ class FrameEnhancerModel:
         weights = np.zeros((pad_h * scale, pad_w * scale, 1), np.float32)
         weight = _tile_weight(tile * scale, self.overlap * scale)[..., None]
         session = self.pool.batched(self.path)
-        name = session.get_inputs()[0].name
+        name = self.contract.inputs[0].name
         corners = [(y, x) for y in ys for x in xs]
         # A few tiles a run: batched where the model allows, without holding every enlarged tile at once.
         per_run = self.pool.settings.max_batch

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..inference.catalogue import DETECTOR
 from ..inference.runtime import SessionPool
 from ..types import FrameBGR
 from .detect import Detection
@@ -28,6 +29,7 @@ STRIDES = (8, 16, 32)
 NMS_OVERLAP = 0.4
 """Boxes overlapping more than this (intersection over union) are one face."""
 YOLO_SIZE = 640
+DETECTOR_INPUT = DETECTOR.inputs[0].name
 
 
 def decode_scrfd(outputs: list[np.ndarray], size: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +93,8 @@ class NeuralDetector:
 
     def _canvas_size(self) -> int:
         """The file's own input side when it fixes one, else the chosen size (YOLO: 640)."""
-        declared = self.pool.session(self.path).get_inputs()[0].shape[2:]
+        declared = next(item.shape for item in self.pool.session(self.path).get_inputs()
+                        if item.name == DETECTOR_INPUT)[2:]
         if all(isinstance(value, int) and value > 0 for value in declared):
             return int(declared[0])
         return YOLO_SIZE if self.layout == "yolo" else self.size
@@ -110,7 +113,7 @@ class NeuralDetector:
         # Both layouts keep OpenCV's BGR channel order, as the published exports expect.
         canvas = (canvas - 127.5) / 128.0 if self.layout == "scrfd" else canvas / 255.0
         session = self.pool.batched(self.path)
-        outputs = session.run({session.get_inputs()[0].name: np.ascontiguousarray(canvas.transpose(2, 0, 1)[None])})
+        outputs = session.run({DETECTOR_INPUT: np.ascontiguousarray(canvas.transpose(2, 0, 1)[None])})
         if self.layout == "scrfd":
             boxes, scores, points = decode_scrfd(outputs, size, self.score_threshold)
         else:

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference.catalogue import Contract
+from ..inference.catalogue import Contract, find
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR, Identity, Points
 from .align import box_mask, depth_to_space, paste_back, space_to_depth, warp_face
 from .model_masks import OcclusionMasker, RegionMasker
+
+CONVERTER_INPUT = find("crossface_simswap").contract.inputs[0].name
 
 
 def _blob(crop: FrameBGR, mean: tuple[float, ...], std: tuple[float, ...], scale: float = 1 / 255) -> np.ndarray:
@@ -41,7 +43,7 @@ class ArcFace:
         crop, _ = warp_face(image, landmarks_5, self.contract.template or "arcface_112_v2", self.contract.size or 112)
         session = self.pool.batched(self.path)
         blob = _blob(crop, self.contract.mean, self.contract.std, scale=1.0)
-        return session.run({session.get_inputs()[0].name: blob})[0].reshape(-1).astype(np.float32)
+        return session.run({self.contract.inputs[0].name: blob})[0].reshape(-1).astype(np.float32)
 
 
 def _normalised(vector: np.ndarray) -> np.ndarray:
@@ -78,38 +80,45 @@ class EmbeddingSwapper:
         return last.astype(np.float32) if last.shape == (512, 512) else None
 
     def source_latent(self, identity: Identity) -> np.ndarray:
-        raw = np.mean([self.arcface.embed(source.image, source.face.landmarks_5) for source in identity.faces], axis=0)
+        raw = [self.arcface.embed(source.image, source.face.landmarks_5) for source in identity.faces]
         if self.kind == "simswap" and self.converter is not None:
             session = self.pool.batched(self.converter)
-            converted = session.run({session.get_inputs()[0].name: raw.reshape(1, -1).astype(np.float32)})[0]
+            converted = session.run({CONVERTER_INPUT: np.mean(raw, axis=0).reshape(1, -1).astype(np.float32)})[0]
             latent = _normalised(converted.reshape(-1))
         elif self.kind == "inswapper" and self.emap is not None:
-            latent = _normalised(raw) @ self.emap
+            latent = _normalised(np.mean(raw, axis=0)) @ self.emap
         else:
-            latent = _normalised(raw)
+            # hyperswap takes the mean of the photos' normalised embeddings (each photo counts the same,
+            # however bright or large its face), as FaceFusion averages a person's photos.
+            latent = np.mean([_normalised(vector) for vector in raw], axis=0)
         return latent.reshape(1, -1).astype(np.float32)
 
-    def balanced(self, latent: np.ndarray, frame: FrameBGR, target: Face) -> np.ndarray:
-        """The source latent with some of the target's identity mixed in, as ``weight`` asks."""
+    def balanced(self, latent: np.ndarray, target_frame: FrameBGR, target: Face) -> np.ndarray:
+        """The source latent with some of the target's identity mixed in, as ``weight`` asks. The
+        target's identity is read from ``target_frame``, the frame as it was detected: a frame that
+        earlier faces or processors have already changed would mix in someone else."""
         mix = 0.35 - 0.7 * self.weight
         if abs(mix) < 1e-6:
             return latent
-        own = _normalised(self.arcface.embed(frame, target.landmarks_5)).reshape(1, -1)
+        own = _normalised(self.arcface.embed(target_frame, target.landmarks_5)).reshape(1, -1)
         return (latent * (1 - mix) + own * mix).astype(np.float32)
 
-    def swap(self, frame: FrameBGR, target: Face, latent: np.ndarray) -> FrameBGR:
+    def swap(self, frame: FrameBGR, target: Face, latent: np.ndarray,
+             as_detected: tuple[FrameBGR, Face] | None = None) -> FrameBGR:
+        """Swap onto ``target`` in ``frame`` (changed in place). ``as_detected``: the analysed frame
+        and this face in it, where the target's own identity is read (default: ``frame``)."""
         size = self.contract.size or 128
-        latent = self.balanced(latent, frame, target)
+        latent = self.balanced(latent, *(as_detected or (frame, target)))
         # Pixel boost works in whole multiples of the model's own size.
         boost = max(size, self.pixel_boost // size * size)
         crop, matrix = warp_face(frame, target.landmarks_5, self.contract.template or "arcface_128", boost)
         session = self.pool.batched(self.path)
-        names = {item.name for item in session.get_inputs()}
         parts = space_to_depth(crop, size)
-        # Every pixel-boost part in one request: one batched run where the model allows.
-        feed = {"target": np.concatenate([_blob(part, self.contract.mean, self.contract.std) for part in parts]),
-                "source": np.repeat(latent, len(parts), axis=0)}
-        results = session.run({name: value for name, value in feed.items() if name in names})[0]
+        # Every pixel-boost part in one request: one batched run where the model allows. Inputs go by
+        # the names the contract gives them (a file's input order is not part of the contract).
+        results = session.run({
+            "target": np.concatenate([_blob(part, self.contract.mean, self.contract.std) for part in parts]),
+            "source": np.repeat(latent, len(parts), axis=0)})[0]
         outputs = []
         for result in results:
             # hyperswap answers in its input's range (-1..1); inswapper and simswap in RGB 0..1 (simswap's

@@ -81,6 +81,9 @@ class Track:
     """Smooths the five points while the face has no mesh."""
     step: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     """How far (x, y pixels) the face moved per frame lately; what a missing face coasts on."""
+    points_offset: np.ndarray | None = None
+    """Where the detector's own five points sat relative to the mesh's (in units of the eye line), at
+    the last full detection: carried into the frames where only the mesh is refitted."""
 
     def seen(self, face: Face) -> None:
         """The face was found in this frame."""
@@ -113,6 +116,20 @@ def _moved(face: Face, shift: np.ndarray) -> Face:
         mesh[:, :2] += shift
     return dataclasses.replace(face, bbox=face.bbox + np.tile(shift, 2), landmarks_5=face.landmarks_5 + shift,
                                mesh=mesh)
+
+
+def _eye_frame(five: Points) -> np.ndarray:
+    """Rows: the eye line and its perpendicular, so an offset moves and turns with the face."""
+    eyes = (five[1] - five[0]).astype(np.float64)
+    return np.array([eyes, [-eyes[1], eyes[0]]]) if np.linalg.norm(eyes) > 1e-6 else np.eye(2)
+
+
+def points_offset(face: Face) -> np.ndarray | None:
+    """The face's five points relative to the mesh's, in eye-line units (None without a mesh)."""
+    if face.mesh is None:
+        return None
+    from_mesh = five_points_from_mesh(face.mesh)
+    return (face.landmarks_5 - from_mesh) @ np.linalg.inv(_eye_frame(from_mesh))
 
 
 def _bbox_of(mesh: Points) -> np.ndarray:
@@ -176,7 +193,10 @@ class FaceTracker:
                 track.points_filter = OneEuroFilter(self.rate)
             return dataclasses.replace(face, landmarks_5=track.points_filter(face.landmarks_5, scale=face.size))
         mesh = track.filter(face.mesh, scale=face.size)
-        return dataclasses.replace(face, mesh=mesh, landmarks_5=five_points_from_mesh(mesh))
+        five = five_points_from_mesh(mesh)
+        if track.points_offset is not None:
+            five = (five + track.points_offset @ _eye_frame(five)).astype(np.float32)
+        return dataclasses.replace(face, mesh=mesh, landmarks_5=five)
 
     def _refit(self, frame: FrameBGR) -> None:
         for track in self.tracks:
@@ -202,6 +222,7 @@ class FaceTracker:
                 track.coast()
                 continue
             unmatched.remove(best)
+            track.points_offset = points_offset(faces[best])
             track.seen(self._smoothed(track, faces[best]))
         # For the embedded detector, a detection the mesh cannot be fitted to is most often not a face
         # (a pattern, a hand): in a video it would only start short, useless tracks.
@@ -210,7 +231,7 @@ class FaceTracker:
             identities = self.decide(frame, new_faces)
             for face, identity in zip(new_faces, identities):
                 track = Track(track_id=self._next_id, face=face, identity=identity,
-                              filter=OneEuroFilter(self.rate))
+                              filter=OneEuroFilter(self.rate), points_offset=points_offset(face))
                 track.face = self._smoothed(track, face)
                 self._next_id += 1
                 self.tracks.append(track)

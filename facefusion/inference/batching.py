@@ -39,8 +39,14 @@ class _Request:
     done: bool = False
 
 
+def _has_rows(shape: list[Any]) -> bool:
+    """Whether an input carries one row per face or tile: an image or embedding batch (rank 2 or more).
+    A rank-1 input (CodeFormer's weight) is one setting for the whole run, never split or stacked."""
+    return len(shape) >= 2
+
+
 def _free_batch(shape: list[Any]) -> bool:
-    return bool(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
+    return _has_rows(shape) and not (isinstance(shape[0], int) and shape[0] > 0)
 
 
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
@@ -74,6 +80,7 @@ class BatchedSession:
         self.warnings: list[str] = []
         self._run_lock = threading.Lock()
         self.max_rows = max(1, max_rows)
+        self.row_inputs = {item.name for item in session.get_inputs() if _has_rows(item.shape)}
         self.batched_inputs = {item.name for item in session.get_inputs() if _free_batch(item.shape)}
         self._input_types = _input_types(session)
         self.stats = BatchStats()
@@ -90,7 +97,8 @@ class BatchedSession:
 
     def run(self, feed: Feed) -> list[np.ndarray]:
         """The model's outputs for the rows of ``feed`` (its batched inputs all have the same rows)."""
-        rows = max(len(feed[name]) for name in (self.batched_inputs or feed))
+        carriers = [name for name in feed if name in self.row_inputs] or list(feed)
+        rows = max(len(feed[name]) for name in carriers)
         if not self.batchable:
             return self._row_by_row(feed, rows)
         request = _Request(feed, rows)
@@ -109,7 +117,7 @@ class BatchedSession:
 
     def _row_by_row(self, feed: Feed, rows: int) -> list[np.ndarray]:
         # Inputs with one value for all rows (CodeFormer's weight) are passed as they are.
-        results = [self._checked_run({name: value[row:row + 1] if len(value) == rows else value
+        results = [self._checked_run({name: value[row:row + 1] if name in self.row_inputs else value
                                       for name, value in feed.items()})
                    for row in range(rows)]
         with self._condition:

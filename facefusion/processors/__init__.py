@@ -5,7 +5,7 @@ from typing import Callable
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
-from .base import FrameContext, Processor
+from .base import FrameContext, Processor, run_processors
 from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
@@ -24,4 +24,4 @@ def create_processors(options: Options, pool: SessionPool | None = None) -> list
     return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
-__all__ = ["PROCESSORS", "FrameContext", "Processor", "create_processors"]
+__all__ = ["PROCESSORS", "FrameContext", "Processor", "create_processors", "run_processors"]

@@ -1,21 +1,56 @@
 """The contract every processor follows: frame in, frame out, no files, no front end."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from ..assign import Assignment
 from ..timing import Stopwatch
 from ..types import Face, FrameBGR
 
 
+def scale_face(face: Face, factor: float) -> Face:
+    """The same face in a frame ``factor`` times larger (box, points and mesh; identity is unchanged)."""
+    mesh = None if face.mesh is None else (face.mesh * factor).astype(face.mesh.dtype)
+    return dataclasses.replace(face, bbox=(face.bbox * factor).astype(face.bbox.dtype),
+                               landmarks_5=(face.landmarks_5 * factor).astype(face.landmarks_5.dtype), mesh=mesh)
+
+
 @dataclass(frozen=True)
 class FrameContext:
-    """What the analysis of one frame found: every face, and which of them get which source."""
+    """What the analysis of one frame found: every face, and which of them get which source.
+
+    Face coordinates are those of the frame a processor receives: after a frame enhancer has enlarged
+    the frame, the processors that follow get the faces scaled to it (see ``fitted_to``)."""
 
     faces: list[Face]
     assignments: list[Assignment]
     stopwatch: Stopwatch | None = None
+    detected: FrameBGR | None = None
+    """The frame as it was analysed, before any processor changed it (what the target face looked like)."""
+    scale: float = 1.0
+    """How many times larger the frame these faces are placed in is than ``detected``."""
+
+    def fitted_to(self, frame: FrameBGR) -> "FrameContext":
+        """This context with its faces placed in ``frame`` (scaled when ``frame`` is larger or smaller
+        than the analysed frame)."""
+        if self.detected is None:
+            return self
+        factor = frame.shape[1] / self.detected.shape[1]
+        if abs(factor - self.scale) < 1e-9:
+            return self
+        change = factor / self.scale
+        scaled = {id(face): scale_face(face, change) for face in self.faces}
+        for assignment in self.assignments:
+            scaled.setdefault(id(assignment.face), scale_face(assignment.face, change))
+        return dataclasses.replace(
+            self, faces=[scaled[id(face)] for face in self.faces], scale=factor,
+            assignments=[Assignment(face=scaled[id(item.face)], identity=item.identity) for item in self.assignments])
+
+    def as_detected(self, face: Face) -> Face:
+        """One of this context's faces in the coordinates of ``detected``."""
+        return face if self.scale == 1.0 else scale_face(face, 1.0 / self.scale)
 
 
 class Processor(Protocol):
@@ -24,3 +59,12 @@ class Processor(Protocol):
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         """Return the processed frame; may change ``frame`` in place (the caller owns a copy)."""
         ...
+
+
+def run_processors(processors: Sequence[Processor], frame: FrameBGR, context: FrameContext) -> FrameBGR:
+    """Every processor in turn on a copy of ``frame``; each gets the faces placed in the frame it receives."""
+    context = dataclasses.replace(context, detected=frame, scale=1.0)
+    result = frame.copy()
+    for processor in processors:
+        result = processor.process(result, context.fitted_to(result))
+    return result

@@ -94,7 +94,9 @@ class FaceSwapper:
                 key = id(assignment.identity)
                 if key not in self._latents:  # once per identity, not per frame
                     self._latents[key] = self.model.source_latent(assignment.identity)
-                frame = self.model.swap(frame, assignment.face, self._latents[key])  # type: ignore[arg-type]
+                as_detected = None if context.detected is None else (context.detected,
+                                                                      context.as_detected(assignment.face))
+                frame = self.model.swap(frame, assignment.face, self._latents[key], as_detected)  # type: ignore[arg-type]
             else:
                 source = best_source_face(assignment.identity, assignment.face)
                 frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
