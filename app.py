@@ -77,7 +77,10 @@ def create_app(output_dir: Path | None = None):
 def main(argv: list[str] | None = None) -> None:
     import logging
 
+    from facefusion.console import quiet_native_logs
+
     args = parse_args(argv)
+    quiet_native_logs()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     demo, engine = create_app()
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)

@@ -12,6 +12,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
+from .console import quiet_native_logs
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError
 from .options import Options, make_options, option_specs
 
@@ -260,27 +261,13 @@ def _batch_run(args: argparse.Namespace) -> int:
 
 def _configure_logging(level: str) -> None:
     names = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+    if level != "debug":
+        quiet_native_logs()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.handlers[:] = [handler]
     logger.setLevel(names[level])
     logger.propagate = False
-    if level != "debug":
-        _silence_native_stderr()
-
-
-def _silence_native_stderr() -> None:
-    """mediapipe's C++ side prints start-up chatter straight to file descriptor 2 on every run.
-    Python's own messages keep the real stderr (a duplicate of it); descriptor 2 goes to /dev/null."""
-    sys.stderr.flush()
-    real_stderr = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    sys.stderr = os.fdopen(real_stderr, "w", buffering=1)
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -175,3 +175,33 @@ def test_real_photo_swap_through_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "2 swapped" in result.stderr
     assert read_image(output).frame.shape == read_image(shared_file("two_faces_01.jpg")).frame.shape
+
+
+NATIVE_NOISE_MARKS = ("W0000", "inference_feedback_manager", "TensorFlow Lite", "absl::InitializeLog")
+
+
+def test_the_console_shows_no_native_library_chatter(generated, tmp_path):
+    result = run_cli("headless-run", "-s", generated["astronaut"], "-t", generated["grace_hopper"], "-o",
+                     tmp_path / "out.jpg")
+    assert result.returncode == 0, result.stderr
+    assert "1 swapped" in result.stderr
+    assert not any(mark in result.stderr for mark in NATIVE_NOISE_MARKS), result.stderr
+
+
+def test_the_native_log_filter_drops_chatter_and_passes_everything_else():
+    """What app.py installs: mediapipe's lines are dropped, Python's messages and other native output kept."""
+    script = (
+        "import os, sys, numpy as np\n"
+        "from facefusion.console import quiet_native_logs\n"
+        "quiet_native_logs()\n"
+        "from facefusion.face.analyse import FaceAnalyser\n"
+        "analyser = FaceAnalyser(); analyser.warm_up(); analyser.analyse(np.zeros((64, 64, 3), np.uint8))\n"
+        "os.write(2, b'native: something the user must see\\n')\n"
+        "print('python: a warning', file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "native: something the user must see" in result.stderr and "python: a warning" in result.stderr
+    assert not any(mark in result.stderr for mark in NATIVE_NOISE_MARKS), result.stderr
+    unfiltered = subprocess.run([sys.executable, "-c", script.replace("quiet_native_logs()\n", "")], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+    assert any(mark in unfiltered.stderr for mark in NATIVE_NOISE_MARKS), "the chatter this test expects is gone"
