@@ -52,6 +52,13 @@ class ImageResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def unfitted_note(count: int, where: str = "") -> str:
+    """The report's line for faces that were found but could not be swapped, and why."""
+    return (f"{count} face(s) found{where} could not be swapped and were left as they are: their landmarks could "
+            "not be fitted (a profile, a face mostly covered or blurred, or not a face at all); a neural swapper "
+            "(--face-swapper-model) needs only five points and swaps such faces")
+
+
 class Studio:
     """Owns the embedded engine's models; reuse one for many images. Not thread-safe."""
 
@@ -199,7 +206,7 @@ class Studio:
                             "(try --face-selector-mode many or a larger --reference-face-distance)")
         unswappable = len(frame_result.assignments) - frame_result.faces_swappable
         if unswappable and "face_swapper" in self.options.processors:
-            warnings.append(f"{unswappable} selected face(s) could not be fitted with landmarks and were left as they are")
+            warnings.append(unfitted_note(unswappable))
         warnings.extend(self.setup_warnings)
         for message in warnings:
             logger.warning(message)

@@ -25,6 +25,7 @@ FaceMaskRegionName = Literal["skin", "left-eyebrow", "right-eyebrow", "left-eye"
                              "mouth", "upper-lip", "lower-lip"]
 FaceDetectorModel = Literal["auto", "mediapipe", "yolo_face", "retinaface", "scrfd", "many"]
 FaceDetectorSize = Literal[160, 320, 480, 512, 640]
+FaceDetectorAngle = Literal[0, 90, 180, 270]
 FaceRecogniserModel = Literal["auto", "dlib", "arcface_w600k_r50"]
 FaceOccluderModel = Literal["xseg_1", "xseg_2", "xseg_3"]
 FaceParserModel = Literal["bisenet_resnet_34", "bisenet_resnet_18"]
@@ -44,6 +45,7 @@ FACE_MASK_TYPES: tuple[str, ...] = get_args(FaceMaskType)
 FACE_MASK_REGION_NAMES: tuple[str, ...] = get_args(FaceMaskRegionName)
 FACE_DETECTOR_MODELS: tuple[str, ...] = get_args(FaceDetectorModel)
 FACE_DETECTOR_SIZES: tuple[int, ...] = get_args(FaceDetectorSize)
+FACE_DETECTOR_ANGLES: tuple[int, ...] = get_args(FaceDetectorAngle)
 FACE_RECOGNISER_MODELS: tuple[str, ...] = get_args(FaceRecogniserModel)
 FACE_OCCLUDER_MODELS: tuple[str, ...] = get_args(FaceOccluderModel)
 FACE_PARSER_MODELS: tuple[str, ...] = get_args(FaceParserModel)
@@ -96,6 +98,12 @@ class Options:
     face_detector_size: int = _option(640, OptionSpec(
         "--face-detector-size", "side of the square a neural detector sees the frame in: larger finds smaller "
         "faces, slower (yolo_face always 640)", "face detector", choices=FACE_DETECTOR_SIZES))
+    face_detector_angles: list[int] = _option([0, 90, 270, 180], OptionSpec(
+        "--face-detector-angles", "turns of the picture (degrees, clockwise) the detector tries, in this order, "
+        "until one finds faces: a photo or clip lying on its side or upside down is still swapped; give only 0 "
+        "to look at pictures as they are (faster on videos with long stretches without a face). Tilted heads "
+        "need no angle: each face's mesh is fitted upright", "face detector", choices=FACE_DETECTOR_ANGLES,
+        multiple=True, max_items=4))
     face_detector_score: float = _option(0.5, OptionSpec(
         "--face-detector-score", "minimum detector confidence for a face to count", "face detector",
         minimum=0.0, maximum=1.0, step=0.05))

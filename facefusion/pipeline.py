@@ -30,7 +30,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .api import Studio
+from .api import Studio, unfitted_note
 from .assign import Assignment, assign_faces
 from .errors import InvalidInputError, StoppedError
 from .face.track import FaceTracker
@@ -421,6 +421,8 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
             decoder_stop.set()
             workers.shutdown(wait=True, cancel_futures=True)
         warnings.extend(studio.setup_warnings)
+        if tracker.unfitted and "face_swapper" in options.processors:
+            warnings.append(unfitted_note(tracker.unfitted, " at the full detections (every few frames)"))
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
     assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),

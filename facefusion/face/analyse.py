@@ -8,11 +8,11 @@ import numpy as np
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
-from ..types import Face, FrameBGR
+from ..types import Face, FrameBGR, Points
 from .analysis_models import (Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector,
                               choose_recogniser)
-from .detect import FaceDetector
-from .landmarks import FaceLandmarker
+from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, detect_turned, overlap_of_smaller
+from .landmarks import FaceLandmarker, box_overlap, mesh_box, roll_of_points, upright_crop
 from .memo import Memo, frame_digest
 from .recognise import ArcFaceRecogniser, FaceRecogniser
 from .topology import five_points_from_mesh
@@ -21,13 +21,58 @@ if TYPE_CHECKING:
     from ..options import Options
 
 
+DEFAULT_ANGLES = (0, 90, 270, 180)
+"""Upright first, then lying on either side, then upside down."""
+
+
+def upright_turn(roll: float) -> int:
+    """The clockwise quarter turn of the picture that brings a face of this roll nearest to upright
+    (0 for faces within 45° of upright)."""
+    return int(-round(roll / 90.0) * 90) % 360
+
+
+ORIENTATION_CROP_SCALE = 2.0
+ORIENTATION_CROP_SIZE = 192
+ORIENTATION_MARGIN = 0.05
+"""How much better the detector must score a face turned over for its mesh to be fitted again turned."""
+SAME_MESH_OVERLAP = 0.2
+"""Meshes whose boxes overlap more than this (IoU) sit on one face; faces side by side, even cheek to
+cheek, overlap far less."""
+TRUST_BOX_OVERLAP = 0.5
+"""Below this overlap (IoU) with its mesh, a detector's box is replaced by the mesh's (BlazeFace places
+boxes poorly on faces lying on their side)."""
+
+
+def distinct(faces: list[Face]) -> list[Face]:
+    """One face per person: two detections whose meshes landed on the same face (a false detection
+    beside a face locks its mesh onto that face) are one, the better scored is kept."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda item: item.score, reverse=True):
+        if face.mesh is None or all(other.mesh is None or
+                                    box_overlap(mesh_box(face.mesh), mesh_box(other.mesh)) < SAME_MESH_OVERLAP
+                                    for other in kept):
+            kept.append(face)
+    return [face for face in faces if any(face is other for other in kept)]
+
+
+def face_roll(face: Face) -> float:
+    """The face's tilt from its eye points (degrees, clockwise)."""
+    return roll_of_points(face.landmarks_5)
+
+
+def detection_roll(detection: Detection) -> float:
+    """The face's tilt from the detector's eye points (its own five points when it has them)."""
+    return roll_of_points(detection.landmarks_5 if detection.landmarks_5 is not None else detection.keypoints)
+
+
 def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
                  pool: SessionPool | None = None, memo_frames: int = 0) -> "FaceAnalyser":
     """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
     return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
                         choose_detector(options.face_detector_model, options.face_detector_size),
                         pool or SessionPool(execution_settings(options)),
-                        choose_recogniser(options.face_recogniser_model), memo_frames)
+                        choose_recogniser(options.face_recogniser_model), memo_frames,
+                        tuple(options.face_detector_angles))
 
 
 class FaceAnalyser:
@@ -36,10 +81,12 @@ class FaceAnalyser:
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
                  stopwatch: Stopwatch | None = None, detector_choice: DetectorChoice | None = None,
                  pool: SessionPool | None = None, recogniser_choice: RecogniserChoice | None = None,
-                 memo_frames: int = 0) -> None:
+                 memo_frames: int = 0, angles: tuple[int, ...] = DEFAULT_ANGLES) -> None:
         """``memo_frames``: remember the analysis of this many recent frames (and the identities of
         their faces), for callers that look at the same pictures again and again (the web UI's
-        preview re-runs on every option change); 0 for video runs, where no frame comes twice."""
+        preview re-runs on every option change); 0 for video runs, where no frame comes twice.
+        ``angles``: quarter turns (degrees) of the picture tried when no face is found upright."""
+        self.angles = tuple(angle for angle in angles if angle % 360)
         self.stopwatch = stopwatch
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
@@ -82,41 +129,85 @@ class FaceAnalyser:
         """Load every model now (so timings and first requests do not pay for it)."""
         blank = np.zeros((64, 64, 3), np.uint8)
         self.detector.detect(blank)
-        self.landmarker.mesh(blank, np.array([0, 0, 64, 64], np.float32))
+        self.landmarker.fit_once(blank, np.array([0, 0, 64, 64], np.float32))
         _ = self.recogniser
 
-    def analyse(self, frame: FrameBGR) -> list[Face]:
-        """Every face in the frame with box, score, 5 points and, where it fits, the 468-point mesh."""
+    def analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
+        """Every face in the frame with box, score, 5 points and, where it fits, the 468-point mesh.
+        ``turned``: when nothing is found upright, also look at the picture turned by ``angles``
+        (video tracking asks for that only now and then: most frames without a face stay so)."""
         if self._faces_memo is None:
-            return self._analyse(frame)
+            return self._analyse(frame, turned)
         key = frame_digest(frame)
         remembered = self._faces_memo.get(key)
         if remembered is None:
-            remembered = self._analyse(frame)
+            remembered = self._analyse(frame, turned)
             self._faces_memo.put(key, remembered)
         return list(remembered)  # type: ignore[call-overload]
 
-    def _analyse(self, frame: FrameBGR) -> list[Face]:
-        faces = []
+    def detect(self, frame: FrameBGR, turned: bool = True) -> list[Detection]:
+        """The detector's boxes, in the frame's coordinates: upright, and when that finds nothing,
+        the picture turned by each of ``angles`` in turn until one finds faces (a photo or clip lying
+        on its side or upside down)."""
         with timed(self.stopwatch, "detect"):
             detections = self.detector.detect(frame)
-        for detection in detections:
-            with timed(self.stopwatch, "landmarks"):
-                mesh = self.landmarker.mesh(frame, detection.bbox)
-            if detection.landmarks_5 is not None:
-                # A neural detector's own five points are what the neural models were aligned with in
-                # training; the mesh's estimate of them sits a little off (tracking keeps the offset).
-                landmarks_5 = detection.landmarks_5
-            elif mesh is not None:
-                landmarks_5 = five_points_from_mesh(mesh)
-            else:
-                keypoints = detection.keypoints
-                # BlazeFace has no mouth corners: spread its mouth centre by half the eye distance.
-                half = (keypoints[1] - keypoints[0]) / 2 * 0.8
-                landmarks_5 = np.stack([keypoints[0], keypoints[1], keypoints[2],
-                                        keypoints[3] - half, keypoints[3] + half]).astype(np.float32)
-            faces.append(Face(bbox=detection.bbox, score=detection.score, landmarks_5=landmarks_5, mesh=mesh))
-        return faces
+            for angle in self.angles if turned and not detections else ():
+                detections = detect_turned(self.detector, frame, angle)
+                if detections:
+                    break
+        return detections
+
+    def _analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
+        faces = [self._face(frame, detection) for detection in self.detect(frame, turned)]
+        if not turned:
+            return faces
+        # Faces found lying on their side or upside down say the picture itself is turned: the detector
+        # sees most faces of such a picture only once it is turned back (a group photo on its side), so
+        # that turn runs too and the faces it adds are kept.
+        for angle in dict.fromkeys(upright_turn(face_roll(face)) for face in faces if face.mesh is not None):
+            if angle not in self.angles:
+                continue
+            with timed(self.stopwatch, "detect"):
+                extra = detect_turned(self.detector, frame, angle)
+            faces.extend(self._face(frame, detection) for detection in extra
+                         if all(overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces))
+        return distinct(faces)
+
+    def _face(self, frame: FrameBGR, detection: Detection) -> Face:
+        with timed(self.stopwatch, "landmarks"):
+            mesh = self.landmarker.mesh(frame, detection.bbox, detection_roll(detection))
+            if mesh is not None and self._upside_down(frame, mesh):
+                turned_mesh = self.landmarker.mesh(frame, detection.bbox,
+                                                   roll_of_points(five_points_from_mesh(mesh)) + 180)
+                mesh = turned_mesh if turned_mesh is not None else mesh
+        if detection.landmarks_5 is not None:
+            # A neural detector's own five points are what the neural models were aligned with in
+            # training; the mesh's estimate of them sits a little off (tracking keeps the offset).
+            landmarks_5 = detection.landmarks_5
+        elif mesh is not None:
+            landmarks_5 = five_points_from_mesh(mesh)
+        else:
+            keypoints = detection.keypoints
+            # BlazeFace has no mouth corners: spread its mouth centre by half the eye distance.
+            half = (keypoints[1] - keypoints[0]) / 2 * 0.8
+            landmarks_5 = np.stack([keypoints[0], keypoints[1], keypoints[2],
+                                    keypoints[3] - half, keypoints[3] + half]).astype(np.float32)
+        bbox = detection.bbox
+        if mesh is not None and box_overlap(mesh_box(mesh), bbox) < TRUST_BOX_OVERLAP:
+            bbox = mesh_box(mesh)
+        return Face(bbox=bbox, score=detection.score, landmarks_5=landmarks_5, mesh=mesh)
+
+    def _upside_down(self, frame: FrameBGR, mesh: Points) -> bool:
+        """Whether the mesh was fitted the wrong way up. BlazeFace takes an upside-down face for an
+        upright one (its points are then placed as if upright) and the mesh follows it; the detector
+        itself scores the face clearly higher the right way up (measured on 24 faces: by 0.08 to 0.9), so
+        the face's crop is scored as the mesh has it and turned over."""
+        roll = roll_of_points(five_points_from_mesh(mesh))
+        scores = []
+        for angle in (roll, roll + 180):
+            crop = upright_crop(frame, mesh_box(mesh), angle, ORIENTATION_CROP_SCALE, ORIENTATION_CROP_SIZE)
+            scores.append(max((found.score for found in self.detector.detect(crop)), default=0.0))
+        return scores[1] > scores[0] + ORIENTATION_MARGIN
 
     def embed(self, frame: FrameBGR, face: Face) -> Face:
         """The same face with its identity descriptor filled in."""

@@ -2,7 +2,10 @@
 
 Running the mesh on the whole frame would use its own short-range detector, which misses small and
 far faces; a crop of twice the face's box, scaled to 256 px, gives every detected face its landmarks
-(about 4 ms a face on 2 cores).
+(about 4 ms a face on 2 cores). The Face Mesh model is trained on upright faces, so the crop is turned
+by the face's roll (the angle of its eye line) and the points are turned back: a head tilted by 60°
+or a picture lying on its side is fitted like an upright face. Where the first fit fails, a larger
+and a tighter crop are tried before the face is given up.
 """
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ from ..types import BoundingBox, FrameBGR, Points
 
 CROP_SCALE = 2.0
 CROP_SIZE = 256
+RETRY_SCALES = (2.8, 1.5)
+"""Crop sizes (x the face's box) tried when the usual crop gives no mesh: more context, or less clutter."""
+RETRY_TURNS = (180, 90, -90)
+"""Turns (degrees) of the crop tried last, when the face's roll may have been read wrongly."""
 
 
 _RECORD = 17
@@ -47,24 +54,87 @@ class FaceLandmarker:
     def close(self) -> None:
         self._mesh.close()
 
-    def mesh(self, frame: FrameBGR, bbox: BoundingBox) -> Points | None:
-        """468 x 3 points in frame pixels, or None when the mesh cannot be fitted to this face."""
-        centre_x, centre_y = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-        side = max(bbox[2] - bbox[0], bbox[3] - bbox[1]) * CROP_SCALE
-        scale = CROP_SIZE / side
-        matrix = np.array([[scale, 0, CROP_SIZE / 2 - centre_x * scale],
-                           [0, scale, CROP_SIZE / 2 - centre_y * scale]], np.float32)
+    def mesh(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> Points | None:
+        """468 x 3 points in frame pixels, or None when the mesh cannot be fitted to this face.
+        ``roll``: the face's tilt in degrees (its eye line's angle in the picture, clockwise)."""
+        # A detector that takes an upside-down or sideways face for an upright one gives a roll that is
+        # off by a quarter or half turn: the turned crops are the last tries.
+        tries = [(roll, CROP_SCALE), *((roll, scale) for scale in RETRY_SCALES),
+                 *((roll + turn, CROP_SCALE) for turn in RETRY_TURNS)]
+        for angle, crop_scale in tries:
+            points = self._fit(frame, bbox, angle, crop_scale)
+            if points is not None:
+                return points
+        return None
+
+    def fit_once(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> Points | None:
+        """One try with the usual crop (video tracking refits every frame: a miss there is cheap)."""
+        return self._fit(frame, bbox, roll, CROP_SCALE)
+
+    def _fit(self, frame: FrameBGR, bbox: BoundingBox, roll: float, crop_scale: float) -> Points | None:
+        matrix = crop_matrix(bbox, roll, crop_scale, CROP_SIZE)
+        scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
         crop = cv2.warpAffine(frame, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         result = self._mesh.process(np.ascontiguousarray(crop[:, :, ::-1]))
         if not result.multi_face_landmarks:
             return None
         points = landmark_array(result.multi_face_landmarks[0]) * CROP_SIZE
-        points[:, 0] = (points[:, 0] - matrix[0, 2]) / scale
-        points[:, 1] = (points[:, 1] - matrix[1, 2]) / scale
-        points[:, 2] = points[:, 2] / scale
+        back = cv2.invertAffineTransform(matrix)
+        xy = points[:, :2] @ back[:, :2].T + back[:, 2]
+        points = np.concatenate([xy, points[:, 2:] / scale], axis=1).astype(np.float32)
         # In a crowd the mesh can lock onto a neighbour: keep it only if it sits on this face.
         mesh_centre = points[:, :2].mean(axis=0)
         if not (bbox[0] <= mesh_centre[0] <= bbox[2] and bbox[1] <= mesh_centre[1] <= bbox[3]):
             return None
         return points
+
+
+def crop_matrix(bbox: BoundingBox, roll: float, crop_scale: float, size: int) -> np.ndarray:
+    """2x3 map from the frame to a ``size`` square crop of ``crop_scale`` x the box, turned by ``roll``
+    about the box's centre (so a face of that roll stands upright in the crop)."""
+    centre_x, centre_y = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+    side = max(bbox[2] - bbox[0], bbox[3] - bbox[1]) * crop_scale
+    matrix = cv2.getRotationMatrix2D((float(centre_x), float(centre_y)), float(roll), float(size / max(side, 1e-6)))
+    matrix[:, 2] += (size / 2 - centre_x, size / 2 - centre_y)
+    return matrix
+
+
+def upright_crop(frame: FrameBGR, bbox: BoundingBox, roll: float, crop_scale: float, size: int) -> FrameBGR:
+    return cv2.warpAffine(frame, crop_matrix(bbox, roll, crop_scale, size), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
+
+
+def mesh_box(points: Points) -> BoundingBox:
+    """A detector-like box around a mesh (the mesh hugs the face more tightly than a detector's box)."""
+    x1, y1 = points[:, 0].min(), points[:, 1].min()
+    x2, y2 = points[:, 0].max(), points[:, 1].max()
+    pad_x, pad_y = (x2 - x1) * 0.05, (y2 - y1) * 0.05
+    return np.array([x1 - pad_x, y1 - pad_y, x2 + pad_x, y2 + pad_y], np.float32)
+
+
+def box_overlap(a: BoundingBox, b: BoundingBox) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def roll_of(left_eye: np.ndarray, right_eye: np.ndarray, mouth: np.ndarray | None = None) -> float:
+    """The tilt (degrees, clockwise in the picture) of a face: the angle of its eye line, or, given the
+    mouth, the direction from between the eyes down to the mouth less 90°. The second reads an upside-
+    down face correctly even when a detector has taken it for upright and swapped the eyes' labels."""
+    if mouth is not None:
+        down = np.asarray(mouth, np.float64) - (np.asarray(left_eye, np.float64) + right_eye) / 2
+        if np.linalg.norm(down) > 1e-6:
+            return float((np.degrees(np.arctan2(down[1], down[0])) - 90 + 180) % 360 - 180)
+    dx, dy = float(right_eye[0] - left_eye[0]), float(right_eye[1] - left_eye[1])
+    return float(np.degrees(np.arctan2(dy, dx))) if abs(dx) + abs(dy) > 1e-6 else 0.0
+
+
+def roll_of_points(points: Points) -> float:
+    """``roll_of`` for five points (eyes, nose, mouth corners) or BlazeFace's six (eyes, nose, mouth
+    centre, ears)."""
+    mouth = (points[3] + points[4]) / 2 if len(points) == 5 else points[3]
+    return roll_of(points[0], points[1], mouth)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..types import Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
+from .landmarks import roll_of_points
 from .topology import five_points_from_mesh
 
 DETECT_EVERY = 10
@@ -161,13 +162,18 @@ class FaceTracker:
     """Start tracks for faces without a mesh (worth it only when a neural detector found them and
     what runs next needs no mesh)."""
     tracks: list[Track] = field(default_factory=list)
+    unfitted: int = 0
+    """Faces found at full detections that the mesh could not be fitted to and no track follows (said
+    in the run's report: they are left as they are)."""
     _next_id: int = 0
     _since_detection: int = 0
+    _since_turned: int = DETECT_EVERY
     _previous: np.ndarray | None = None
 
     def reset(self) -> None:
         self.tracks = []
         self._since_detection = 0
+        self._since_turned = self.detect_every
         self._previous = None
 
     def update(self, frame: FrameBGR) -> list[Track]:
@@ -202,7 +208,8 @@ class FaceTracker:
         for track in self.tracks:
             previous = track.face
             bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
-            mesh = self.analyser.landmarker.mesh(frame, bbox)
+            roll = roll_of_points(previous.landmarks_5)
+            mesh = self.analyser.landmarker.fit_once(frame, bbox, roll)
             if mesh is None:
                 track.coast()
                 continue
@@ -210,7 +217,10 @@ class FaceTracker:
             track.seen(self._smoothed(track, face))
 
     def _detect(self, frame: FrameBGR) -> None:
-        faces = self.analyser.analyse(frame)
+        # Turned pictures are looked for now and then while nothing is found, not on every frame.
+        turned = self._since_turned >= self.detect_every - 1
+        faces = self.analyser.analyse(frame, turned=turned)
+        self._since_turned = 0 if turned or faces else self._since_turned + 1
         unmatched = list(range(len(faces)))
         for track in self.tracks:
             best, best_iou = None, MATCH_IOU
@@ -227,6 +237,7 @@ class FaceTracker:
         # For the embedded detector, a detection the mesh cannot be fitted to is most often not a face
         # (a pattern, a hand): in a video it would only start short, useless tracks.
         new_faces = [faces[index] for index in unmatched if faces[index].mesh is not None or self.meshless_tracks]
+        self.unfitted += len(unmatched) - len(new_faces)
         if new_faces:
             identities = self.decide(frame, new_faces)
             for face, identity in zip(new_faces, identities):
