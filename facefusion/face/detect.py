@@ -100,6 +100,23 @@ class FaceDetector:
         return detections
 
 
+class OrientationCheck:
+    """Scores how much a crop looks like an upright face, with mediapipe's short-range BlazeFace (about
+    6 ms a run on 2 cores: the cheaper of the two models, and at home on a crop that a face fills)."""
+
+    def __init__(self) -> None:
+        import mediapipe as mp
+
+        self._model = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.05)
+
+    def upright_score(self, crop: FrameBGR) -> float:
+        result = self._model.process(np.ascontiguousarray(crop[:, :, ::-1]))
+        return max((float(item.score[0]) for item in result.detections or []), default=0.0)
+
+    def close(self) -> None:
+        self._model.close()
+
+
 def _turned_back(points: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
     """Points of the picture turned ``turns`` quarter turns anticlockwise (np.rot90), in the picture's
     own coordinates (``width`` x ``height``)."""
