@@ -1,6 +1,9 @@
 """Colour, lighting and blending: make a warped face sit in its new picture."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -30,14 +33,41 @@ def _lowpass_difference(target: np.ndarray, source: np.ndarray, weight: np.ndarr
     return cv2.resize(lowpass[0] - lowpass[1], (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
-                           face_size: float, lighting: bool = True) -> FrameBGR:
-    """Give the warped face the scene's colour statistics (LAB mean and spread) and, with
-    ``lighting``, the scene face's low-frequency shading, so a frontally lit source does not look
+def _chroma_lookup(table: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``table[a, b]`` for every pixel (a 256x256 two-channel lookup), done by ``cv2.remap`` with
+    integer coordinates: one vectorised pass instead of numpy's gather."""
+    coordinates = cv2.merge([b, a]).astype(np.int16)
+    moved = cv2.remap(table, coordinates, None, interpolation=cv2.INTER_NEAREST)
+    return moved[..., 0].copy(), moved[..., 1].copy()
+
+
+@dataclass(frozen=True)
+class ColourTransfer:
+    """How a warped face takes the scene's colour: a lightness table, a two-channel chroma table and,
+    with lighting, the low-frequency shading to add (on the working grid)."""
+
+    lightness: np.ndarray
+    chroma: np.ndarray
+    shading: np.ndarray | None
+
+    def apply(self, face: FrameBGR, shading: np.ndarray | None = None) -> FrameBGR:
+        """The face (any resolution) with the tables applied and ``shading`` (the same size) added."""
+        lightness, a, b = cv2.split(cv2.cvtColor(face, cv2.COLOR_BGR2LAB))
+        channels = [cv2.LUT(lightness, self.lightness), *_chroma_lookup(self.chroma, a, b)]
+        if shading is not None:
+            channels[0] = cv2.add(channels[0], shading, dtype=cv2.CV_8U)
+        return cv2.cvtColor(cv2.merge(channels), cv2.COLOR_LAB2BGR)
+
+
+def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
+                    face_size: float, lighting: bool = True) -> ColourTransfer | None:
+    """Measure how to give the warped face the scene's colour statistics (LAB mean and spread) and,
+    with ``lighting``, the scene face's low-frequency shading, so a frontally lit source does not look
     pasted into a side-lit picture. ``face_skin`` and ``scene_skin`` (bool) mark the skin to measure
-    in each image: hair or a hand in either must not pull the statistics."""
+    in each image: hair or a hand in either must not pull the statistics. None when there is too
+    little skin to measure."""
     if np.count_nonzero(face_skin) < 16 or np.count_nonzero(scene_skin) < 16:
-        return face
+        return None
     face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB)
     scene_lab = cv2.cvtColor(scene, cv2.COLOR_BGR2LAB)
     f_mean, f_std = (value.ravel() for value in cv2.meanStdDev(face_lab, mask=face_skin.astype(np.uint8)))
@@ -52,10 +82,8 @@ def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarra
         # over by itself: widening the source's own light and shade as well would count it twice.
         ratio[0] = min(ratio[0], MAX_LIGHT_SPREAD_WITH_SHADING)
     ratio[1:] = np.minimum(ratio[1:], MAX_COLOUR_SPREAD)
-    # The per-channel mapping is a lookup table: one pass over the pixels.
     levels = np.arange(256, dtype=np.float64)[:, None]
     table = np.clip(np.round((levels - f_mean) * ratio + s_mean), 0, 255).astype(np.uint8)
-    lightness = cv2.LUT(face_lab[..., 0], table[:, 0].copy())
     # Colour moves with how skin-like a pixel's colour is: the skin takes the target's tone, while
     # brows, eyes, lashes and lips keep theirs (a skin-tone shift on a near-grey brow turns it blue or
     # green; on lips it turns make-up into paint). Lightness moves everywhere. Both colour channels
@@ -64,22 +92,44 @@ def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarra
     spread = np.maximum(f_std[1:], 2.0)
     distance = np.sqrt(((grid_a - f_mean[1]) / spread[0]) ** 2 + ((grid_b - f_mean[2]) / spread[1]) ** 2)
     skin_like = np.clip(1.0 - (distance - SKIN_CHROMA_NEAR) / SKIN_CHROMA_RAMP, 0.0, 1.0)
-    moved_a = np.round(grid_a + skin_like * (table[:, 1][:, None] - grid_a)).astype(np.uint8)
-    moved_b = np.round(grid_b + skin_like * (table[:, 2][None, :] - grid_b)).astype(np.uint8)
-    index = face_lab[..., 1].astype(np.intp) * 256 + face_lab[..., 2]
-    face_lab = cv2.merge([lightness, moved_a.ravel()[index], moved_b.ravel()[index]])
-    if lighting:
-        weight = (face_skin & scene_skin).astype(np.float32)
-        shading = _lowpass_difference(scene_lab[..., 0], face_lab[..., 0], weight, max(2.0, 0.07 * face_size))
-        # Bounded, so a patch the skin test let through cannot be lifted into a grey smear.
-        lightness = cv2.add(face_lab[..., 0], np.clip(shading, -40, 40), dtype=cv2.CV_8U)
-        face_lab = cv2.merge([lightness, face_lab[..., 1], face_lab[..., 2]])
-    return cv2.cvtColor(face_lab, cv2.COLOR_LAB2BGR)
+    chroma = cv2.merge([np.round(grid_a + skin_like * (table[:, 1][:, None] - grid_a)).astype(np.uint8),
+                        np.round(grid_b + skin_like * (table[:, 2][None, :] - grid_b)).astype(np.uint8)])
+    transfer = ColourTransfer(table[:, 0].copy(), chroma, None)
+    if not lighting:
+        return transfer
+    mapped_lightness = cv2.LUT(face_lab[..., 0], transfer.lightness)
+    weight = (face_skin & scene_skin).astype(np.float32)
+    shading = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, 0.07 * face_size))
+    # Bounded, so a patch the skin test let through cannot be lifted into a grey smear.
+    return dataclasses.replace(transfer, shading=np.clip(shading, -40, 40).astype(np.float32))
+
+
+def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
+                           face_size: float, lighting: bool = True) -> FrameBGR:
+    """``colour_transfer`` measured and applied on the same picture."""
+    transfer = colour_transfer(face, scene, face_skin, scene_skin, face_size, lighting)
+    return face if transfer is None else transfer.apply(face, transfer.shading)
 
 
 def feather_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
-    alpha = mask[..., None]
-    return (face.astype(np.float32) * alpha + scene.astype(np.float32) * (1 - alpha) + 0.5).astype(np.uint8)
+    return cv2.blendLinear(face, scene, mask, 1.0 - mask)
+
+
+def _multiband_difference(difference: np.ndarray, mask: Mask, levels: int) -> np.ndarray:
+    """Laplacian-pyramid blend of ``difference`` (face - scene, float) toward 0 under ``mask``."""
+    height, width = mask.shape
+    levels = max(1, min(levels, int(np.log2(max(min(height, width), 2))) - 2))
+    differences = [difference]
+    weights = [mask.astype(np.float32)]
+    for _ in range(levels):
+        differences.append(cv2.pyrDown(differences[-1]))
+        weights.append(cv2.pyrDown(weights[-1]))
+    blended = differences[-1] * weights[-1][..., None]
+    for level in range(levels - 1, -1, -1):
+        size = (differences[level].shape[1], differences[level].shape[0])
+        band = differences[level] - cv2.pyrUp(differences[level + 1], dstsize=size)
+        blended = cv2.pyrUp(blended, dstsize=size) + band * weights[level][..., None]
+    return blended
 
 
 def multiband_blend(face: FrameBGR, scene: FrameBGR, mask: Mask, levels: int) -> FrameBGR:
@@ -88,22 +138,22 @@ def multiband_blend(face: FrameBGR, scene: FrameBGR, mask: Mask, levels: int) ->
 
     Blending is linear, so it is computed on the difference: scene + blend(face - scene, 0, mask) is
     the same picture as the textbook two-pyramid form for half the work."""
-    height, width = mask.shape
-    levels = max(1, min(levels, int(np.log2(max(min(height, width), 2))) - 2))
-    difference = [cv2.subtract(face, scene, dtype=cv2.CV_32F)]
-    weights = [mask.astype(np.float32)]
-    for _ in range(levels):
-        difference.append(cv2.pyrDown(difference[-1]))
-        weights.append(cv2.pyrDown(weights[-1]))
-    blended = difference[-1] * weights[-1][..., None]
-    for level in range(levels - 1, -1, -1):
-        size = (difference[level].shape[1], difference[level].shape[0])
-        band = difference[level] - cv2.pyrUp(difference[level + 1], dstsize=size)
-        blended = cv2.pyrUp(blended, dstsize=size) + band * weights[level][..., None]
-    result = cv2.add(scene, blended, dtype=cv2.CV_8U)
-    # Outside the mask the picture must stay exactly as it was.
-    untouched = (mask <= 1e-3).astype(np.uint8)
-    cv2.copyTo(scene, untouched, result)
+    blended = _multiband_difference(cv2.subtract(face, scene, dtype=cv2.CV_32F), mask, levels)
+    return keep_outside(cv2.add(scene, blended, dtype=cv2.CV_8U), scene, mask)
+
+
+def coarse_levels(face: FrameBGR, scene: FrameBGR, mask: Mask, levels: int) -> np.ndarray:
+    """What a multiband blend adds to a plain feather of ``face`` over ``scene`` (float, smooth): the
+    coarse levels, computed on the working grid and added at full resolution to a full-resolution
+    feather (``feather_blend(...) + enlarged coarse levels`` is the multiband blend, with the finest
+    band mixed at full sharpness)."""
+    difference = cv2.subtract(face, scene, dtype=cv2.CV_32F)
+    return _multiband_difference(difference, mask, levels) - difference * mask[..., None]
+
+
+def keep_outside(result: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
+    """Outside the mask the picture must stay exactly as it was."""
+    cv2.copyTo(scene, (mask <= 1e-3).astype(np.uint8), result)
     return result
 
 

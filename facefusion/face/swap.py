@@ -15,17 +15,15 @@ import numpy as np
 
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
-from .blend import feather_blend, match_colour_and_light, multiband_blend, poisson_blend
+from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, multiband_blend, poisson_blend
 from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .occlusion import skin_likeness
 from .pose import similarity_align
 from .topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
                        mesh_topology, opening_ratio)
-from .warp import full_size_flags, full_size_maps, rasterise, sampling_maps, triangle_affines, warp_image
+from .grid import WorkGrid, aligned_span, grid_factor
+from .warp import rasterise, sampling_maps, triangle_affines, warp_image
 
-SKIN_TEST_FACE_SIZE = 128
-COARSE_MAPS_ABOVE = 160
-"""Faces wider than this (px) get their warp maps computed at half resolution."""
 ROI_MARGIN = 0.2
 """Share of the face size added around the face's box for the working region."""
 
@@ -97,69 +95,85 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
               stopwatch: Stopwatch | None = None) -> FrameBGR:
     """Swap ``source`` onto ``target`` in ``frame``, in place, and return the frame.
 
-    A target without a mesh (the landmarker could not fit it) is left as it is."""
+    Everything smooth is worked out on a working grid where the face is about 160 px wide (see
+    grid.py): the warp's coordinates, masks, skin tests, colour statistics, shading and the blend's
+    coarse levels. At full resolution, and only inside the box the mask covers, there are a remap of
+    the source, the colour tables, a feather and a few enlargements, so a 600 px face costs little
+    more than a 200 px one and keeps its full sharpness. A target without a mesh (the landmarker could
+    not fit it) is left as it is."""
     if target.mesh is None or source.face.mesh is None:
         return frame
     topology = mesh_topology()
     face_size = target.size
     with timed(stopwatch, "warp"):
         destination = morphed_points(target.mesh, source.face.mesh, settings.morph)
+        factor = grid_factor(face_size)
         x1, y1, x2, y2 = working_region(destination, face_size, frame.shape)
-        if x2 - x1 < 8 or y2 - y1 < 8:
+        x1, x2 = aligned_span(x1, x2, frame.shape[1], factor)
+        y1, y2 = aligned_span(y1, y2, frame.shape[0], factor)
+        if x2 - x1 < 8 * factor or y2 - y1 < 8 * factor:
             return frame
         scene = frame[y1:y2, x1:x2]
-        shape = (y2 - y1, x2 - x1)
-        offset = np.array([x1, y1], np.float32)
-        local = destination - offset
-        # Large faces get their warp maps on a coarser grid (see full_size_maps): same picture, less work.
-        factor = 2 if face_size > COARSE_MAPS_ABOVE else 1
-        coarse = local / factor
-        coarse_shape = ((shape[0] + factor - 1) // factor, (shape[1] + factor - 1) // factor)
-        labels = rasterise(coarse, topology.triangles, coarse_shape)
-        map_x, map_y = sampling_maps(labels, triangle_affines(coarse, source.face.mesh, topology.triangles))
-        map_x, map_y = full_size_maps(map_x, map_y, factor, shape)
-        warped = warp_image(source.image, map_x, map_y)
-        covered = full_size_flags(labels > 0, factor, shape)
-        warped[~covered] = scene[~covered]
+        local = destination - np.array([x1, y1], np.float32)
+        grid = WorkGrid((y2 - y1, x2 - x1), factor)
+        work_points = grid.points(local)
+        work_size = face_size * grid.scale
+        labels = rasterise(work_points, topology.triangles, grid.shape)
+        maps = cv2.merge(sampling_maps(labels, triangle_affines(work_points, source.face.mesh, topology.triangles)))
+        # Interpolated coordinates are unreliable in the working pixel along the mesh's edge.
+        covered = (labels > 0).astype(np.uint8)
+        if not grid.is_full:
+            covered = cv2.erode(covered, np.ones((3, 3), np.uint8))
+        scene_work = grid.down(scene)
+        warped_work = warp_image(source.image, maps)
+        cv2.copyTo(scene_work, 1 - covered, warped_work)
 
     with timed(stopwatch, "colour"):
-        mask, hard = swap_mask(local, shape, face_size, settings)
-        source_skin, scene_skin = skin_masks(warped, scene, local, hard, face_size)
-        mask *= covered * np.minimum(source_skin, scene_skin)
+        mask_work, hard_work = swap_mask(work_points, grid.shape, work_size, settings)
+        source_skin, scene_skin = skin_masks(warped_work, scene_work, work_points, hard_work, work_size)
+        mask_work *= covered * np.minimum(source_skin, scene_skin)
+        box = grid.box_of(mask_work > 1e-3)
+        if box is None:
+            return frame
+        bx1, by1, bx2, by2 = box
+        scene_box = scene[by1:by2, bx1:bx2]
+        warped = (warped_work[by1:by2, bx1:bx2].copy() if grid.is_full
+                  else warp_image(source.image, grid.up_box(maps, box)))
         # Colour is measured on skin alone: lips, eyes and brows differ between people.
-        bare = features_mask(local, shape) == 0
-        warped = match_colour_and_light(warped, scene, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
-                                        face_size)
+        bare = features_mask(work_points, grid.shape) == 0
+        transfer = colour_transfer(warped_work, scene_work, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
+                                   work_size)
+        if transfer is not None:
+            shading = None if transfer.shading is None else grid.up_box(transfer.shading, box)
+            warped = transfer.apply(warped, shading)
+            if not grid.is_full:  # the coarse blend levels are worked out from it
+                warped_work = transfer.apply(warped_work, transfer.shading)
         openings = own_openings(target.mesh, source.face.mesh)
         if openings.any():
-            warped = keep_own_openings(warped, scene, labels, coarse, target.mesh[:, :2] - offset, openings,
-                                       factor, face_size)
+            target_local = target.mesh[:, :2] - np.array([x1 + bx1, y1 + by1], np.float32)
+            warped = keep_own_openings(warped, scene, labels, work_points, target_local, openings, grid, box,
+                                       face_size)
+        mask = np.ascontiguousarray(grid.up_box(mask_work, box), dtype=np.float32)
 
     with timed(stopwatch, "blend"):
         if settings.blend_method == "poisson":
-            blended = poisson_blend(warped, scene, mask)
+            blended = poisson_blend(warped, scene_box, mask)
         elif settings.blend_method == "feather":
-            blended = feather_blend(warped, scene, mask)
+            blended = keep_outside(feather_blend(warped, scene_box, mask), scene_box, mask)
+        elif grid.is_full:
+            blended = multiband_blend(warped, scene_box, mask, int(np.log2(max(work_size, 16) / 8)))
         else:
-            blended = multiband_blend(warped, scene, mask, levels=int(np.log2(max(face_size, 16) / 8)))
-        frame[y1:y2, x1:x2] = blended
+            coarse = coarse_levels(warped_work, scene_work, mask_work, int(np.log2(max(work_size, 16) / 8)))
+            blended = keep_outside(cv2.add(feather_blend(warped, scene_box, mask), grid.up_box(coarse, box),
+                                           dtype=cv2.CV_8U), scene_box, mask)
+        scene[by1:by2, bx1:bx2] = blended
     return frame
 
 
 def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.ndarray, face_size: float
                ) -> tuple[Mask, Mask]:
     """Soft 0..1 masks of where the warped source and the scene show skin in the face region (see
-    occlusion.py); 0 outside the region."""
-    full_shape = region.shape
-    # Skin likeness is smooth once blurred: it is measured with the face about 128 px wide.
-    scale = min(1.0, SKIN_TEST_FACE_SIZE / face_size)
-    if scale < 1:
-        size = (max(1, round(full_shape[1] * scale)), max(1, round(full_shape[0] * scale)))
-        warped = cv2.resize(warped, size, interpolation=cv2.INTER_AREA)
-        scene = cv2.resize(scene, size, interpolation=cv2.INTER_AREA)
-        region = cv2.resize(region, size, interpolation=cv2.INTER_NEAREST)
-        points = points * scale
-        face_size = face_size * scale
+    occlusion.py); 0 outside the region. Everything is on the working grid already."""
     shape = region.shape
     features = features_mask(points, shape)
     skin_sample = cv2.subtract(polygon_mask(region_polygon(points, "inner-face"), shape), features)
@@ -175,10 +189,7 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
         likeness = skin_likeness(image, skin_sample, check) * inside
         # Grow what is not skin by a little: the fringes of a strand of hair are half skin, half hair.
         likeness = cv2.erode(likeness, kernel)
-        likeness = cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01))
-        if scale < 1:
-            likeness = cv2.resize(likeness, (full_shape[1], full_shape[0]), interpolation=cv2.INTER_LINEAR)
-        masks.append(likeness)
+        masks.append(cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01)))
     return masks[0], masks[1]
 
 
@@ -206,23 +217,42 @@ def own_openings(target_mesh: Points, source_mesh: Points) -> np.ndarray:
 
 
 def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points,
-                      target_points: Points, openings: np.ndarray, factor: int, face_size: float) -> FrameBGR:
-    """Show the target's own pixels in the chosen openings, carried along with the morph. ``labels``
-    and ``points`` are on the grid ``factor`` times coarser than the images."""
+                      target_points: Points, openings: np.ndarray, grid: WorkGrid, box: tuple[int, int, int, int],
+                      face_size: float) -> FrameBGR:
+    """Show the target's own pixels in the chosen openings, carried along with the morph. ``warped``
+    is the full-resolution ``box`` of the working region (``scene``), ``labels`` and ``points`` are on
+    the working grid, ``target_points`` full-resolution points relative to the box."""
     triangles = mesh_topology().triangles
     to_target = np.zeros((len(triangles), 2, 3), np.float32)
     to_target[openings] = triangle_affines(points, target_points, triangles[openings])
     own_x, own_y = sampling_maps(labels, to_target, select=openings)
-    inside = full_size_flags(own_x >= 0, factor, warped.shape[:2])
-    own_x, own_y = full_size_maps(own_x, own_y, factor, warped.shape[:2])
+    inside = (own_x >= 0).astype(np.uint8)
     if not inside.any():
         return warped
-    # Only the box around the openings is touched.
-    ys, xs = np.nonzero(inside)
-    pad = int(face_size * 0.02) + 2
-    y1, y2 = max(0, ys.min() - pad), min(inside.shape[0], ys.max() + pad + 1)
-    x1, x2 = max(0, xs.min() - pad), min(inside.shape[1], xs.max() + pad + 1)
-    own = warp_image(scene, own_x[y1:y2, x1:x2], own_y[y1:y2, x1:x2])
-    alpha = cv2.GaussianBlur(inside[y1:y2, x1:x2].astype(np.float32), (0, 0), max(0.6, face_size * 0.004))
-    warped[y1:y2, x1:x2] = feather_blend(own, warped[y1:y2, x1:x2], np.clip(alpha * 1.6, 0, 1))
+    # Around the openings the morph leaves the target's points where they are (lips and lids keep the
+    # target's shape), so the target's own pixel there is the one at the same place: the maps are
+    # filled with that, and the feathered edge never samples a wrong place.
+    rows, columns = np.mgrid[0:labels.shape[0], 0:labels.shape[1]].astype(np.float32)
+    scale_x, scale_y = grid.scales
+    outside = inside == 0
+    own_x[outside] = ((columns + 0.5) / scale_x - 0.5 - box[0])[outside]
+    own_y[outside] = ((rows + 0.5) / scale_y - 0.5 - box[1])[outside]
+    if not grid.is_full:
+        inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
+    alpha_work = np.clip(cv2.GaussianBlur(inside.astype(np.float32), (0, 0),
+                                          max(0.6, face_size * grid.scale * 0.004)) * 1.6, 0, 1)
+    # Only the part of the box around the openings is touched.
+    near = grid.box_of(alpha_work > 1e-3)
+    if near is None:
+        return warped
+    nx1, ny1 = max(near[0], box[0]), max(near[1], box[1])
+    nx2, ny2 = min(near[2], box[2]), min(near[3], box[3])
+    if nx2 <= nx1 or ny2 <= ny1:
+        return warped
+    region = (nx1, ny1, nx2, ny2)
+    own = warp_image(scene[box[1]:box[3], box[0]:box[2]], cv2.merge([grid.up_box(own_x, region),
+                                                                     grid.up_box(own_y, region)]))
+    alpha = np.ascontiguousarray(grid.up_box(alpha_work.astype(np.float32), region))
+    x1, y1, x2, y2 = nx1 - box[0], ny1 - box[1], nx2 - box[0], ny2 - box[1]
+    warped[y1:y2, x1:x2] = feather_blend(own, warped[y1:y2, x1:x2], alpha)
     return warped

@@ -66,30 +66,6 @@ def sampling_maps(labels: np.ndarray, affines: np.ndarray, select: np.ndarray | 
     return map_x, map_y
 
 
-def full_size_maps(map_x: np.ndarray, map_y: np.ndarray, factor: int, shape: tuple[int, int]
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Maps computed on a grid ``factor`` times coarser, brought to full size. A piecewise-affine warp
-    is continuous, so linear interpolation of its coordinates is exact inside each triangle and off by
-    a fraction of a pixel only along triangle edges; it costs a quarter (or less) of the full work."""
-    if factor == 1:
-        return map_x, map_y
-    height, width = shape
-    # Coarse pixel (i, j) stands for full pixel (i * factor, j * factor).
-    scale = np.array([[factor, 0, 0], [0, factor, 0]], np.float32)
-    big_x = cv2.warpAffine(map_x, scale, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    big_y = cv2.warpAffine(map_y, scale, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return big_x, big_y
-
-
-def full_size_flags(flags: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """A coarse boolean image brought to full size (nearest neighbour), shrunk by one coarse pixel so
-    it never claims the edge band where interpolated coordinates are unreliable."""
-    if factor == 1:
-        return flags
-    inner = cv2.erode(flags.astype(np.uint8), np.ones((3, 3), np.uint8))
-    scale = np.array([[factor, 0, 0], [0, factor, 0]], np.float32)
-    return cv2.warpAffine(inner, scale, (shape[1], shape[0]), flags=cv2.INTER_NEAREST) > 0
-
-
-def warp_image(image: FrameBGR, map_x: np.ndarray, map_y: np.ndarray) -> FrameBGR:
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def warp_image(image: FrameBGR, maps: np.ndarray) -> FrameBGR:
+    """Sample ``image`` at ``maps`` (H x W x 2 float32 source coordinates)."""
+    return cv2.remap(image, maps, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
