@@ -1,11 +1,13 @@
 """Video benchmark: the swap pipeline against plain decode+encode of the same clip, and memory.
 
 Run: ``.venv/bin/python bench/video.py`` (add ``--long-frames 0`` to skip the memory comparison).
-It makes a 1280x720 clip with one face and a soundtrack (from a photo an installed package ships),
-then measures, in this run and on this machine:
-- plain decode + encode (libx264, the pipeline's default settings): the floor any video tool pays;
-- the full pipeline (decode, track, swap, encode, audio), end to end and in steady state;
-- peak memory (RSS) of the whole pipeline for the clip and for one ten times longer.
+Clips, each measured against its own plain transcode in this run and on this machine:
+- a 1280x720 clip with one 220 px face and a soundtrack (from a photo an installed package ships);
+- the same with a 400 px face (a close-up: the drawing must not slow down with the face's size);
+- ``video_720p_woman_01.mp4`` from ../shared/testdata (a real 720p clip), when it is there.
+For each: plain decode + encode (libx264, the pipeline's default settings: the floor any video tool
+pays) and the full pipeline (decode, track, swap, encode, audio), end to end and in steady state.
+Then peak memory (RSS) of the whole pipeline for the first clip and for one ten times longer.
 Each measurement runs in its own process so memory figures do not mix.
 """
 from __future__ import annotations
@@ -75,9 +77,27 @@ def measure(mode: str, clip: Path, output: Path) -> dict[str, float]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+SHARED_CLIP = ROOT.parent / "shared" / "testdata" / "video_720p_woman_01.mp4"
+
+
+def compare(label: str, clip: Path, work: Path) -> dict[str, float]:
+    plain = measure("plain", clip, work / "plain.mkv")
+    swap = measure("swap", clip, work / "swap.mp4")
+    plain_fps = plain["frames"] / plain["seconds"]
+    swap_fps = swap["frames"] / swap["seconds"]
+    print(f"{label}")
+    print(f"  {'plain decode+encode (x264 threads)':<34}{plain_fps:>8.1f} fps")
+    print(f"  {'swap pipeline, end to end':<34}{swap_fps:>8.1f} fps  (model loading included)")
+    print(f"  {'swap pipeline, steady state':<34}{swap['steady_fps']:>8.1f} fps")
+    print(f"  {'ratio end to end / plain':<34}{swap_fps / plain_fps:>8.2f}")
+    print(f"  {'faces swapped':<34}{swap['swaps']:>8d}  of {swap['frames']} frames, {swap['failed']} failed")
+    print(f"  {'peak memory':<34}{swap['peak_rss_mb']:>8.0f} MB", flush=True)
+    return swap
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=150, help="frames of the short clip (30 fps)")
+    parser.add_argument("--frames", type=int, default=150, help="frames of the generated clips (30 fps)")
     parser.add_argument("--long-frames", type=int, default=1500, help="frames of the long clip (0: skip)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,26 +106,21 @@ def main() -> None:
         return
     from sample_media import make_clip
 
+    print(f"libx264 veryfast, this machine ({os.cpu_count()} cores), each clip against its own plain transcode")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         short = make_clip(work / "short.mp4", frames=args.frames)
-        plain = measure("plain", short, work / "plain.mkv")
-        swap = measure("swap", short, work / "swap.mp4")
-        plain_fps = plain["frames"] / plain["seconds"]
-        swap_fps = swap["frames"] / swap["seconds"]
-        print(f"1280x720, one face, {args.frames} frames, libx264 veryfast, this machine ({os.cpu_count()} cores)")
-        print(f"{'plain decode+encode (x264 threads)':<34}{plain_fps:>8.1f} fps")
-        print(f"{'swap pipeline, end to end':<34}{swap_fps:>8.1f} fps  (model loading included)")
-        print(f"{'swap pipeline, steady state':<34}{swap['steady_fps']:>8.1f} fps")
-        print(f"{'ratio end to end / plain':<34}{swap_fps / plain_fps:>8.2f}")
-        print(f"{'faces swapped':<34}{swap['swaps']:>8d}  of {swap['frames']} frames, {swap['failed']} failed")
-        print(f"{'peak memory, short clip':<34}{swap['peak_rss_mb']:>8.0f} MB")
+        first = compare(f"1280x720, one 220 px face, {args.frames} frames", short, work)
+        close_up = make_clip(work / "close_up.mp4", frames=args.frames, face_width=400)
+        compare(f"1280x720, one 400 px face, {args.frames} frames", close_up, work)
+        if SHARED_CLIP.is_file():
+            compare(f"{SHARED_CLIP.name} (1280x720, real footage, 282 frames)", SHARED_CLIP, work)
         if args.long_frames:
             long = make_clip(work / "long.mp4", frames=args.long_frames)
             long_swap = measure("swap", long, work / "long_swap.mp4")
-            growth = long_swap["peak_rss_mb"] / swap["peak_rss_mb"] - 1
+            growth = long_swap["peak_rss_mb"] / first["peak_rss_mb"] - 1
             print(f"{'peak memory, clip x' + str(args.long_frames // args.frames):<34}{long_swap['peak_rss_mb']:>8.0f} MB"
-                  f"  ({growth * 100:+.1f} %)")
+                  f"  ({growth * 100:+.1f} % over the first clip)")
             print(f"{'swap pipeline, long clip':<34}{long_swap['frames'] / long_swap['seconds']:>8.1f} fps")
 
 

@@ -61,10 +61,14 @@ def make_clip(path: Path, frames: int = 90, fps: int = 30, size: tuple[int, int]
             dx = int(80 * np.sin(2 * np.pi * t / 3))
             dy = int(20 * np.sin(2 * np.pi * t / 1.7))
             angle = 6 * np.sin(2 * np.pi * t / 2.3)
-            matrix = cv2.getRotationMatrix2D((portrait.shape[1] / 2, portrait.shape[0] * 0.3), angle, 1.0)
+            matrix = cv2.getRotationMatrix2D((225 * scale, 120 * scale), angle, 1.0)
             turned = cv2.warpAffine(portrait, matrix, (portrait.shape[1], portrait.shape[0]),
                                     borderMode=cv2.BORDER_REFLECT)
-            crop = turned[: min(turned.shape[0], height - 40), : min(turned.shape[1], width // 2)]
+            # The window of the portrait shown keeps the face (about x 225, y 120 of the 512 px photo) in it.
+            crop_h, crop_w = min(turned.shape[0], height - 40), min(turned.shape[1], width // 2)
+            top = int(np.clip(120 * scale - crop_h * 0.35, 0, turned.shape[0] - crop_h))
+            left = int(np.clip(225 * scale - crop_w / 2, 0, turned.shape[1] - crop_w))
+            crop = turned[top:top + crop_h, left:left + crop_w]
             x = width // 2 - crop.shape[1] // 2 + dx
             y = 20 + dy
             frame[y:y + crop.shape[0], x:x + crop.shape[1]] = crop

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..types import Points
 
-WORK_FACE_SIZE = 160
+WORK_FACE_SIZE = 128
 """Most a face's width (px) on the working grid; faces up to this size are worked on at full size."""
 
 Box = tuple[int, int, int, int]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
-from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, multiband_blend, poisson_blend
+from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, poisson_blend
 from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .occlusion import skin_likeness
 from .pose import similarity_align
@@ -143,28 +143,32 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         bare = features_mask(work_points, grid.shape) == 0
         transfer = colour_transfer(warped_work, scene_work, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
                                    work_size)
-        if transfer is not None:
-            shading = None if transfer.shading is None else grid.up_box(transfer.shading, box)
-            warped = transfer.apply(warped, shading)
-            if not grid.is_full:  # the coarse blend levels are worked out from it
-                warped_work = transfer.apply(warped_work, transfer.shading)
+        matched_work = warped_work if transfer is None else transfer.apply(warped_work, transfer.shading)
+        # The colour change is smooth where it matters (skin), so it is worked out on the grid and added
+        # to the full-resolution face as an enlarged difference: the source's fine detail is kept as it is.
+        correction = cv2.subtract(matched_work, warped_work, dtype=cv2.CV_32F)
         openings = own_openings(target.mesh, source.face.mesh)
         if openings.any():
             target_local = target.mesh[:, :2] - np.array([x1 + bx1, y1 + by1], np.float32)
-            warped = keep_own_openings(warped, scene, labels, work_points, target_local, openings, grid, box,
-                                       face_size)
+            alpha_work = keep_own_openings(warped, scene, labels, work_points, target_local, openings, grid, box,
+                                           face_size)
+            # The target's own pixels in the openings keep their colour; on the grid they are the scene's.
+            correction *= (1.0 - alpha_work)[..., None]
+            matched_work = feather_blend(scene_work, matched_work, alpha_work)
         mask = np.ascontiguousarray(grid.up_box(mask_work, box), dtype=np.float32)
 
     with timed(stopwatch, "blend"):
         if settings.blend_method == "poisson":
-            blended = poisson_blend(warped, scene_box, mask)
-        elif settings.blend_method == "feather":
-            blended = keep_outside(feather_blend(warped, scene_box, mask), scene_box, mask)
-        elif grid.is_full:
-            blended = multiband_blend(warped, scene_box, mask, int(np.log2(max(work_size, 16) / 8)))
+            coloured = cv2.add(warped, grid.up_box(correction, box), dtype=cv2.CV_8U)
+            blended = poisson_blend(coloured, scene_box, mask)
         else:
-            coarse = coarse_levels(warped_work, scene_work, mask_work, int(np.log2(max(work_size, 16) / 8)))
-            blended = keep_outside(cv2.add(feather_blend(warped, scene_box, mask), grid.up_box(coarse, box),
+            # feather(face + colour change) = feather(face) + mask x colour change; the multiband blend adds
+            # its coarse levels (worked out on the grid) to that.
+            smooth = correction * mask_work[..., None]
+            if settings.blend_method != "feather":
+                levels = int(np.log2(max(work_size, 16) / 8))
+                smooth += coarse_levels(matched_work, scene_work, mask_work, levels)
+            blended = keep_outside(cv2.add(feather_blend(warped, scene_box, mask), grid.up_box(smooth, box),
                                            dtype=cv2.CV_8U), scene_box, mask)
         scene[by1:by2, bx1:bx2] = blended
     return frame
@@ -218,17 +222,18 @@ def own_openings(target_mesh: Points, source_mesh: Points) -> np.ndarray:
 
 def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points,
                       target_points: Points, openings: np.ndarray, grid: WorkGrid, box: tuple[int, int, int, int],
-                      face_size: float) -> FrameBGR:
-    """Show the target's own pixels in the chosen openings, carried along with the morph. ``warped``
-    is the full-resolution ``box`` of the working region (``scene``), ``labels`` and ``points`` are on
-    the working grid, ``target_points`` full-resolution points relative to the box."""
+                      face_size: float) -> Mask:
+    """Show the target's own pixels in the chosen openings, carried along with the morph (``warped``,
+    the full-resolution ``box`` of the working region ``scene``, is changed in place). ``labels`` and
+    ``points`` are on the working grid, ``target_points`` full-resolution points relative to the box.
+    Returns how much of each working pixel is the target's own (0..1)."""
     triangles = mesh_topology().triangles
     to_target = np.zeros((len(triangles), 2, 3), np.float32)
     to_target[openings] = triangle_affines(points, target_points, triangles[openings])
     own_x, own_y = sampling_maps(labels, to_target, select=openings)
     inside = (own_x >= 0).astype(np.uint8)
     if not inside.any():
-        return warped
+        return np.zeros(labels.shape, np.float32)
     # Around the openings the morph leaves the target's points where they are (lips and lids keep the
     # target's shape), so the target's own pixel there is the one at the same place: the maps are
     # filled with that, and the feathered edge never samples a wrong place.
@@ -242,17 +247,18 @@ def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, poi
     alpha_work = np.clip(cv2.GaussianBlur(inside.astype(np.float32), (0, 0),
                                           max(0.6, face_size * grid.scale * 0.004)) * 1.6, 0, 1)
     # Only the part of the box around the openings is touched.
+    alpha_work = alpha_work.astype(np.float32)
     near = grid.box_of(alpha_work > 1e-3)
     if near is None:
-        return warped
+        return alpha_work
     nx1, ny1 = max(near[0], box[0]), max(near[1], box[1])
     nx2, ny2 = min(near[2], box[2]), min(near[3], box[3])
     if nx2 <= nx1 or ny2 <= ny1:
-        return warped
+        return alpha_work
     region = (nx1, ny1, nx2, ny2)
     own = warp_image(scene[box[1]:box[3], box[0]:box[2]], cv2.merge([grid.up_box(own_x, region),
                                                                      grid.up_box(own_y, region)]))
-    alpha = np.ascontiguousarray(grid.up_box(alpha_work.astype(np.float32), region))
+    alpha = np.ascontiguousarray(grid.up_box(alpha_work, region))
     x1, y1, x2, y2 = nx1 - box[0], ny1 - box[1], nx2 - box[0], ny2 - box[1]
     warped[y1:y2, x1:x2] = feather_blend(own, warped[y1:y2, x1:x2], alpha)
-    return warped
+    return alpha_work

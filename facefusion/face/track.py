@@ -33,6 +33,8 @@ DETECT_EVERY = 10
 MAX_GAP = 6
 """Frames a track may miss before it ends (its last mesh is held meanwhile)."""
 MATCH_IOU = 0.3
+SAME_FACE_IOU = 0.5
+"""Tracks whose faces overlap this much follow one face."""
 COAST_DAMPING = 0.6
 """While a track is missing, each frame it moves on by this share of the previous frame's step."""
 CUT_THRESHOLD = 0.35
@@ -190,8 +192,19 @@ class FaceTracker:
         else:
             self._refit(frame)
             self._since_detection += 1
-        self.tracks = [track for track in self.tracks if track.missed <= MAX_GAP]
+        self.tracks = self._one_per_face([track for track in self.tracks if track.missed <= MAX_GAP])
         return list(self.tracks)
+
+    @staticmethod
+    def _one_per_face(tracks: list[Track]) -> list[Track]:
+        """Two tracks that have come to follow the same face (a false detection beside a face whose
+        refitted mesh slid onto that face) would swap it twice: the younger one ends."""
+        kept: list[Track] = []
+        for track in sorted(tracks, key=lambda item: item.track_id):
+            if all(_iou(track.face.bbox, other.face.bbox) < SAME_FACE_IOU for other in kept):
+                kept.append(track)
+        chosen = {id(track) for track in kept}
+        return [track for track in tracks if id(track) in chosen]
 
     def _smoothed(self, track: Track, face: Face) -> Face:
         if face.mesh is None:
