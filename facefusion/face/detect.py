@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .mediapipe_loader import mediapipe
 from ..types import BoundingBox, FrameBGR, Points
 
 TILE_PER_MIN_FACE = 18
@@ -42,7 +43,7 @@ class FaceDetector:
     """Owns one mediapipe detector; not thread-safe (one per worker)."""
 
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40) -> None:
-        import mediapipe as mp
+        mp = mediapipe()
 
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
@@ -105,7 +106,7 @@ class OrientationCheck:
     6 ms a run on 2 cores: the cheaper of the two models, and at home on a crop that a face fills)."""
 
     def __init__(self) -> None:
-        import mediapipe as mp
+        mp = mediapipe()
 
         self._model = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.05)
 

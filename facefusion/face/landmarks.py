@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .mediapipe_loader import mediapipe
 from ..types import BoundingBox, FrameBGR, Points
 
 CROP_SCALE = 2.0
@@ -46,7 +47,7 @@ class FaceLandmarker:
     """Owns one mediapipe Face Mesh; not thread-safe (one per worker)."""
 
     def __init__(self) -> None:
-        import mediapipe as mp
+        mp = mediapipe()
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3)

@@ -15,6 +15,8 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from .mediapipe_loader import mediapipe
+
 NOSE_TIP = 1
 ALIGNMENT_NOSE = 4
 """The mesh point where the 5-point templates put the nose: the tip of the 68-point layout (point 30)
@@ -49,6 +51,7 @@ class MeshTopology:
 
 
 def _tessellation_edges() -> set[tuple[int, int]]:
+    mediapipe()  # (without its plotting library)
     from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
 
     return {(min(a, b), max(a, b)) for a, b in FACEMESH_TESSELATION}

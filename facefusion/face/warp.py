@@ -43,9 +43,11 @@ def triangle_affines(destination: Points, source: Points, triangles: npt.NDArray
 def rasterise(destination: Points, triangles: npt.NDArray[np.int32], shape: tuple[int, int]) -> np.ndarray:
     """Label image: 0 outside the mesh, i + 1 inside triangle i."""
     labels = np.zeros(shape, np.int32)
-    fixed = np.round(destination[:, :2] * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
-    for index, triangle in enumerate(triangles):
-        cv2.fillConvexPoly(labels, fixed[triangle], index + 1, lineType=cv2.LINE_8, shift=SUBPIXEL_SHIFT)
+    # Corners gathered once for all triangles; the loop is then one call a triangle and nothing else.
+    corners = np.round(destination[triangles, :2] * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
+    fill = cv2.fillConvexPoly
+    for index, polygon in enumerate(corners, start=1):
+        fill(labels, polygon, index, cv2.LINE_8, SUBPIXEL_SHIFT)
     return labels
 
 

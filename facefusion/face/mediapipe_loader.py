@@ -1,0 +1,50 @@
+"""Importing mediapipe without its plotting library, and without its costly result type.
+
+``import mediapipe`` loads its drawing helpers, which import matplotlib's pyplot (about 0.8 s of every
+start on 2 cores) for a function this project never calls. While mediapipe is imported, a placeholder
+stands in for pyplot; it is removed at once, so anyone who imports pyplot later gets the real one.
+
+Every ``process()`` call of a mediapipe solution builds a new ``collections.namedtuple`` class for its
+result and sets the outputs as attributes of that class (about 3 ms a call, holding the interpreter
+lock, measured with py-spy on the video pipeline: a tenth of the tracking thread). The solutions
+module is given a plain class factory instead, which serves that use exactly (attributes set and
+read on a fresh class) at a fraction of the cost.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from typing import Any
+
+_lock = threading.Lock()
+
+
+def mediapipe() -> Any:
+    """The mediapipe module (imported once; the placeholder only if pyplot is not loaded already)."""
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    with _lock:
+        if "mediapipe" in sys.modules:
+            return sys.modules["mediapipe"]
+        placeholder = None
+        if "matplotlib.pyplot" not in sys.modules:
+            placeholder = types.ModuleType("matplotlib.pyplot")
+            sys.modules["matplotlib.pyplot"] = placeholder
+        try:
+            import mediapipe as mp
+        finally:
+            if placeholder is not None and sys.modules.get("matplotlib.pyplot") is placeholder:
+                del sys.modules["matplotlib.pyplot"]
+                parent = sys.modules.get("matplotlib")
+                if parent is not None and getattr(parent, "pyplot", None) is placeholder:
+                    delattr(parent, "pyplot")
+        from mediapipe.python import solution_base
+
+        solution_base.collections = types.SimpleNamespace(namedtuple=_result_class)
+        return mp
+
+
+def _result_class(typename: str, field_names: Any) -> type:
+    """A fresh class (mediapipe sets each output as a class attribute, then returns the class)."""
+    return type(typename, (), {})
