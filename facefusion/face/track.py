@@ -1,13 +1,14 @@
 """Faces followed across video frames: tracks, smoothing, gap filling, scene cuts.
 
 Full detection runs every few frames (and after a cut); in between each track's mesh is refitted on
-a crop around where it was, which is cheaper and steadier. The refit is stateless (the landmarker
-keeps no memory between frames), so a run resumed at a segment gives exactly the frames it would
-have given uninterrupted. Mesh points are smoothed with a One Euro
+a crop around where it was, which is cheaper and steadier. Mesh points are smoothed with a One Euro
 filter (little lag when the head moves fast, little jitter when it is still). A track that misses a
 few frames (motion blur, a hand passing) keeps its last mesh, carried along at the face's recent
 speed, slowing down, so the swap neither pops off and on nor stands still while the head moves on.
-A track's source and selection decision are made once, when it starts.
+A track's source and selection decision are made once, when it starts. Each track's refits go through
+a Face Mesh of its own that follows the face (half the cost of fitting anew); it is restarted with
+the track, and every segment of a video starts with no tracks, so a resumed run still gives the
+frames an uninterrupted one gives.
 
 With a neural detector and processors that work from five points (the neural swapper), faces the
 mesh cannot fit (profiles, covered or small faces) get tracks too: they are detected on every frame
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..types import Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
-from .landmarks import roll_of_points
+from .landmarks import MeshFollower, roll_of_points
 from .topology import five_points_from_mesh
 
 DETECT_EVERY = 10
@@ -87,6 +88,8 @@ class Track:
     points_offset: np.ndarray | None = None
     """Where the detector's own five points sat relative to the mesh's (in units of the eye line), at
     the last full detection: carried into the frames where only the mesh is refitted."""
+    follower: MeshFollower | None = None
+    """The Face Mesh that refits this face between full detections (it remembers the face)."""
 
     def seen(self, face: Face) -> None:
         """The face was found in this frame."""
@@ -171,12 +174,37 @@ class FaceTracker:
     _since_detection: int = 0
     _since_turned: int = DETECT_EVERY
     _previous: np.ndarray | None = None
+    _idle_followers: list[MeshFollower] = field(default_factory=list)
 
     def reset(self) -> None:
-        self.tracks = []
+        self._keep([])
         self._since_detection = 0
         self._since_turned = self.detect_every
         self._previous = None
+
+    def close(self) -> None:
+        """Release the Face Meshes that follow faces."""
+        self._keep([])
+        for follower in self._idle_followers:
+            follower.close()
+        self._idle_followers = []
+
+    def _keep(self, tracks: list[Track]) -> None:
+        """These tracks go on; the followers of the others are kept for new tracks."""
+        staying = {id(track) for track in tracks}
+        for track in self.tracks:
+            if id(track) not in staying and track.follower is not None:
+                self._idle_followers.append(track.follower)
+                track.follower = None
+        self.tracks = tracks
+
+    def _follower(self) -> MeshFollower:
+        """A follower that remembers no face: a fresh one, or one a finished track left (restarted)."""
+        if self._idle_followers:
+            follower = self._idle_followers.pop()
+            follower.restart()
+            return follower
+        return MeshFollower()
 
     def update(self, frame: FrameBGR) -> list[Track]:
         """Advance one frame; return the tracks visible (or held) in it."""
@@ -184,7 +212,7 @@ class FaceTracker:
         cut = self._previous is not None and float(np.abs(small - self._previous).mean()) * 4 > CUT_THRESHOLD
         self._previous = small
         if cut:
-            self.tracks = []
+            self._keep([])
         if not self.tracks or cut or self._since_detection >= self.detect_every - 1 or \
                 any(track.missed or track.face.mesh is None for track in self.tracks):
             self._detect(frame)
@@ -192,7 +220,7 @@ class FaceTracker:
         else:
             self._refit(frame)
             self._since_detection += 1
-        self.tracks = self._one_per_face([track for track in self.tracks if track.missed <= MAX_GAP])
+        self._keep(self._one_per_face([track for track in self.tracks if track.missed <= MAX_GAP]))
         return list(self.tracks)
 
     @staticmethod
@@ -222,7 +250,9 @@ class FaceTracker:
             previous = track.face
             bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
             roll = roll_of_points(previous.landmarks_5)
-            mesh = self.analyser.landmarker.fit_once(frame, bbox, roll)
+            if track.follower is None:
+                track.follower = self._follower()
+            mesh = track.follower.fit(frame, bbox, roll)
             if mesh is None:
                 track.coast()
                 continue

