@@ -1,6 +1,7 @@
 """The swap moves identity, keeps everything else."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -230,3 +231,32 @@ def test_a_dark_skinned_source_on_light_skinned_faces_keeps_brows_and_eyes_neutr
     # Measured: 0.2-2.2 % a face (mean 0.65 %) with the shift limited to skin, up to 5.5 % (mean 2.3 %)
     # when every pixel took it.
     assert np.mean(cold_shares) < 0.012, f"cold (blue/green) pixels in the faces: {cold_shares}"
+
+
+def _chroma(frame: np.ndarray) -> np.ndarray:
+    """Each pixel's distance from grey in LAB's colour plane."""
+    lab = cv2.cvtColor(frame, cv2.COLOR_BGR2LAB).astype(np.float32)
+    return np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
+
+
+def test_a_black_and_white_target_stays_black_and_white(generated, tmp_path, analyser):
+    colour = read_image(generated["grace_hopper"]).frame
+    grey = cv2.cvtColor(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    target = tmp_path / "grey.png"
+    cv2.imwrite(str(target), grey)
+    with Studio(Options(face_selector_mode="many")) as studio:
+        report = studio.swap_image([generated["astronaut"]], target)
+    assert report.faces_swapped == 1
+    face = largest(analyser.analyse(grey))
+    x1, y1, x2, y2 = face.bbox.astype(int)
+    # The astronaut's red lips and skin tone must not appear: the face stays as grey as the photo.
+    assert np.percentile(_chroma(report.frame[y1:y2, x1:x2]), 99) < 6
+    assert np.abs(report.frame.astype(int) - grey).max() > 30, "the face was swapped"
+
+
+def test_a_colour_target_keeps_the_sources_lip_colour(generated, analyser):
+    with Studio(Options(face_selector_mode="many")) as studio:
+        result = studio.swap_image([generated["astronaut"]], generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(read_image(generated["grace_hopper"]).frame))
+    x1, y1, x2, y2 = face.bbox.astype(int)
+    assert np.percentile(_chroma(result[y1:y2, x1:x2]), 99) > 15

@@ -59,6 +59,20 @@ class ColourTransfer:
         return cv2.cvtColor(cv2.merge(channels), cv2.COLOR_LAB2BGR)
 
 
+FEATURE_COLOUR_FULL = 0.5
+"""A target skin this saturated or more, relative to the source's skin, leaves lips and eyes their own
+colour; less saturated (a black-and-white, sepia or graded photo) drains them in proportion."""
+
+
+def feature_colour_share(face_mean: np.ndarray, scene_mean: np.ndarray) -> float:
+    """How much of their own colour a face's lips, eyes and brows keep (0..1) in this scene: the
+    target skin's saturation over the source skin's, scaled so that a colour photo keeps all of it."""
+    target = float(np.hypot(scene_mean[1] - 128, scene_mean[2] - 128))
+    source = float(np.hypot(face_mean[1] - 128, face_mean[2] - 128))
+    # Squared: a faint tint (an old print, a graded still) leaves features only a trace of colour.
+    return float(np.clip(target / max(source, 1.0) / FEATURE_COLOUR_FULL, 0.0, 1.0) ** 2)
+
+
 def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
                     face_size: float, lighting: bool = True) -> ColourTransfer | None:
     """Measure how to give the warped face the scene's colour statistics (LAB mean and spread) and,
@@ -75,7 +89,8 @@ def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scen
     # Spread is matched within bounds, lightness only part-way: full matching exaggerates noise on
     # flat-lit sources. Colour spread is never widened by more than a little: a ruddy target would
     # otherwise stretch the source's lips and eye make-up into paint (they sit far from the skin's mean).
-    ratio = np.clip((s_std + 1e-3) / (f_std + 1e-3), 0.6, 1.6)
+    keep = feature_colour_share(f_mean, s_mean)
+    ratio = np.clip((s_std + 1e-3) / (f_std + 1e-3), 0.6 * keep, 1.6)
     ratio[0] = ratio[0] ** 0.7
     if lighting:
         # The target's lightness spread is mostly its lighting, which the shading transfer below brings
@@ -92,8 +107,13 @@ def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scen
     spread = np.maximum(f_std[1:], 2.0)
     distance = np.sqrt(((grid_a - f_mean[1]) / spread[0]) ** 2 + ((grid_b - f_mean[2]) / spread[1]) ** 2)
     skin_like = np.clip(1.0 - (distance - SKIN_CHROMA_NEAR) / SKIN_CHROMA_RAMP, 0.0, 1.0)
-    chroma = cv2.merge([np.round(grid_a + skin_like * (table[:, 1][:, None] - grid_a)).astype(np.uint8),
-                        np.round(grid_b + skin_like * (table[:, 2][None, :] - grid_b)).astype(np.uint8)])
+    # Lips, eyes and brows keep their colour in a colour photo; in a black-and-white or sepia one they
+    # take its tint in proportion (a source's red lips on a grey photo are the first thing one sees).
+    feature_a = 128 + (grid_a - 128) * keep + (s_mean[1] - 128) * (1 - keep)
+    feature_b = 128 + (grid_b - 128) * keep + (s_mean[2] - 128) * (1 - keep)
+    moved_a = feature_a + skin_like * (table[:, 1][:, None] - feature_a)
+    moved_b = feature_b + skin_like * (table[:, 2][None, :] - feature_b)
+    chroma = cv2.merge([np.round(moved_a).astype(np.uint8), np.round(moved_b).astype(np.uint8)])
     transfer = ColourTransfer(table[:, 0].copy(), chroma, None)
     if not lighting:
         return transfer
