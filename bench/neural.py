@@ -61,8 +61,8 @@ PROVIDERS: tuple[str, ...] = tuple(sys.argv[sys.argv.index("--providers") + 1].s
 def main() -> None:
     from sample_media import astronaut, grace_hopper
 
-    from facefusion.face.analyse import FaceAnalyser
-    from facefusion.face.enhance import FaceEnhancerModel
+    from facefusion.analysis.analyse import FaceAnalyser
+    from facefusion.neural.enhance import FaceEnhancerModel
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import ExecutionSettings, SessionPool
     from facefusion.media.image import read_image

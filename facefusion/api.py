@@ -15,8 +15,8 @@ import numpy as np
 
 from .assign import Assignment, SwapPlan, assign_faces
 from .errors import InvalidInputError
-from .face.analyse import FaceAnalyser, analyser_for
-from .face.select import pick_reference
+from .analysis.analyse import FaceAnalyser, analyser_for
+from .analysis.select import pick_reference
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .options import Options, make_options

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .face.analyse import FaceAnalyser
-from .face.select import faces_like, nearest_face, sort_faces
+from .analysis.analyse import FaceAnalyser
+from .analysis.select import faces_like, nearest_face, sort_faces
 from .options import Options
 from .types import Embedding, Face, FrameBGR, Identity
 

@@ -33,7 +33,7 @@ import numpy as np
 from .api import Studio, unfitted_note
 from .assign import Assignment, assign_faces
 from .errors import InvalidInputError, StoppedError
-from .face.track import FaceTracker
+from .analysis.track import FaceTracker
 from .media.image import check_output_path, is_image_path, read_image
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)

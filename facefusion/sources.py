@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InvalidInputError, NoSourceFaceError
-from .face.analyse import FaceAnalyser
-from .face.pose import head_pose
+from .analysis.analyse import FaceAnalyser
+from .analysis.pose import head_pose
 from .media.image import read_image
 from .types import Face, FrameBGR, Identity, SourceFace
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 from sample_media import astronaut, grace_hopper  # noqa: E402
 
 from facefusion import Options, Studio  # noqa: E402
-from facefusion.face.analyse import FaceAnalyser  # noqa: E402
+from facefusion.analysis.analyse import FaceAnalyser  # noqa: E402
 from facefusion.media.image import read_image, write_image  # noqa: E402
 from facefusion.types import Face  # noqa: E402
 

@@ -194,7 +194,7 @@ def test_the_native_log_filter_drops_chatter_and_passes_everything_else():
         "import os, sys, numpy as np\n"
         "from facefusion.console import quiet_native_logs\n"
         "quiet_native_logs()\n"
-        "from facefusion.face.analyse import FaceAnalyser\n"
+        "from facefusion.analysis.analyse import FaceAnalyser\n"
         "analyser = FaceAnalyser(); analyser.warm_up(); analyser.analyse(np.zeros((64, 64, 3), np.uint8))\n"
         "os.write(2, b'native: something the user must see\\n')\n"
         "print('python: a warning', file=sys.stderr)\n")

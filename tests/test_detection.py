@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facefusion.face.detect import merge_detections, tile_grid, Detection
+from facefusion.analysis.detect import merge_detections, tile_grid, Detection
 from facefusion.media.image import read_image
 
 from conftest import shared_file
@@ -52,14 +52,14 @@ def test_no_face_in_generated_landscape(analyser, generated):
 
 
 def test_min_face_size_option_drops_small_faces(generated):
-    from facefusion.face.analyse import FaceAnalyser
+    from facefusion.analysis.analyse import FaceAnalyser
 
     strict = FaceAnalyser(min_face_size=120)
     assert strict.analyse(read_image(generated["small_face"]).frame) == []
 
 
 def test_score_threshold_option(generated):
-    from facefusion.face.analyse import FaceAnalyser
+    from facefusion.analysis.analyse import FaceAnalyser
 
     picky = FaceAnalyser(score_threshold=0.99)
     assert picky.analyse(read_image(generated["two_people"]).frame) == []
@@ -87,7 +87,7 @@ def test_duplicate_boxes_merge_to_the_better_one():
 
 def test_a_remembering_analyser_analyses_each_picture_once(generated):
     """The web UI's preview asks again for the same frame on every option change."""
-    from facefusion.face.analyse import FaceAnalyser
+    from facefusion.analysis.analyse import FaceAnalyser
 
     frame = read_image(generated["two_people"]).frame
     analyser = FaceAnalyser(memo_frames=2, angles=(0,))  # one run on the whole picture each

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from facefusion import Options, Studio
-from facefusion.face.analyse import upright_turn
-from facefusion.face.detect import _turned_back
-from facefusion.face.landmarks import roll_of
+from facefusion.analysis.analyse import upright_turn
+from facefusion.analysis.detect import _turned_back
+from facefusion.analysis.landmarks import roll_of
 from facefusion.media.image import read_image
 
 from conftest import SHARED, has_shared, largest, shared_file
@@ -89,7 +89,7 @@ def test_close_ups_are_found(analyser):
 
 
 def test_angle_zero_only_looks_at_the_picture_as_it_is():
-    from facefusion.face.analyse import analyser_for
+    from facefusion.analysis.analyse import analyser_for
 
     blank = np.full((200, 300, 3), 90, np.uint8)
     for angles, runs in (([0], 1), ([0, 90, 270, 180], 4)):

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
 from facefusion.errors import InvalidInputError
-from facefusion.face.align import depth_to_space, space_to_depth
+from facefusion.analysis.align import depth_to_space, space_to_depth
 from facefusion.inference.catalogue import INSWAPPER
 from facefusion.inference.contracts import problems
 from facefusion.media.image import read_image
@@ -214,7 +214,7 @@ def test_codeformer_weight_input_is_fed(tmp_path, generated, analyser):
 
 
 def test_frame_enhancer_tiles_blend_without_seams(tmp_path):
-    from facefusion.face.enhance import FrameEnhancerModel
+    from facefusion.neural.enhance import FrameEnhancerModel
     from facefusion.inference.catalogue import ESRGAN_X2
     from facefusion.inference.runtime import SessionPool
 
@@ -254,8 +254,8 @@ def test_a_missing_enhancer_model_says_what_to_do(tmp_path, monkeypatch, generat
 
 
 def test_source_latent_is_the_normalised_embedding_through_the_emap(tmp_path, generated):
-    from facefusion.face.analyse import FaceAnalyser
-    from facefusion.face.neural_swap import ArcFace, EmbeddingSwapper
+    from facefusion.analysis.analyse import FaceAnalyser
+    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import SessionPool
     from facefusion.sources import load_identity
@@ -344,7 +344,7 @@ def test_region_mask_limits_the_swap_to_the_chosen_regions(models, tmp_path, gen
 
 
 def test_faces_of_a_frame_are_batched_when_the_model_allows(tmp_path, generated, analyser):
-    from facefusion.face.enhance import FaceEnhancerModel
+    from facefusion.neural.enhance import FaceEnhancerModel
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import SessionPool
 
@@ -418,7 +418,7 @@ def _constant_swapper(path: Path, size: int, value: float) -> Path:
 @pytest.mark.parametrize("name, middle_grey", [("simswap_256", 0.5), ("hyperswap_1a_256", 0.0)])
 def test_each_swapper_output_range_is_read_as_its_model_gives_it(tmp_path, generated, analyser, name, middle_grey):
     """simswap answers in RGB 0..1 (its ImageNet normalisation is for the input only); hyperswap in -1..1."""
-    from facefusion.face.neural_swap import ArcFace, EmbeddingSwapper
+    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import SessionPool
     from facefusion.sources import load_identity

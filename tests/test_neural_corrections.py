@@ -10,7 +10,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
-from facefusion.face.analyse import FaceAnalyser
+from facefusion.analysis.analyse import FaceAnalyser
 from facefusion.inference.catalogue import CATALOGUE, XSEG
 from facefusion.inference.runtime import SessionPool
 from facefusion.media.image import read_image
@@ -94,7 +94,7 @@ def test_the_swapper_weight_reads_the_target_as_it_was_detected(tmp_path, genera
 
 
 def test_hyperswap_averages_the_normalised_embeddings_of_several_photos(tmp_path, generated):
-    from facefusion.face.neural_swap import ArcFace, EmbeddingSwapper
+    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.inference.catalogue import find
     from facefusion.sources import load_identity
 
@@ -119,7 +119,7 @@ def _passthrough_xseg(path: Path) -> Path:
 
 
 def test_the_occlusion_mask_is_prepared_as_facefusion_prepares_it(tmp_path):
-    from facefusion.face.model_masks import OcclusionMasker
+    from facefusion.neural.masks import OcclusionMasker
 
     masker = OcclusionMasker(_passthrough_xseg(tmp_path / "xseg.onnx"), XSEG, SessionPool())
     for size in (128, 512):
@@ -154,7 +154,7 @@ def test_an_input_without_a_batch_dimension_is_never_split_or_stacked():
 
 
 def test_a_frame_smaller_than_a_tile_is_padded_to_the_tile(tmp_path):
-    from facefusion.face.enhance import FrameEnhancerModel
+    from facefusion.neural.enhance import FrameEnhancerModel
     from facefusion.inference.catalogue import ESRGAN_X2
 
     model = FrameEnhancerModel(plain_upscaler(tmp_path / "fixed.onnx", tile=128), ESRGAN_X2, SessionPool(), tile=128,

@@ -13,8 +13,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
 from facefusion.errors import InvalidInputError
-from facefusion.face.analyse import FaceAnalyser
-from facefusion.face.analysis_models import choose_detector
+from facefusion.analysis.analyse import FaceAnalyser
+from facefusion.analysis.models import choose_detector
 from facefusion.media.image import read_image
 
 from conftest import ROOT, largest

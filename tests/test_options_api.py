@@ -6,7 +6,7 @@ import pytest
 
 import facefusion
 from facefusion.errors import InvalidInputError
-from facefusion.face.select import sort_faces
+from facefusion.analysis.select import sort_faces
 from facefusion.options import PROCESSOR_NAMES, Options, make_options
 from facefusion.processors import PROCESSORS
 from facefusion.types import Face

@@ -9,9 +9,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
 from facefusion.errors import InvalidInputError
-from facefusion.face.analyse import FaceAnalyser
-from facefusion.face.analysis_models import choose_recogniser
-from facefusion.face.recognise import embedding_distance
+from facefusion.analysis.analyse import FaceAnalyser
+from facefusion.analysis.models import choose_recogniser
+from facefusion.analysis.recognise import embedding_distance
 from facefusion.media.image import read_image
 
 from test_neural import _save

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from facefusion import Options, Studio
-from facefusion.face.mask import region_polygon
-from facefusion.face.pose import similarity_align
-from facefusion.face.recognise import embedding_distance
-from facefusion.face.topology import INNER_LIPS
+from facefusion.classical.mask import region_polygon
+from facefusion.analysis.pose import similarity_align
+from facefusion.analysis.recognise import embedding_distance
+from facefusion.analysis.topology import INNER_LIPS
 from facefusion.media.image import read_image
 from facefusion.sources import best_source_face, load_identity
 
@@ -62,7 +62,7 @@ def test_target_keeps_its_own_open_mouth(analyser, generated):
 
 def _shape_distance(mesh_a: np.ndarray, mesh_b: np.ndarray) -> float:
     """Mean point distance after the best similarity fit, over the points morph may move fully."""
-    from facefusion.face.swap import expression_weights
+    from facefusion.classical.swap import expression_weights
 
     shape_points = expression_weights() > 0.9
     aligned = similarity_align(mesh_a[shape_points, :2].astype(np.float64), mesh_b[shape_points, :2].astype(np.float64))
@@ -71,7 +71,7 @@ def _shape_distance(mesh_a: np.ndarray, mesh_b: np.ndarray) -> float:
 
 
 def test_morph_moves_the_shape_toward_the_source_and_keeps_the_pose(analyser, frontal_pairs):
-    from facefusion.face.swap import morphed_points
+    from facefusion.classical.swap import morphed_points
 
     source, target = frontal_pairs[1]
     source_mesh = largest(analyser.analyse(read_image(source).frame)).mesh

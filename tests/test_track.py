@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facefusion.face.track import FaceTracker, OneEuroFilter
+from facefusion.analysis.track import FaceTracker, OneEuroFilter
 from facefusion.media.image import read_image
 
 

@@ -245,3 +245,56 @@ def test_the_preview_reads_a_video_frame_once_while_the_file_is_unchanged(tmp_pa
     assert engine.frame(str(clip), 6) is not first
     os.utime(clip, ns=(clip.stat().st_atime_ns, clip.stat().st_mtime_ns + 10**9))
     assert engine.frame(str(clip), 5) is not first, "a changed file is read again"
+
+
+def test_face_thumbnails_show_the_whole_face_square(tmp_path, generated, analyser):
+    from facefusion.media.image import read_image
+    from facefusion.ui.actions import THUMBNAIL_SIDE, Engine, face_thumbnail, source_thumbnails
+
+    frame = read_image(generated["grace_hopper"]).frame
+    face = analyser.analyse(frame)[0]
+    thumbnail = face_thumbnail(frame, face.bbox)
+    assert thumbnail.shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3)
+    # The face sits whole in the middle: the thumbnail's own analysis finds it, well inside the square.
+    found = analyser.analyse(np.ascontiguousarray(thumbnail[:, :, ::-1]))
+    assert found and all(0 <= value <= THUMBNAIL_SIDE for value in found[0].bbox)
+    assert 0.4 * THUMBNAIL_SIDE < found[0].size < 0.9 * THUMBNAIL_SIDE
+    # A face at the picture's edge is padded, never squeezed.
+    corner = face_thumbnail(frame, np.array([0, 0, 60, 80], np.float32))
+    assert corner.shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3)
+    engine = Engine(tmp_path)
+    try:
+        shown = source_thumbnails(engine, [str(generated["astronaut"]), str(generated["no_face"])])
+    finally:
+        engine.close()
+    assert shown[0][1].startswith("source 0 · ") and shown[0][0].shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3)
+    assert shown[1][1] == "source 1: no face found"
+
+
+def test_neural_only_options_say_why_they_are_off(tmp_path, monkeypatch):
+    from facefusion.ui import actions
+
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    assert actions.embedded_swapper_runs("auto") and actions.embedded_swapper_runs("landmark")
+    assert not actions.embedded_swapper_runs("inswapper_128")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_shows_face_thumbnails_and_disabled_neural_options(server, generated):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as driver:
+        browser = _launch(driver)
+        try:
+            page = _open_with(browser, server, generated["astronaut"], generated["two_people"])
+            page.wait_for_function("document.querySelectorAll('#faces img').length >= 2", timeout=60000)
+            page.wait_for_function("document.querySelectorAll('#source_faces img').length >= 1", timeout=60000)
+            for selector in ("#faces img", "#source_faces img"):
+                box = page.locator(selector).first.bounding_box()
+                assert box is not None and box["width"] > 40 and abs(box["width"] - box["height"]) < 4, box
+            assert "face 0 · " in page.locator("#faces").inner_text()
+            page.get_by_text("Face swapper", exact=True).first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "ui_faces.png"), full_page=True)
+            assert page.get_by_text("Neural engine only").count() >= 1
+        finally:
+            browser.close()

@@ -34,7 +34,7 @@ class Contract:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     template: str | None = None
-    """5-point alignment template (see facefusion.face.align) for face models."""
+    """5-point alignment template (see facefusion.analysis.align) for face models."""
     size: int | None = None
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -84,7 +84,7 @@ INSWAPPER = _swapper(128, "arcface_128")
 ARCFACE = Contract(inputs=(TensorSpec("input", ("batch", 3, 112, 112)),), outputs=(TensorSpec("output", ("batch", 512)),),
                    template="arcface_112_v2", size=112, mean=(127.5,) * 3, std=(127.5,) * 3)
 DETECTOR = Contract(inputs=(TensorSpec("input", (1, 3, "height", "width")),), outputs=())
-"""Any detector slot: one image input; the output layout is told apart by facefusion.face.neural_detect."""
+"""Any detector slot: one image input; the output layout is told apart by facefusion.analysis.neural_detect."""
 SCRFD = Contract(inputs=DETECTOR.inputs, outputs=(), size=640, mean=(127.5,) * 3, std=(128.0,) * 3)
 ESRGAN_X2 = Contract(inputs=(TensorSpec("input", ("batch", 3, "height", "width")),),
                      outputs=(TensorSpec("output", ("batch", 3, "height", "width")),), scale=2)

@@ -1,7 +1,7 @@
 """face_enhancer and frame_enhancer: neural restoration of faces and upscaling of whole frames."""
 from __future__ import annotations
 
-from ..face.enhance import FaceEnhancerModel, FrameEnhancerModel
+from ..neural.enhance import FaceEnhancerModel, FrameEnhancerModel
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool
 from ..options import Options

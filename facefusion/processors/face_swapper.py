@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..face.neural_swap import ArcFace, EmbeddingSwapper
-from ..face.swap import SwapSettings, swap_face
+from ..neural.swap import ArcFace, EmbeddingSwapper
+from ..classical.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import is_present, models_dir, require
 from ..inference.resolve import resolve_model

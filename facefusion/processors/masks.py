@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..face.model_masks import OcclusionMasker, RegionMasker
+from ..neural.masks import OcclusionMasker, RegionMasker
 from ..inference.catalogue import BISENET, XSEG
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool

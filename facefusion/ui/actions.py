@@ -19,10 +19,10 @@ import numpy as np
 
 from ..api import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError
-from ..face.analyse import FaceAnalyser, analyser_for
-from ..face.memo import Memo
-from ..face.recognise import embedding_distance
-from ..face.select import sort_faces
+from ..analysis.analyse import FaceAnalyser, analyser_for
+from ..analysis.memo import Memo
+from ..analysis.recognise import embedding_distance
+from ..analysis.select import sort_faces
 from ..media.image import is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
@@ -180,8 +180,7 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
             processed = studio.process_frame(frame, plan)
             result, faces, reference = processed.frame, processed.faces, plan.reference_embedding
             chosen = {id(assignment.face) for assignment in processed.assignments}
-    gallery = [(to_rgb(_face_crop(frame, face.bbox), THUMBNAIL_SIDE), face_label(index, face, id(face) in chosen,
-                                                                                 reference))
+    gallery = [(face_thumbnail(frame, face.bbox), face_label(index, face, id(face) in chosen, reference))
                for index, face in enumerate(faces)]
     shown = np.hstack([frame, result]) if before_after else result
     return to_rgb(shown), gallery
@@ -198,10 +197,60 @@ def face_label(index: int, face: Any, chosen: bool, reference: np.ndarray | None
 
 
 def _face_crop(frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
-    x1, y1, x2, y2 = bbox
-    margin = (x2 - x1) * 0.25
-    top, left = int(max(0, y1 - margin)), int(max(0, x1 - margin))
-    return frame[top:int(y2 + margin), left:int(x2 + margin)]
+    """A square crop that shows the whole face with some room around it (hair, chin), the face in the
+    middle; padded with grey where the picture ends, so every thumbnail has the same shape."""
+    x1, y1, x2, y2 = (float(value) for value in bbox)
+    side = max(x2 - x1, y2 - y1) * 1.6
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    size = max(1, int(round(side)))
+    padded = cv2.copyMakeBorder(frame, size, size, size, size, cv2.BORDER_CONSTANT, value=(60, 60, 60))
+    return padded[top + size:top + 2 * size, left + size:left + 2 * size]
+
+
+def face_thumbnail(frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+    """The face as a square RGB thumbnail of THUMBNAIL_SIDE pixels."""
+    crop = _face_crop(frame, bbox)
+    return np.ascontiguousarray(cv2.resize(crop, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), interpolation=cv2.INTER_AREA)[:, :, ::-1])
+
+
+def source_thumbnails(engine: "Engine", paths: list[str]) -> list[tuple[np.ndarray, str]]:
+    """Each source photo's face (the largest), whole, as a captioned thumbnail; a photo without a face
+    says so in its caption."""
+    analyser = engine.analyser(Options())
+    shown = []
+    for index, path in enumerate(paths):
+        try:
+            frame = read_image(path).frame
+        except StudioError as error:
+            shown.append((np.full((THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3), 60, np.uint8), f"source {index}: {error.message}"))
+            continue
+        faces = analyser.analyse(frame)
+        if not faces:
+            shown.append((to_rgb(frame, THUMBNAIL_SIDE), f"source {index}: no face found"))
+            continue
+        face = max(faces, key=lambda item: item.size)
+        shown.append((face_thumbnail(frame, face.bbox), f"source {index} · {face.size:.0f} px"))
+    return shown
+
+
+NEURAL_ONLY_OPTIONS = ("face_swapper_weight", "face_swapper_pixel_boost", "face_mask_types", "face_occluder_model",
+                       "face_parser_model", "face_mask_regions")
+"""Options only the neural swapper honours (the embedded engine keeps hands and hair out by itself)."""
+NEURAL_ONLY_NOTE = ("Neural engine only: the embedded engine that runs now ignores this. Choose a neural "
+                    "face swapper model (or download inswapper_128 and arcface_w600k_r50 under Models) to use it.")
+
+
+def embedded_swapper_runs(choice: str) -> bool:
+    """Whether --face-swapper-model ``choice`` ends up with the embedded (classical) engine."""
+    from ..processors.face_swapper import INSWAPPER_MODELS
+    from ..inference.download import is_present
+
+    if choice == "landmark":
+        return True
+    if choice == "auto":
+        return not (any(is_present(name) for name in INSWAPPER_MODELS) and is_present("arcface_w600k_r50"))
+    return False
 
 
 @dataclass

@@ -32,7 +32,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             with gr.Column(scale=1):
                 sources = gr.File(label="Source photos (several photos of one person make one identity)",
                                   file_count="multiple", file_types=["image"], elem_id="sources")
-                source_gallery = gr.Gallery(label="Sources", columns=4, height=130, interactive=False)
+                source_gallery = gr.Gallery(label="Sources (the face found in each photo)", columns=5, height="auto",
+                                            object_fit="contain", interactive=False, allow_preview=False,
+                                            elem_id="source_faces")
                 target = gr.File(label="Target image or video", file_types=["image", "video"], elem_id="target")
                 processors = gr.CheckboxGroup(choices=list(PROCESSOR_NAMES), value=list(Options().processors),
                                               label="Processors", info=option_specs()["processors"].help)
@@ -61,9 +63,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                 before_after = gr.Checkbox(value=False, label="Show before / after side by side")
                 preview = gr.Image(label="Preview", interactive=False, elem_id="preview", format="jpeg")
                 frame_slider = gr.Slider(0, 1, value=0, step=1, label="Preview frame (video)", visible=False)
-                faces = gr.Gallery(label="Faces found (click one to make it the reference)", columns=6, height=150,
-                           object_fit="contain",
-                                   allow_preview=False, elem_id="faces")
+                faces = gr.Gallery(label="Faces found (click one to make it the reference)", columns=5,
+                                   height="auto", object_fit="contain", allow_preview=False, elem_id="faces")
                 with gr.Row():
                     face_source = gr.File(label="Own source for the clicked face", file_types=["image"],
                                           file_count="multiple")
@@ -136,8 +137,18 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                     gr.update(maximum=max(length - 1, 1), value=0),
                     gr.update(maximum=max(length, 1), value=length))
 
-        def show_sources(files: Any) -> list[str]:
-            return actions.source_paths(files)
+        def show_sources(files: Any) -> list[tuple[Any, str]]:
+            return actions.source_thumbnails(engine, actions.source_paths(files))
+
+        neural_only = [option_inputs[option_names.index(name)] for name in actions.NEURAL_ONLY_OPTIONS]
+        swapper_model = option_inputs[option_names.index("face_swapper_model")]
+
+        def neural_only_state(choice: str) -> list[Any]:
+            """Options the embedded engine ignores are shown disabled, saying why, while it runs."""
+            embedded = actions.embedded_swapper_runs(str(choice))
+            return [gr.update(interactive=not embedded,
+                              info=(actions.NEURAL_ONLY_NOTE + " " if embedded else "") + option_specs()[name].help)
+                    for name in actions.NEURAL_ONLY_OPTIONS]
 
         def pick_face(event: gr.SelectData) -> tuple[int, int]:
             return event.index, event.index
@@ -199,7 +210,10 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             return table
 
         # Events.
-        model_button.click(fetch_models, model_choice, models_info, api_visibility="private")
+        model_button.click(fetch_models, model_choice, models_info, api_visibility="private") \
+            .then(neural_only_state, swapper_model, neural_only, api_visibility="private")
+        swapper_model.change(neural_only_state, swapper_model, neural_only, api_visibility="private")
+        demo.load(neural_only_state, swapper_model, neural_only, api_visibility="private")
         processors.change(lambda chosen: [gr.update(visible=name in chosen) for name in processor_boxes],
                           processors, list(processor_boxes.values()), api_visibility="private")
         sources.change(show_sources, sources, source_gallery, api_visibility="private")

@@ -18,8 +18,8 @@ from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, poisson_blend
 from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .occlusion import skin_likeness
-from .pose import similarity_align
-from .topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
+from ..analysis.pose import similarity_align
+from ..analysis.topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
                        mesh_topology, opening_ratio)
 from .grid import WorkGrid, aligned_span, grid_factor
 from .warp import rasterise, sampling_maps, triangle_affines, warp_image

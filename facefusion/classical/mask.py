@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from ..types import Mask, Points
-from .topology import (FACE_OVAL, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
+from ..analysis.topology import (FACE_OVAL, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
                        NOSE, OUTER_LIPS, CHIN, FOREHEAD)
 
 

@@ -88,3 +88,10 @@ def depth_to_space(parts: list[np.ndarray], total: int) -> np.ndarray:
         a, b = divmod(index, total)
         whole[a::total, b::total] = part
     return whole
+
+
+def to_blob(crop: FrameBGR, mean: tuple[float, ...], std: tuple[float, ...], scale: float = 1 / 255) -> np.ndarray:
+    """An aligned crop as a model input: RGB, scaled, normalised, 1 x 3 x H x W float32."""
+    rgb = crop[:, :, ::-1].astype(np.float32) * scale
+    rgb = (rgb - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])

@@ -9,7 +9,7 @@ import numpy as np
 from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Points
-from .analysis_models import (Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector,
+from .models import (Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector,
                               choose_recogniser)
 from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, OrientationCheck, detect_turned, overlap_of_smaller
 from .landmarks import FaceLandmarker, box_overlap, mesh_box, roll_of_points, upright_crop

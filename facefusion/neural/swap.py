@@ -15,35 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.align import box_mask, depth_to_space, paste_back, space_to_depth, to_blob, warp_face
+from ..analysis.recognise import ArcFace
 from ..inference.catalogue import Contract, find
 from ..inference.runtime import SessionPool
-from ..types import Face, FrameBGR, Identity, Points
-from .align import box_mask, depth_to_space, paste_back, space_to_depth, warp_face
-from .model_masks import OcclusionMasker, RegionMasker
+from ..types import Face, FrameBGR, Identity
+from .masks import OcclusionMasker, RegionMasker
 
 CONVERTER_INPUT = find("crossface_simswap").contract.inputs[0].name
-
-
-def _blob(crop: FrameBGR, mean: tuple[float, ...], std: tuple[float, ...], scale: float = 1 / 255) -> np.ndarray:
-    rgb = crop[:, :, ::-1].astype(np.float32) * scale
-    rgb = (rgb - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
-
-
-@dataclass
-class ArcFace:
-    """ArcFace recogniser (arcface_w600k_r50 contract): 112x112 aligned crop -> 512-d embedding."""
-
-    path: Path
-    contract: Contract
-    pool: SessionPool
-
-    def embed(self, image: FrameBGR, landmarks_5: Points) -> np.ndarray:
-        """The raw (not normalised) 512-d embedding."""
-        crop, _ = warp_face(image, landmarks_5, self.contract.template or "arcface_112_v2", self.contract.size or 112)
-        session = self.pool.batched(self.path)
-        blob = _blob(crop, self.contract.mean, self.contract.std, scale=1.0)
-        return session.run({self.contract.inputs[0].name: blob})[0].reshape(-1).astype(np.float32)
 
 
 def _normalised(vector: np.ndarray) -> np.ndarray:
@@ -117,7 +96,7 @@ class EmbeddingSwapper:
         # Every pixel-boost part in one request: one batched run where the model allows. Inputs go by
         # the names the contract gives them (a file's input order is not part of the contract).
         results = session.run({
-            "target": np.concatenate([_blob(part, self.contract.mean, self.contract.std) for part in parts]),
+            "target": np.concatenate([to_blob(part, self.contract.mean, self.contract.std) for part in parts]),
             "source": np.repeat(latent, len(parts), axis=0)})[0]
         outputs = []
         for result in results:

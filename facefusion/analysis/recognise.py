@@ -7,12 +7,16 @@ which is gone from setuptools 81 and newer.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import StudioError
-from ..types import Embedding, Face, FrameBGR
+from ..inference.catalogue import Contract
+from ..inference.runtime import SessionPool
+from ..types import Embedding, Face, FrameBGR, Points
+from .align import to_blob, warp_face
 
 EMBEDDER_NAME = "dlib_resnet_v1"
 ARCFACE_SIZE = 512
@@ -47,12 +51,28 @@ class FaceRecogniser:
         return np.asarray(descriptor, dtype=np.float32)
 
 
+@dataclass
+class ArcFace:
+    """ArcFace recogniser (arcface_w600k_r50 contract): 112x112 aligned crop -> 512-d embedding."""
+
+    path: Path
+    contract: Contract
+    pool: SessionPool
+
+    def embed(self, image: FrameBGR, landmarks_5: Points) -> np.ndarray:
+        """The raw (not normalised) 512-d embedding."""
+        crop, _ = warp_face(image, landmarks_5, self.contract.template or "arcface_112_v2", self.contract.size or 112)
+        session = self.pool.batched(self.path)
+        blob = to_blob(crop, self.contract.mean, self.contract.std, scale=1.0)
+        return session.run({self.contract.inputs[0].name: blob})[0].reshape(-1).astype(np.float32)
+
+
+
 class ArcFaceRecogniser:
     """ArcFace on the face's five points; the embedding is normalised (thread-safe)."""
 
     def __init__(self, path: Path, pool: object) -> None:
         from ..inference.catalogue import ARCFACE
-        from .neural_swap import ArcFace
 
         self.name = path.stem
         self._model = ArcFace(path, ARCFACE, pool)  # type: ignore[arg-type]

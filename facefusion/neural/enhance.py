@@ -11,8 +11,8 @@ import numpy as np
 from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR
-from .align import box_mask, paste_back, warp_face
-from .model_masks import OcclusionMasker
+from ..analysis.align import box_mask, paste_back, warp_face
+from .masks import OcclusionMasker
 
 
 @dataclass

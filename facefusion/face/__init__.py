@@ -1,1 +1,0 @@
-"""Face analysis: detection, landmarks, identity, selection, and the geometry of a swap."""
