@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     import logging
 
     from facefusion.console import quiet_native_logs
+    from facefusion.ui.layout import PAGE_CSS
 
     args = parse_args(argv)
     quiet_native_logs()
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
                     auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,
-                    allowed_paths=[str(engine.output_dir)], footer_links=["api"])
+                    allowed_paths=[str(engine.output_dir)], footer_links=["api"], css=PAGE_CSS)
     finally:
         engine.close()
         # Results and examples live in the app's own temporary folder: gone with the app.

@@ -34,8 +34,10 @@ def server(tmp_path_factory):
 
     demo, engine = app.create_app(tmp_path_factory.mktemp("ui-output"))
     demo.queue(default_concurrency_limit=1, max_size=8)
+    from facefusion.ui.layout import PAGE_CSS
+
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, allowed_paths=[str(engine.output_dir)], max_file_size="200mb")
+                            quiet=True, allowed_paths=[str(engine.output_dir)], max_file_size="200mb", css=PAGE_CSS)
     yield url
     demo.close()
     engine.close()
@@ -291,7 +293,7 @@ def test_browser_shows_face_thumbnails_and_disabled_neural_options(server, gener
             page.wait_for_function("document.querySelectorAll('#source_faces img').length >= 1", timeout=60000)
             for selector in ("#faces img", "#source_faces img"):
                 box = page.locator(selector).first.bounding_box()
-                assert box is not None and box["width"] > 40 and abs(box["width"] - box["height"]) < 4, box
+                assert box is not None and 40 < box["width"] < 200 and abs(box["width"] - box["height"]) < 4, box
             assert "face 0 · " in page.locator("#faces").inner_text()
             page.get_by_text("Face swapper", exact=True).first.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "ui_faces.png"), full_page=True)

@@ -243,13 +243,14 @@ NEURAL_ONLY_NOTE = ("Neural engine only: the embedded engine that runs now ignor
 
 def embedded_swapper_runs(choice: str) -> bool:
     """Whether --face-swapper-model ``choice`` ends up with the embedded (classical) engine."""
+    from ..inference.download import is_present, models_dir
     from ..processors.face_swapper import INSWAPPER_MODELS
-    from ..inference.download import is_present
 
     if choice == "landmark":
         return True
     if choice == "auto":
-        return not (any(is_present(name) for name in INSWAPPER_MODELS) and is_present("arcface_w600k_r50"))
+        folder = models_dir()
+        return not (any(is_present(name, folder) for name in INSWAPPER_MODELS) and is_present("arcface_w600k_r50", folder))
     return False
 
 

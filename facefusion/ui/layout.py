@@ -16,6 +16,21 @@ PROGRESS_BAR = ('<div style="height:10px;border-radius:5px;background:#e5e7eb;ov
                 '<div style="height:100%;width:{percent:.1f}%;background:#f97316"></div></div>')
 
 
+PAGE_CSS = """
+#faces .grid-wrap, #source_faces .grid-wrap { height: auto !important; min-height: 0 !important; }
+#faces .grid-container, #source_faces .grid-container {
+    grid-template-columns: repeat(auto-fill, 132px) !important; justify-content: start; padding-top: 28px;
+}
+#faces .thumbnail-item, #source_faces .thumbnail-item { width: 132px; height: auto; aspect-ratio: auto; }
+#faces .thumbnail-item img, #source_faces .thumbnail-item img { width: 132px; height: 132px; object-fit: contain; }
+#faces .caption-label, #source_faces .caption-label {
+    position: static; white-space: normal; max-width: none; font-size: 12px; line-height: 1.25; padding: 2px 4px;
+}
+"""
+"""Face galleries as rows of small square thumbnails, however few faces there are (the gallery would
+otherwise stretch a single face across the column). Passed to ``launch``, which takes a page's css."""
+
+
 def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) -> gr.Blocks:
     groups = grouped_option_names()
     option_names: list[str] = []
