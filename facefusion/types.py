@@ -37,6 +37,10 @@ class Face:
     mesh: Points | None = None
     embedding: Embedding | None = None
     embedder: str | None = None
+    eyes_open: tuple[float, float] | None = None
+    """How open each eye is (image-left, image-right: lid gap over eye width, 0 closed, about 0.3 wide
+    open), read from the refined Face Mesh when the face was fitted on its own; tracked video frames
+    carry the value of the last full detection."""
 
     @property
     def width(self) -> float:

@@ -260,3 +260,17 @@ def test_a_colour_target_keeps_the_sources_lip_colour(generated, analyser):
     face = largest(analyser.analyse(read_image(generated["grace_hopper"]).frame))
     x1, y1, x2, y2 = face.bbox.astype(int)
     assert np.percentile(_chroma(result[y1:y2, x1:x2]), 99) > 15
+
+
+@pytest.mark.parametrize("target_name", ["woman_eyes_closed_01.jpeg", "woman_tilted_eyes_closed_01.png"])
+def test_closed_eyes_stay_closed(analyser, target_name):
+    target_path = shared_file(target_name)
+    face = largest(analyser.analyse(read_image(target_path).frame))
+    assert face.eyes_open is not None and max(face.eyes_open) < 0.15, "the eyes are read as closed"
+    source = largest(analyser.analyse(read_image(shared_file("man_frontal_01.jpg")).frame))
+    assert source.eyes_open is not None and min(source.eyes_open) > 0.18, "the source's eyes are read as open"
+    with Studio(Options(face_selector_mode="many")) as studio:
+        result = studio.swap_image([shared_file("man_frontal_01.jpg")], target_path).frame
+    # Read again on the result, the eyes are still closed (the source's open eyes were not pasted on).
+    swapped = largest(analyser.analyse(result))
+    assert swapped.eyes_open is not None and max(swapped.eyes_open) < 0.15, swapped.eyes_open

@@ -12,7 +12,7 @@ from ..types import Face, FrameBGR, Points
 from .models import (Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector,
                               choose_recogniser)
 from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, OrientationCheck, detect_turned, overlap_of_smaller
-from .landmarks import FaceLandmarker, box_overlap, mesh_box, roll_of_points, upright_crop
+from .landmarks import EyeCheck, FaceLandmarker, box_overlap, mesh_box, roll_of_points, upright_crop
 from .memo import Memo, frame_digest
 from .recognise import ArcFaceRecogniser, FaceRecogniser
 from .topology import five_points_from_mesh
@@ -96,6 +96,7 @@ class FaceAnalyser:
         self._detector: Detector | None = None
         self._landmarker: FaceLandmarker | None = None
         self._orientation: OrientationCheck | None = None
+        self._eye_check: EyeCheck | None = None
         self._recogniser: FaceRecogniser | ArcFaceRecogniser | None = None
         self._faces_memo = Memo(memo_frames) if memo_frames else None
         self._identity_memo = Memo(memo_frames * 8) if memo_frames else None
@@ -197,7 +198,11 @@ class FaceAnalyser:
         bbox = detection.bbox
         if mesh is not None and box_overlap(mesh_box(mesh), bbox) < TRUST_BOX_OVERLAP:
             bbox = mesh_box(mesh)
-        return Face(bbox=bbox, score=detection.score, landmarks_5=landmarks_5, mesh=mesh)
+        eyes_open = None
+        if mesh is not None:
+            with timed(self.stopwatch, "landmarks"):
+                eyes_open = self.eye_check.openness(frame, mesh)
+        return Face(bbox=bbox, score=detection.score, landmarks_5=landmarks_5, mesh=mesh, eyes_open=eyes_open)
 
     def _upside_down(self, frame: FrameBGR, mesh: Points) -> bool:
         """Whether the mesh was fitted the wrong way up. BlazeFace takes an upside-down face for an
@@ -211,6 +216,12 @@ class FaceAnalyser:
             crop = upright_crop(frame, mesh_box(mesh), angle, ORIENTATION_CROP_SCALE, ORIENTATION_CROP_SIZE)
             scores.append(self.orientation.upright_score(crop))
         return scores[1] > scores[0] + ORIENTATION_MARGIN
+
+    @property
+    def eye_check(self) -> EyeCheck:
+        if self._eye_check is None:
+            self._eye_check = EyeCheck()
+        return self._eye_check
 
     @property
     def orientation(self) -> OrientationCheck:
@@ -235,7 +246,7 @@ class FaceAnalyser:
         return dataclasses.replace(face, embedding=embedding, embedder=self.recogniser.name)
 
     def close(self) -> None:
-        for model in (self._detector, self._landmarker, self._orientation):
+        for model in (self._detector, self._landmarker, self._orientation, self._eye_check):
             if model is not None:
                 model.close()
-        self._detector = self._landmarker = self._recogniser = self._orientation = None
+        self._detector = self._landmarker = self._recogniser = self._orientation = self._eye_check = None

@@ -147,7 +147,7 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         # The colour change is smooth where it matters (skin), so it is worked out on the grid and added
         # to the full-resolution face as an enlarged difference: the source's fine detail is kept as it is.
         correction = cv2.subtract(matched_work, warped_work, dtype=cv2.CV_32F)
-        openings = own_openings(target.mesh, source.face.mesh)
+        openings = own_openings(target, source.face)
         if openings.any():
             target_local = target.mesh[:, :2] - np.array([x1 + bx1, y1 + by1], np.float32)
             alpha_work = keep_own_openings(warped, scene, labels, work_points, target_local, openings, grid, box,
@@ -199,23 +199,32 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
 
 MOUTH_OPEN = 0.08
 """Inner-lip gap over mouth width above which the target's teeth or tongue show."""
+EYE_LID_MARGIN = 0.03
+"""Lid kept around a target's own (closed) eye, as a share of the face's width."""
 EYE_NARROWER = 0.6
 """A target eye opened less than this share of the source's (a blink, a squint, a look down) keeps
 its own lids and eye."""
 
 
-def own_openings(target_mesh: Points, source_mesh: Points) -> np.ndarray:
+def own_openings(target: Face, source: Face) -> np.ndarray:
     """Per triangle: where the target's own pixels replace the source's between lids and lips.
 
     The target's open mouth is always its own (the source's closed lips warped open would show a
     smear). Its eyes are its own only when clearly less open than the source's: a source's open eyes
-    pasted over closed lids look wrong at once, while open eyes carry much of the identity."""
+    pasted over closed lids look wrong at once, while open eyes carry much of the identity. Eye opening
+    is read from the refined mesh where the faces have it (``Face.eyes_open``), else from the mesh."""
+    assert target.mesh is not None and source.mesh is not None
     topology = mesh_topology()
     selected = np.zeros(len(topology.triangles), dtype=bool)
-    if opening_ratio(target_mesh, INNER_LIPS) > MOUTH_OPEN:
+    if opening_ratio(target.mesh, INNER_LIPS) > MOUTH_OPEN:
         selected |= topology.mouth
-    for loop, triangles in ((IMAGE_LEFT_EYE, topology.left_eye), (IMAGE_RIGHT_EYE, topology.right_eye)):
-        if opening_ratio(target_mesh, loop) < EYE_NARROWER * opening_ratio(source_mesh, loop):
+    if target.eyes_open is not None and source.eyes_open is not None:
+        target_eyes, source_eyes = target.eyes_open, source.eyes_open
+    else:
+        target_eyes = (opening_ratio(target.mesh, IMAGE_LEFT_EYE), opening_ratio(target.mesh, IMAGE_RIGHT_EYE))
+        source_eyes = (opening_ratio(source.mesh, IMAGE_LEFT_EYE), opening_ratio(source.mesh, IMAGE_RIGHT_EYE))
+    for own, theirs, triangles in zip(target_eyes, source_eyes, (topology.left_eye, topology.right_eye)):
+        if own < EYE_NARROWER * theirs:
             selected |= triangles
     return selected
 
@@ -244,6 +253,14 @@ def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, poi
     own_y[outside] = ((rows + 0.5) / scale_y - 0.5 - box[1])[outside]
     if not grid.is_full:
         inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
+    topology = mesh_topology()
+    eyes = openings & (topology.left_eye | topology.right_eye)
+    if eyes.any():
+        # Closed eyes are told by the lash line and the lids around the eye's outline as much as by what
+        # lies inside it: the target's own eye is kept with a margin of lid around it.
+        eye_inside = np.concatenate([[False], eyes])[labels].astype(np.uint8)
+        margin = max(1, int(round(face_size * grid.scale * EYE_LID_MARGIN)))
+        inside = np.maximum(inside, cv2.dilate(eye_inside, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)))
     alpha_work = np.clip(cv2.GaussianBlur(inside.astype(np.float32), (0, 0),
                                           max(0.6, face_size * grid.scale * 0.004)) * 1.6, 0, 1)
     # Only the part of the box around the openings is touched.
