@@ -78,3 +78,28 @@ def test_a_missing_face_coasts_on_in_the_direction_it_was_moving(analyser, gener
     moved = held[0].face.centre[0] - last[0]
     assert 1.5 < moved < 8, f"the held face should move on a little (moved {moved:.1f} px)"
     assert held[0].face.mesh is not None
+
+
+def test_a_detectors_own_five_points_are_kept_on_refitted_frames(analyser, generated):
+    """A neural detector's five points (what the neural models align on) differ a little from the
+    mesh's estimate; frames where only the mesh is refitted keep that difference, turning with the face."""
+    import dataclasses
+
+    from facefusion.analysis.topology import five_points_from_mesh
+    from facefusion.analysis.track import Track, points_offset
+
+    frame = read_image(generated["grace_hopper"]).frame
+    face = analyser.analyse(frame)[0]
+    shift = np.array([[1.5, -2.0], [-1.0, -2.0], [0.0, 3.0], [2.0, 1.0], [-2.0, 1.0]], np.float32)
+    detected = dataclasses.replace(face, landmarks_5=five_points_from_mesh(face.mesh) + shift)
+    tracker = FaceTracker(analyser, rate=25.0, decide=lambda image, faces: [None] * len(faces))
+    track = Track(track_id=0, face=detected, identity=None, filter=OneEuroFilter(25.0),
+                  points_offset=points_offset(detected))
+    # The head turned by 90 degrees in the picture: the offset turns with it.
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]], np.float32)
+    centre = face.mesh[:, :2].mean(axis=0)
+    turned_mesh = face.mesh.copy()
+    turned_mesh[:, :2] = (face.mesh[:, :2] - centre) @ turn.T + centre
+    refitted = tracker._smoothed(track, dataclasses.replace(detected, mesh=turned_mesh))
+    expected = five_points_from_mesh(turned_mesh) + shift @ turn.T
+    assert np.abs(refitted.landmarks_5 - expected).max() < 0.05
