@@ -19,8 +19,8 @@ from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, 
 from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .occlusion import skin_likeness
 from ..analysis.pose import similarity_align
-from ..analysis.topology import (IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, INNER_LIPS, OUTER_LIPS,
-                       mesh_topology, opening_ratio)
+from ..analysis.topology import (CHIN, FOREHEAD, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
+                                 INNER_LIPS, NOSE_TIP, OUTER_LIPS, mesh_topology, opening_ratio)
 from .grid import WorkGrid, aligned_span, grid_factor
 from .warp import rasterise, sampling_maps, triangle_affines, warp_image
 
@@ -82,10 +82,11 @@ def swap_mask(destination: Points, shape: tuple[int, int], face_size: float, set
     return feather(hard, face_size, settings.mask_blur), hard
 
 
-def features_mask(points: Points, shape: tuple[int, int]) -> np.ndarray:
-    """Eyes, brows and lips: parts of the face that are not skin-coloured."""
+def features_mask(points: Points, shape: tuple[int, int], lips: bool = True) -> np.ndarray:
+    """Eyes, brows and (with ``lips``) lips: parts of the face that are not skin-coloured."""
     mask = np.zeros(shape, np.uint8)
-    for loop in (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, OUTER_LIPS, IMAGE_LEFT_BROW, IMAGE_RIGHT_BROW):
+    loops = (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, IMAGE_LEFT_BROW, IMAGE_RIGHT_BROW) + ((OUTER_LIPS,) if lips else ())
+    for loop in loops:
         hull = cv2.convexHull(points[list(loop), :2].astype(np.float32))
         cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255)
     return cv2.dilate(mask, np.ones((5, 5), np.uint8))
@@ -190,11 +191,47 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
     kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
     masks = []
     for image in (warped, scene):
-        likeness = skin_likeness(image, skin_sample, check) * inside
+        sample, checked = skin_sample, check
+        if image is scene:
+            upper, lower = face_halves(points, shape, features)
+            if covered_share(scene, upper, lower) > COVERED_SHARE:
+                # The target's nose and mouth are covered (a surgical mask, a hand): its skin is measured
+                # around the eyes only, and everything below is checked, lips included, so what covers
+                # the face stays in front of the new one.
+                sample = upper
+                checked = cv2.subtract(region, features_mask(points, shape, lips=False))
+        likeness = skin_likeness(image, sample, checked) * inside
         # Grow what is not skin by a little: the fringes of a strand of hair are half skin, half hair.
         likeness = cv2.erode(likeness, kernel)
         masks.append(cv2.GaussianBlur(likeness, (0, 0), max(1.0, face_size * 0.01)))
     return masks[0], masks[1]
+
+
+COVERED_SHARE = 0.75
+"""Share of the lower inner face (nose tip to chin, lips included) unlike the skin around the eyes above
+which the target's lower face counts as covered. On the development photos: a surgical mask 0.97;
+uncovered faces, beards and open mouths included, 0.61 at most."""
+
+
+def face_halves(points: Points, shape: tuple[int, int], features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(skin of the inner face above the nose tip, without eyes and brows; the inner face below it,
+    lips included) as uint8 masks."""
+    inner = polygon_mask(region_polygon(points, "inner-face"), shape)
+    up = points[FOREHEAD, :2] - points[CHIN, :2]
+    up = up / (np.linalg.norm(up) + 1e-6)
+    rows, columns = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    above = (columns * up[0] + rows * up[1]) > float(points[NOSE_TIP, :2] @ up)
+    upper = np.where(above, cv2.subtract(inner, features), 0).astype(np.uint8)
+    lower = np.where(above, 0, inner).astype(np.uint8)
+    return upper, lower
+
+
+def covered_share(scene: FrameBGR, upper: np.ndarray, lower: np.ndarray) -> float:
+    """How much of the lower inner face does not look like the skin around the eyes."""
+    if np.count_nonzero(lower > 127) < 32 or np.count_nonzero(upper > 127) < 32:
+        return 0.0
+    likeness = skin_likeness(scene, upper, lower)
+    return float(np.mean(likeness[lower > 127] < 0.5))
 
 
 MOUTH_OPEN = 0.08
