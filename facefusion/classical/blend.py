@@ -124,13 +124,6 @@ def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scen
     return dataclasses.replace(transfer, shading=np.clip(shading, -40, 40).astype(np.float32))
 
 
-def match_colour_and_light(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
-                           face_size: float, lighting: bool = True) -> FrameBGR:
-    """``colour_transfer`` measured and applied on the same picture."""
-    transfer = colour_transfer(face, scene, face_skin, scene_skin, face_size, lighting)
-    return face if transfer is None else transfer.apply(face, transfer.shading)
-
-
 def feather_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
     return cv2.blendLinear(face, scene, mask, 1.0 - mask)
 
@@ -150,16 +143,6 @@ def _multiband_difference(difference: np.ndarray, mask: Mask, levels: int) -> np
         band = differences[level] - cv2.pyrUp(differences[level + 1], dstsize=size)
         blended = cv2.pyrUp(blended, dstsize=size) + band * weights[level][..., None]
     return blended
-
-
-def multiband_blend(face: FrameBGR, scene: FrameBGR, mask: Mask, levels: int) -> FrameBGR:
-    """Laplacian-pyramid blend: coarse bands mix over wide areas, fine bands over narrow ones, so
-    colour steps vanish without blurring detail. The result keeps the scene where the mask is 0.
-
-    Blending is linear, so it is computed on the difference: scene + blend(face - scene, 0, mask) is
-    the same picture as the textbook two-pyramid form for half the work."""
-    blended = _multiband_difference(cv2.subtract(face, scene, dtype=cv2.CV_32F), mask, levels)
-    return keep_outside(cv2.add(scene, blended, dtype=cv2.CV_8U), scene, mask)
 
 
 def coarse_levels(face: FrameBGR, scene: FrameBGR, mask: Mask, levels: int) -> np.ndarray:

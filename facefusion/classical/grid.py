@@ -71,12 +71,6 @@ class WorkGrid:
             return image
         return cv2.resize(image, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_AREA)
 
-    def up(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
-        if self.is_full:
-            return image
-        return cv2.resize(image, (self.full_shape[1], self.full_shape[0]),
-                          interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR)
-
     def up_box(self, image: np.ndarray, box: Box) -> np.ndarray:
         """The part ``box`` (aligned to the factor, see ``box_of``) of a working-grid image at full
         resolution, bilinear: exactly those pixels of ``up(image)``, for the cost of the box alone."""
