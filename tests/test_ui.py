@@ -1,6 +1,8 @@
 """The web UI, driven as its users drive it: through gradio_client and through a real browser."""
 from __future__ import annotations
 
+import contextlib
+
 import shutil
 import socket
 import sys
@@ -147,21 +149,27 @@ def _launch(driver):
         "--disable-sync", "--no-first-run"])
 
 
-@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
-def test_browser_upload_start_and_result(server, generated):
+@contextlib.contextmanager
+def _browser_page(server: str, source: Path, target: Path):
+    """A page of the app in headless chromium with a source and a target uploaded (closed afterwards)."""
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as driver:
         browser = _launch(driver)
         try:
-            page = _open_with(browser, server, generated["astronaut"], generated["grace_hopper"])
-            page.click("#start")
-            page.wait_for_selector("#result-image img", timeout=60000)
-            page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
-            page.screenshot(path=str(ARTIFACTS / "ui_result.png"), full_page=True)
-            assert page.locator("#result-image img").count() == 1
+            yield _open_with(browser, server, source, target)
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_upload_start_and_result(server, generated):
+    with _browser_page(server, generated["astronaut"], generated["grace_hopper"]) as page:
+        page.click("#start")
+        page.wait_for_selector("#result-image img", timeout=60000)
+        page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+        page.screenshot(path=str(ARTIFACTS / "ui_result.png"), full_page=True)
+        assert page.locator("#result-image img").count() == 1
 
 
 @pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
@@ -283,20 +291,13 @@ def test_neural_only_options_say_why_they_are_off(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_browser_shows_face_thumbnails_and_disabled_neural_options(server, generated):
-    playwright = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright.sync_playwright() as driver:
-        browser = _launch(driver)
-        try:
-            page = _open_with(browser, server, generated["astronaut"], generated["two_people"])
-            page.wait_for_function("document.querySelectorAll('#faces img').length >= 2", timeout=60000)
-            page.wait_for_function("document.querySelectorAll('#source_faces img').length >= 1", timeout=60000)
-            for selector in ("#faces img", "#source_faces img"):
-                box = page.locator(selector).first.bounding_box()
-                assert box is not None and 40 < box["width"] < 200 and abs(box["width"] - box["height"]) < 4, box
-            assert "face 0 · " in page.locator("#faces").inner_text()
-            page.get_by_text("Face swapper", exact=True).first.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "ui_faces.png"), full_page=True)
-            assert page.get_by_text("Neural engine only").count() >= 1
-        finally:
-            browser.close()
+    with _browser_page(server, generated["astronaut"], generated["two_people"]) as page:
+        page.wait_for_function("document.querySelectorAll('#faces img').length >= 2", timeout=60000)
+        page.wait_for_function("document.querySelectorAll('#source_faces img').length >= 1", timeout=60000)
+        for selector in ("#faces img", "#source_faces img"):
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None and 40 < box["width"] < 200 and abs(box["width"] - box["height"]) < 4, box
+        assert "face 0 · " in page.locator("#faces").inner_text()
+        page.get_by_text("Face swapper", exact=True).first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "ui_faces.png"), full_page=True)
+        assert page.get_by_text("Neural engine only").count() >= 1
