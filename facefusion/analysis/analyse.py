@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,11 +10,10 @@ import numpy as np
 from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Points
-from .models import (Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector,
-                              choose_recogniser)
 from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, OrientationCheck, detect_turned, overlap_of_smaller
 from .landmarks import EyeCheck, FaceLandmarker, box_overlap, mesh_box, roll_of_points, upright_crop
 from .memo import Memo, frame_digest
+from .models import Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector, choose_recogniser
 from .recognise import ArcFaceRecogniser, FaceRecogniser
 from .topology import IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, five_points_from_mesh, opening_ratio
 
@@ -95,39 +95,38 @@ class FaceAnalyser:
         self.detector_choice = detector_choice or DetectorChoice()
         self.recogniser_choice = recogniser_choice or RecogniserChoice()
         self.pool = pool or SessionPool()
-        self._detector: Detector | None = None
-        self._landmarker: FaceLandmarker | None = None
-        self._orientation: OrientationCheck | None = None
-        self._eye_check: EyeCheck | None = None
-        self._recogniser: FaceRecogniser | ArcFaceRecogniser | None = None
         self._faces_memo = Memo(memo_frames) if memo_frames else None
         self._identity_memo = Memo(memo_frames * 8) if memo_frames else None
 
-    @property
+    # The models load on first use (cached properties); ``close`` releases them and the next use loads
+    # them again.
+    @cached_property
     def detector(self) -> Detector:
-        if self._detector is None:
-            from .neural_detect import NeuralDetector
+        from .neural_detect import NeuralDetector
 
-            choice = self.detector_choice
-            detectors: list[Detector] = [NeuralDetector(path, self.pool, choice.size, self.score_threshold,
-                                                        self.min_face_size) for path in choice.files]
-            if choice.embedded:
-                detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size))
-            self._detector = detectors[0] if len(detectors) == 1 else MergedDetector(detectors)
-        return self._detector
+        choice = self.detector_choice
+        detectors: list[Detector] = [NeuralDetector(path, self.pool, choice.size, self.score_threshold,
+                                                    self.min_face_size) for path in choice.files]
+        if choice.embedded:
+            detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size))
+        return detectors[0] if len(detectors) == 1 else MergedDetector(detectors)
 
-    @property
+    @cached_property
     def landmarker(self) -> FaceLandmarker:
-        if self._landmarker is None:
-            self._landmarker = FaceLandmarker()
-        return self._landmarker
+        return FaceLandmarker()
 
-    @property
+    @cached_property
     def recogniser(self) -> FaceRecogniser | ArcFaceRecogniser:
-        if self._recogniser is None:
-            file = self.recogniser_choice.file
-            self._recogniser = FaceRecogniser() if file is None else ArcFaceRecogniser(file, self.pool)
-        return self._recogniser
+        file = self.recogniser_choice.file
+        return FaceRecogniser() if file is None else ArcFaceRecogniser(file, self.pool)
+
+    @cached_property
+    def eye_check(self) -> EyeCheck:
+        return EyeCheck()
+
+    @cached_property
+    def orientation(self) -> OrientationCheck:
+        return OrientationCheck()
 
     def warm_up(self) -> None:
         """Load every model now (so timings and first requests do not pay for it)."""
@@ -165,7 +164,7 @@ class FaceAnalyser:
     def _analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
         faces = [self._face(frame, detection) for detection in self.detect(frame, turned)]
         if not turned:
-            return faces
+            return distinct(faces)
         # Faces found lying on their side or upside down say the picture itself is turned: the detector
         # sees most faces of such a picture only once it is turned back (a group photo on its side), so
         # that turn runs too and the faces it adds are kept.
@@ -225,18 +224,6 @@ class FaceAnalyser:
             scores.append(self.orientation.upright_score(crop))
         return scores[1] > scores[0] + ORIENTATION_MARGIN
 
-    @property
-    def eye_check(self) -> EyeCheck:
-        if self._eye_check is None:
-            self._eye_check = EyeCheck()
-        return self._eye_check
-
-    @property
-    def orientation(self) -> OrientationCheck:
-        if self._orientation is None:
-            self._orientation = OrientationCheck()
-        return self._orientation
-
     def embed(self, frame: FrameBGR, face: Face) -> Face:
         """The same face with its identity descriptor filled in."""
         if face.embedding is not None:
@@ -254,7 +241,7 @@ class FaceAnalyser:
         return dataclasses.replace(face, embedding=embedding, embedder=self.recogniser.name)
 
     def close(self) -> None:
-        for model in (self._detector, self._landmarker, self._orientation, self._eye_check):
-            if model is not None:
+        for name in ("detector", "landmarker", "orientation", "eye_check", "recogniser"):
+            model = self.__dict__.pop(name, None)
+            if model is not None and hasattr(model, "close"):
                 model.close()
-        self._detector = self._landmarker = self._recogniser = self._orientation = self._eye_check = None

@@ -12,8 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .mediapipe_loader import mediapipe
 from ..types import BoundingBox, FrameBGR, Points
+from .mediapipe_loader import mediapipe
+from .topology import IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, five_points_from_mesh, opening_ratio
 
 CROP_SCALE = 2.0
 CROP_SIZE = 256
@@ -109,8 +110,6 @@ class EyeCheck:
                                                      min_detection_confidence=0.3)
 
     def openness(self, frame: FrameBGR, mesh: Points) -> tuple[float, float] | None:
-        from .topology import IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, five_points_from_mesh, opening_ratio
-
         points = _fit(self._mesh, frame, mesh_box(mesh), roll_of_points(five_points_from_mesh(mesh)), CROP_SCALE)
         if points is None:
             return None

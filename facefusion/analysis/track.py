@@ -26,7 +26,7 @@ import numpy as np
 
 from ..types import Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
-from .landmarks import MeshFollower, roll_of_points
+from .landmarks import MeshFollower, box_overlap, mesh_box, roll_of_points
 from .topology import five_points_from_mesh
 
 DETECT_EVERY = 10
@@ -108,13 +108,6 @@ class Track:
         self.face = _moved(self.face, self.step)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return float(ix * iy / union) if union > 0 else 0.0
-
-
 def _moved(face: Face, shift: np.ndarray) -> Face:
     mesh = None
     if face.mesh is not None:
@@ -136,14 +129,6 @@ def points_offset(face: Face) -> np.ndarray | None:
         return None
     from_mesh = five_points_from_mesh(face.mesh)
     return (face.landmarks_5 - from_mesh) @ np.linalg.inv(_eye_frame(from_mesh))
-
-
-def _bbox_of(mesh: Points) -> np.ndarray:
-    x1, y1 = mesh[:, 0].min(), mesh[:, 1].min()
-    x2, y2 = mesh[:, 0].max(), mesh[:, 1].max()
-    # The mesh hugs the face more tightly than the detector's box: widen it to a detector-like box.
-    pad_x, pad_y = (x2 - x1) * 0.05, (y2 - y1) * 0.05
-    return np.array([x1 - pad_x, y1 - pad_y, x2 + pad_x, y2 + pad_y], np.float32)
 
 
 def thumbnail(frame: FrameBGR) -> np.ndarray:
@@ -229,7 +214,7 @@ class FaceTracker:
         refitted mesh slid onto that face) would swap it twice: the younger one ends."""
         kept: list[Track] = []
         for track in sorted(tracks, key=lambda item: item.track_id):
-            if all(_iou(track.face.bbox, other.face.bbox) < SAME_FACE_IOU for other in kept):
+            if all(box_overlap(track.face.bbox, other.face.bbox) < SAME_FACE_IOU for other in kept):
                 kept.append(track)
         chosen = {id(track) for track in kept}
         return [track for track in tracks if id(track) in chosen]
@@ -248,7 +233,7 @@ class FaceTracker:
     def _refit(self, frame: FrameBGR) -> None:
         for track in self.tracks:
             previous = track.face
-            bbox = _bbox_of(previous.mesh) if previous.mesh is not None else previous.bbox
+            bbox = mesh_box(previous.mesh) if previous.mesh is not None else previous.bbox
             roll = roll_of_points(previous.landmarks_5)
             if track.follower is None:
                 track.follower = self._follower()
@@ -256,7 +241,7 @@ class FaceTracker:
             if mesh is None:
                 track.coast()
                 continue
-            face = dataclasses.replace(previous, bbox=_bbox_of(mesh), mesh=mesh)
+            face = dataclasses.replace(previous, bbox=mesh_box(mesh), mesh=mesh)
             track.seen(self._smoothed(track, face))
 
     def _detect(self, frame: FrameBGR) -> None:
@@ -268,7 +253,7 @@ class FaceTracker:
         for track in self.tracks:
             best, best_iou = None, MATCH_IOU
             for index in unmatched:
-                overlap = _iou(track.face.bbox, faces[index].bbox)
+                overlap = box_overlap(track.face.bbox, faces[index].bbox)
                 if overlap > best_iou:
                     best, best_iou = index, overlap
             if best is None:

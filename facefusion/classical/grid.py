@@ -58,10 +58,6 @@ class WorkGrid:
         """Working pixels per full pixel."""
         return 1.0 / self.factor
 
-    @property
-    def scales(self) -> tuple[float, float]:
-        return self.scale, self.scale
-
     def points(self, points: Points) -> Points:
         """Full-resolution points on the working grid."""
         return ((points[:, :2] + 0.5) / self.factor - 0.5).astype(np.float32)

@@ -284,10 +284,9 @@ def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, poi
     # target's shape), so the target's own pixel there is the one at the same place: the maps are
     # filled with that, and the feathered edge never samples a wrong place.
     rows, columns = np.mgrid[0:labels.shape[0], 0:labels.shape[1]].astype(np.float32)
-    scale_x, scale_y = grid.scales
     outside = inside == 0
-    own_x[outside] = ((columns + 0.5) / scale_x - 0.5 - box[0])[outside]
-    own_y[outside] = ((rows + 0.5) / scale_y - 0.5 - box[1])[outside]
+    own_x[outside] = ((columns + 0.5) * grid.factor - 0.5 - box[0])[outside]
+    own_y[outside] = ((rows + 0.5) * grid.factor - 0.5 - box[1])[outside]
     if not grid.is_full:
         inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
     topology = mesh_topology()
