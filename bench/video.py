@@ -4,7 +4,9 @@ Run: ``.venv/bin/python bench/video.py`` (add ``--long-frames 0`` to skip the me
 Clips, each measured against its own plain transcode in this run and on this machine:
 - a 1280x720 clip with one 220 px face and a soundtrack (from a photo an installed package ships);
 - the same with a 400 px face (a close-up: the drawing must not slow down with the face's size);
-- ``video_720p_woman_01.mp4`` from ../shared/testdata (a real 720p clip), when it is there.
+- ``video_720p_woman_01.mp4`` from ../shared/testdata (a real 720p clip, a face of about 255 px), when it
+  is there, and a close-up made from it: the middle of each frame enlarged 1.5 times back to 1280x720, so
+  the face is about 385 px wide with the footage's own motion, noise and lighting (no audio).
 For each: plain decode + encode (libx264, the pipeline's default settings: the floor any video tool
 pays) and the full pipeline (decode, track, swap, encode, audio), end to end and in steady state.
 Then peak memory (RSS) of the whole pipeline for the first clip and for one ten times longer.
@@ -78,6 +80,28 @@ def measure(mode: str, clip: Path, output: Path) -> dict[str, float]:
 
 
 SHARED_CLIP = ROOT.parent / "shared" / "testdata" / "video_720p_woman_01.mp4"
+CLOSE_UP_WINDOW = (314, 30, 853, 480)
+"""x, y, width, height of the window of SHARED_CLIP (around the face) enlarged to 1280x720."""
+
+
+def close_up_clip(clip: Path, output: Path) -> Path:
+    """``clip``'s window CLOSE_UP_WINDOW enlarged to the clip's size, as a new H.264 clip (CRF 18)."""
+    import av
+    import cv2
+
+    x, y, width, height = CLOSE_UP_WINDOW
+    with av.open(str(clip)) as source, av.open(str(output), "w") as target:
+        decoded = source.streams.video[0]
+        encoded = target.add_stream("libx264", rate=decoded.average_rate, options={"crf": "18", "preset": "veryfast"})
+        encoded.width, encoded.height, encoded.pix_fmt = decoded.width, decoded.height, "yuv420p"
+        for frame in source.decode(decoded):
+            window = frame.to_ndarray(format="bgr24")[y:y + height, x:x + width]
+            enlarged = cv2.resize(window, (decoded.width, decoded.height), interpolation=cv2.INTER_CUBIC)
+            for packet in encoded.encode(av.VideoFrame.from_ndarray(enlarged, format="bgr24")):
+                target.mux(packet)
+        for packet in encoded.encode():
+            target.mux(packet)
+    return output
 
 
 def compare(label: str, clip: Path, work: Path) -> dict[str, float]:
@@ -115,6 +139,8 @@ def main() -> None:
         compare(f"1280x720, one 400 px face, {args.frames} frames", close_up, work)
         if SHARED_CLIP.is_file():
             compare(f"{SHARED_CLIP.name} (1280x720, real footage, 282 frames)", SHARED_CLIP, work)
+            close_up = close_up_clip(SHARED_CLIP, work / "real_close_up.mp4")
+            compare("the same footage enlarged 1.5x (a 385 px face, 282 frames)", close_up, work)
         if args.long_frames:
             long = make_clip(work / "long.mp4", frames=args.long_frames)
             long_swap = measure("swap", long, work / "long_swap.mp4")

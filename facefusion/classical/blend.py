@@ -73,17 +73,16 @@ def feature_colour_share(face_mean: np.ndarray, scene_mean: np.ndarray) -> float
     return float(np.clip(target / max(source, 1.0) / FEATURE_COLOUR_FULL, 0.0, 1.0) ** 2)
 
 
-def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scene_skin: np.ndarray,
+def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.ndarray, scene_skin: np.ndarray,
                     face_size: float, lighting: bool = True) -> ColourTransfer | None:
-    """Measure how to give the warped face the scene's colour statistics (LAB mean and spread) and,
+    """Measure how to give the warped face (``face_lab``, in OpenCV's 8-bit LAB like ``scene_lab``) the
+    scene's colour statistics (LAB mean and spread) and,
     with ``lighting``, the scene face's low-frequency shading, so a frontally lit source does not look
     pasted into a side-lit picture. ``face_skin`` and ``scene_skin`` (bool) mark the skin to measure
     in each image: hair or a hand in either must not pull the statistics. None when there is too
     little skin to measure."""
     if np.count_nonzero(face_skin) < 16 or np.count_nonzero(scene_skin) < 16:
         return None
-    face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB)
-    scene_lab = cv2.cvtColor(scene, cv2.COLOR_BGR2LAB)
     f_mean, f_std = (value.ravel() for value in cv2.meanStdDev(face_lab, mask=face_skin.astype(np.uint8)))
     s_mean, s_std = (value.ravel() for value in cv2.meanStdDev(scene_lab, mask=scene_skin.astype(np.uint8)))
     # Spread is matched within bounds, lightness only part-way: full matching exaggerates noise on
@@ -99,20 +98,21 @@ def colour_transfer(face: FrameBGR, scene: FrameBGR, face_skin: np.ndarray, scen
     ratio[1:] = np.minimum(ratio[1:], MAX_COLOUR_SPREAD)
     levels = np.arange(256, dtype=np.float64)[:, None]
     table = np.clip(np.round((levels - f_mean) * ratio + s_mean), 0, 255).astype(np.uint8)
+    levels = levels[:, 0].astype(np.float32)
     # Colour moves with how skin-like a pixel's colour is: the skin takes the target's tone, while
     # brows, eyes, lashes and lips keep theirs (a skin-tone shift on a near-grey brow turns it blue or
     # green; on lips it turns make-up into paint). Lightness moves everywhere. Both colour channels
-    # come from one 256x256 table indexed by the pixel's (a, b): one lookup a pixel.
-    grid_a, grid_b = np.meshgrid(levels[:, 0], levels[:, 0], indexing="ij")
-    spread = np.maximum(f_std[1:], 2.0)
-    distance = np.sqrt(((grid_a - f_mean[1]) / spread[0]) ** 2 + ((grid_b - f_mean[2]) / spread[1]) ** 2)
-    skin_like = np.clip(1.0 - (distance - SKIN_CHROMA_NEAR) / SKIN_CHROMA_RAMP, 0.0, 1.0)
+    # come from one 256x256 table indexed by the pixel's (a, b): one lookup a pixel. Everything but
+    # the skin likeness depends on a or on b alone, so the table is built from 256-long rows and columns.
+    spread = np.maximum(f_std[1:], 2.0).astype(np.float32)
+    distance = np.sqrt(np.add.outer(((levels - f_mean[1]) / spread[0]) ** 2, ((levels - f_mean[2]) / spread[1]) ** 2))
+    skin_like = np.clip(1.0 - (distance - SKIN_CHROMA_NEAR) / SKIN_CHROMA_RAMP, 0.0, 1.0).astype(np.float32)
     # Lips, eyes and brows keep their colour in a colour photo; in a black-and-white or sepia one they
     # take its tint in proportion (a source's red lips on a grey photo are the first thing one sees).
-    feature_a = 128 + (grid_a - 128) * keep + (s_mean[1] - 128) * (1 - keep)
-    feature_b = 128 + (grid_b - 128) * keep + (s_mean[2] - 128) * (1 - keep)
-    moved_a = feature_a + skin_like * (table[:, 1][:, None] - feature_a)
-    moved_b = feature_b + skin_like * (table[:, 2][None, :] - feature_b)
+    feature_a = (128 + (levels - 128) * keep + (s_mean[1] - 128) * (1 - keep)).astype(np.float32)
+    feature_b = (128 + (levels - 128) * keep + (s_mean[2] - 128) * (1 - keep)).astype(np.float32)
+    moved_a = feature_a[:, None] + skin_like * (table[:, 1] - feature_a)[:, None]
+    moved_b = feature_b[None, :] + skin_like * (table[:, 2] - feature_b)[None, :]
     chroma = cv2.merge([np.round(moved_a).astype(np.uint8), np.round(moved_b).astype(np.uint8)])
     transfer = ColourTransfer(table[:, 0].copy(), chroma, None)
     if not lighting:

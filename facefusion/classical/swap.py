@@ -131,7 +131,10 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
 
     with timed(stopwatch, "colour"):
         mask_work, hard_work = swap_mask(work_points, grid.shape, work_size, settings)
-        source_skin, scene_skin = skin_masks(warped_work, scene_work, work_points, hard_work, work_size)
+        # Skin tests and colour statistics all read LAB: each image is converted once.
+        warped_lab = cv2.cvtColor(warped_work, cv2.COLOR_BGR2LAB)
+        scene_lab = cv2.cvtColor(scene_work, cv2.COLOR_BGR2LAB)
+        source_skin, scene_skin = skin_masks(warped_lab, scene_lab, work_points, hard_work, work_size)
         mask_work *= covered * np.minimum(source_skin, scene_skin)
         box = grid.box_of(mask_work > 1e-3)
         if box is None:
@@ -142,7 +145,7 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
                   else warp_image(source.image, grid.up_box(maps, box)))
         # Colour is measured on skin alone: lips, eyes and brows differ between people.
         bare = features_mask(work_points, grid.shape) == 0
-        transfer = colour_transfer(warped_work, scene_work, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
+        transfer = colour_transfer(warped_lab, scene_lab, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
                                    work_size)
         matched_work = warped_work if transfer is None else transfer.apply(warped_work, transfer.shading)
         # The colour change is smooth where it matters (skin), so it is worked out on the grid and added
@@ -175,10 +178,10 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
     return frame
 
 
-def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.ndarray, face_size: float
+def skin_masks(warped_lab: np.ndarray, scene_lab: np.ndarray, points: Points, region: np.ndarray, face_size: float
                ) -> tuple[Mask, Mask]:
-    """Soft 0..1 masks of where the warped source and the scene show skin in the face region (see
-    occlusion.py); 0 outside the region. Everything is on the working grid already."""
+    """Soft 0..1 masks of where the warped source and the scene (both in LAB) show skin in the face
+    region (see occlusion.py); 0 outside the region. Everything is on the working grid already."""
     shape = region.shape
     features = features_mask(points, shape)
     skin_sample = cv2.subtract(polygon_mask(region_polygon(points, "inner-face"), shape), features)
@@ -190,11 +193,11 @@ def skin_masks(warped: FrameBGR, scene: FrameBGR, points: Points, region: np.nda
     grow = max(1, int(round(face_size * 0.015)))
     kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
     masks = []
-    for image in (warped, scene):
+    for image in (warped_lab, scene_lab):
         sample, checked = skin_sample, check
-        if image is scene:
+        if image is scene_lab:
             upper, lower = face_halves(points, shape, features)
-            if covered_share(scene, upper, lower) > COVERED_SHARE:
+            if covered_share(scene_lab, upper, lower) > COVERED_SHARE:
                 # The target's nose and mouth are covered (a surgical mask, a hand): its skin is measured
                 # around the eyes only, and everything below is checked, lips included, so what covers
                 # the face stays in front of the new one.
@@ -226,11 +229,12 @@ def face_halves(points: Points, shape: tuple[int, int], features: np.ndarray) ->
     return upper, lower
 
 
-def covered_share(scene: FrameBGR, upper: np.ndarray, lower: np.ndarray) -> float:
-    """How much of the lower inner face does not look like the skin around the eyes."""
+def covered_share(scene_lab: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
+    """How much of the lower inner face (``scene_lab``: the scene in LAB) does not look like the skin
+    around the eyes."""
     if np.count_nonzero(lower > 127) < 32 or np.count_nonzero(upper > 127) < 32:
         return 0.0
-    likeness = skin_likeness(scene, upper, lower)
+    likeness = skin_likeness(scene_lab, upper, lower)
     return float(np.mean(likeness[lower > 127] < 0.5))
 
 

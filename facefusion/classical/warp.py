@@ -54,17 +54,22 @@ def rasterise(destination: Points, triangles: npt.NDArray[np.int32], shape: tupl
 def sampling_maps(labels: np.ndarray, affines: np.ndarray, select: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel source coordinates for ``cv2.remap``; -1 where no (selected) triangle covers."""
-    height, width = labels.shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    table = np.concatenate([np.full((1, 2, 3), 0, np.float32), affines], axis=0)
-    if select is not None:
-        table[1:][~select] = 0
-    chosen = table[labels]
-    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
-    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
-    uncovered = labels == 0 if select is None else ~np.concatenate([[False], select])[labels]
-    map_x[uncovered] = -1
-    map_y[uncovered] = -1
+    covered = labels > 0 if select is None else np.concatenate([[False], select])[labels]
+    map_x = np.full(labels.shape, -1, np.float32)
+    map_y = np.full(labels.shape, -1, np.float32)
+    # Only the box around the covered pixels is worked out (a few triangles, such as a mouth's, cover
+    # a small part of the region).
+    x, y, width, height = cv2.boundingRect(covered.astype(np.uint8))
+    if width == 0 or height == 0:
+        return map_x, map_y
+    ys, xs = np.mgrid[y:y + height, x:x + width].astype(np.float32)
+    table = np.concatenate([np.zeros((1, 2, 3), np.float32), affines.astype(np.float32)], axis=0)
+    chosen = table[labels[y:y + height, x:x + width]]
+    inside = covered[y:y + height, x:x + width]
+    np.copyto(map_x[y:y + height, x:x + width], chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2],
+              where=inside)
+    np.copyto(map_y[y:y + height, x:x + width], chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2],
+              where=inside)
     return map_x, map_y
 
 
