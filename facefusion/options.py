@@ -35,7 +35,9 @@ ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "o
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
 ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger"]
 FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
-FrameEnhancerModel = Literal["auto", "real_esrgan_x2", "real_esrgan_x2_fp16", "real_esrgan_x4", "real_esrgan_x4_fp16"]
+FrameEnhancerModel = Literal["auto", "real_esrgan_x4_embedded", "real_esrgan_x2_embedded",
+                             "realesr_animevideo_x4_embedded", "realesr_animevideo_x2_embedded", "real_esrgan_x2",
+                             "real_esrgan_x2_fp16", "real_esrgan_x4", "real_esrgan_x4_fp16"]
 
 FACE_SELECTOR_MODES: tuple[str, ...] = get_args(FaceSelectorMode)
 FACE_SELECTOR_ORDERS: tuple[str, ...] = get_args(FaceSelectorOrder)
@@ -182,8 +184,10 @@ class Options:
         "--face-enhancer-weight", "CodeFormer only: 0 restores more, 1 stays closer to the input", "face enhancer",
         minimum=0.0, maximum=1.0, step=0.05))
     frame_enhancer_model: str = _option("auto", OptionSpec(
-        "--frame-enhancer-model", "upscaling model (Real-ESRGAN x2 or x4, BSD-3-Clause; needs its file in the models "
-        "folder) or your own .onnx file", "frame enhancer", choices=FRAME_ENHANCER_MODELS, accepts_onnx_path=True))
+        "--frame-enhancer-model", "upscaling model, all Real-ESRGAN (BSD-3-Clause): the *_embedded ones need no "
+        "download (real_esrgan_* for photos, slow on a CPU; realesr_animevideo_* fast but cartoon-looking on photos), "
+        "the others need their file in the models folder; or your own .onnx file; auto: a downloaded file when "
+        "there is one, else real_esrgan_x4_embedded", "frame enhancer", choices=FRAME_ENHANCER_MODELS, accepts_onnx_path=True))
     frame_enhancer_blend: int = _option(80, OptionSpec(
         "--frame-enhancer-blend", "how much of the upscaled picture is kept over a plain resize (percent)",
         "frame enhancer", minimum=0, maximum=100, step=1))

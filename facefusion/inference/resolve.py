@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import contracts
+from . import contracts, embedded
 from .catalogue import CATALOGUE, Contract, ModelEntry, find
 from .download import ModelMissingError, is_present, missing_message, model_path, models_dir, require
 
@@ -15,6 +15,8 @@ class ResolvedModel:
     contract: Contract
     description: str
     """What runs, for logs, the UI report and the result."""
+    downscale: int = 1
+    """The model's output is shrunk by this factor (an x2 made from an x4 network)."""
 
 
 def candidates(role: str) -> tuple[str, ...]:
@@ -26,12 +28,22 @@ def _describe(entry: ModelEntry) -> str:
     return f"{entry.name} ({entry.licence}{', NON-COMMERCIAL' if entry.non_commercial else ''})"
 
 
+def _embedded(model: embedded.EmbeddedModel, folder: Path, note: str = "") -> ResolvedModel:
+    return ResolvedModel(embedded.converted_path(model, folder), model.contract,
+                         f"{model.name} (embedded Real-ESRGAN {model.network}, {embedded.LICENCE}){note}",
+                         model.downscale)
+
+
 def resolve_model(choice: str, role: str, slot: str, contract: Contract | None = None,
                   folder: Path | None = None) -> ResolvedModel:
     """``auto``: the first model of the role present in the models folder; a name: that model (which
     must be present: never a silent download); a ``.onnx`` path: the user's file, checked against the
-    slot's contract (``contract``, or the role's first model's)."""
+    slot's contract (``contract``, or the role's first model's). Frame enhancers also have the
+    embedded models (see embedded.py): ``auto`` takes one when no catalogue file is present."""
     folder = folder or models_dir()
+    model = embedded.find_embedded(choice)
+    if model is not None:
+        return _embedded(model, folder)
     if choice.lower().endswith(".onnx"):
         slot_contract = contract or find(candidates(role)[0]).contract
         path = contracts.check(Path(choice), slot_contract, slot)
@@ -41,6 +53,9 @@ def resolve_model(choice: str, role: str, slot: str, contract: Contract | None =
             entry = find(name)
             if is_present(name, folder):
                 return ResolvedModel(model_path(entry, folder), entry.contract, _describe(entry) + ", chosen by auto")
+        fallback = embedded.find_embedded(embedded.PHOTO_DEFAULT)
+        if role == "frame_enhancer" and fallback is not None and embedded.is_available(fallback):
+            return _embedded(fallback, folder, ", chosen by auto: no downloaded model")
         first = find(candidates(role)[0])
         raise ModelMissingError(f"{slot} auto: no {role.replace('_', ' ')} model in {folder}; "
                                 + missing_message(first, folder))

@@ -57,15 +57,33 @@ class FaceEnhancerModel:
         return frame
 
 
-def _tile_weight(tile: int, overlap: int) -> np.ndarray:
+def _tile_weight(height: int, width: int, overlap: int) -> np.ndarray:
     """Weights rising linearly across the overlap on every side, so neighbouring tiles cross-fade
     instead of meeting at a hard seam."""
-    ramp = np.ones(tile, np.float32)
-    if overlap > 0:
-        steps = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
-        ramp[:overlap] = steps
-        ramp[-overlap:] = steps[::-1]
-    return np.outer(ramp, ramp)
+    ramps = []
+    for length in (height, width):
+        ramp = np.ones(length, np.float32)
+        if overlap > 0:
+            steps = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+            ramp[:overlap] = steps
+            ramp[-overlap:] = steps[::-1]
+        ramps.append(ramp)
+    return np.outer(*ramps)
+
+
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of ``tile`` start along ``length``, neighbours sharing at least 2 x ``overlap``."""
+    stride = max(1, tile - 2 * overlap)
+    starts = list(range(0, max(length - tile, 0) + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+BORDER = 8
+"""Pixels of reflected picture added around a frame before it is upscaled: the networks pad their
+convolutions with zeros, which darkens the outermost pixels; with a reflected border they see the
+picture continue, as it does inside (the border is cut off again afterwards)."""
 
 
 @dataclass
@@ -76,42 +94,54 @@ class FrameEnhancerModel:
     tile: int = 256
     overlap: int = 32
     blend: float = 0.8
+    downscale: int = 1
+    """The network's output is shrunk by this factor with an area average (an x2 from an x4 network)."""
 
     @property
     def scale(self) -> int:
-        return self.contract.scale
+        return self.contract.scale // self.downscale
 
     def enhance(self, frame: FrameBGR) -> FrameBGR:
-        scale = self.scale
         height, width = frame.shape[:2]
-        # A frame smaller than a tile is padded up to a whole tile: files exported for a fixed tile size
-        # take nothing else, and every frame then sees the model at the same input size.
-        tile = self.tile
-        stride = max(1, tile - 2 * self.overlap)
-        padded = cv2.copyMakeBorder(frame, 0, max(0, tile - height), 0, max(0, tile - width), cv2.BORDER_REFLECT_101)
+        enlarged = self.upscale(cv2.copyMakeBorder(frame, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_REFLECT_101))
+        factor = self.contract.scale
+        enlarged = enlarged[BORDER * factor:(BORDER + height) * factor, BORDER * factor:(BORDER + width) * factor]
+        size = (width * self.scale, height * self.scale)
+        if self.downscale > 1:
+            enlarged = cv2.resize(enlarged, size, interpolation=cv2.INTER_AREA)
+        base = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC).astype(np.float32)
+        return np.clip(base * (1 - self.blend) + enlarged * self.blend + 0.5, 0, 255).astype(np.uint8)
+
+    def upscale(self, frame: FrameBGR) -> np.ndarray:
+        """The network's output for the whole frame (float BGR 0..255, ``contract.scale`` times larger),
+        run over overlapping tiles that cross-fade."""
+        scale = self.contract.scale
+        height, width = frame.shape[:2]
+        session = self.pool.batched(self.path)
+        # A frame smaller than a tile is padded up to a whole tile for files exported for a fixed tile
+        # size (they take nothing else); a file with free height and width gets the frame as it is.
+        tile_h = tile_w = self.tile
+        if any(isinstance(dim, str) or dim is None for dim in session.get_inputs()[0].shape[2:]):
+            tile_h, tile_w = min(tile_h, height), min(tile_w, width)
+        overlap = min(self.overlap, (min(tile_h, tile_w) - 1) // 2)
+        padded = cv2.copyMakeBorder(frame, 0, max(0, tile_h - height), 0, max(0, tile_w - width),
+                                    cv2.BORDER_REFLECT_101)
         pad_h, pad_w = padded.shape[:2]
-        ys = list(range(0, max(pad_h - tile, 0) + 1, stride))
-        xs = list(range(0, max(pad_w - tile, 0) + 1, stride))
-        if ys[-1] + tile < pad_h:
-            ys.append(pad_h - tile)
-        if xs[-1] + tile < pad_w:
-            xs.append(pad_w - tile)
+        ys = _tile_starts(pad_h, tile_h, overlap)
+        xs = _tile_starts(pad_w, tile_w, overlap)
         out = np.zeros((pad_h * scale, pad_w * scale, 3), np.float32)
         weights = np.zeros((pad_h * scale, pad_w * scale, 1), np.float32)
-        weight = _tile_weight(tile * scale, self.overlap * scale)[..., None]
-        session = self.pool.batched(self.path)
+        weight = _tile_weight(tile_h * scale, tile_w * scale, overlap * scale)[..., None]
         name = self.contract.inputs[0].name
         corners = [(y, x) for y in ys for x in xs]
         # A few tiles a run: batched where the model allows, without holding every enlarged tile at once.
         per_run = self.pool.settings.max_batch
         for first in range(0, len(corners), per_run):
             group = corners[first:first + per_run]
-            pieces = np.stack([padded[y:y + tile, x:x + tile, ::-1].transpose(2, 0, 1) for y, x in group])
+            pieces = np.stack([padded[y:y + tile_h, x:x + tile_w, ::-1].transpose(2, 0, 1) for y, x in group])
             results = session.run({name: np.ascontiguousarray(pieces, dtype=np.float32) / 255.0})[0]
             for (y, x), result in zip(group, results):
                 result = np.clip(result.transpose(1, 2, 0)[:, :, ::-1], 0, 1) * 255
-                out[y * scale:(y + tile) * scale, x * scale:(x + tile) * scale] += result * weight
-                weights[y * scale:(y + tile) * scale, x * scale:(x + tile) * scale] += weight
-        enhanced = (out / np.maximum(weights, 1e-6))[:height * scale, :width * scale]
-        base = cv2.resize(frame, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-        return np.clip(base * (1 - self.blend) + enhanced * self.blend + 0.5, 0, 255).astype(np.uint8)
+                out[y * scale:(y + tile_h) * scale, x * scale:(x + tile_w) * scale] += result * weight
+                weights[y * scale:(y + tile_h) * scale, x * scale:(x + tile_w) * scale] += weight
+        return (out / np.maximum(weights, 1e-6))[:height * scale, :width * scale]

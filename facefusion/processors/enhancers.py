@@ -35,7 +35,7 @@ class FrameEnhancer:
         resolved = resolve_model(options.frame_enhancer_model, "frame_enhancer", "--frame-enhancer-model")
         self.engine = f"frame enhancer: {resolved.description}"
         self.model = FrameEnhancerModel(resolved.path, resolved.contract, pool,
-                                        blend=options.frame_enhancer_blend / 100)
+                                        blend=options.frame_enhancer_blend / 100, downscale=resolved.downscale)
 
     @property
     def scale(self) -> int:
