@@ -37,6 +37,7 @@ from .analysis.track import FaceTracker
 from .media.image import check_output_path, is_image_path, read_image
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
+from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .options import Options, option_specs
 from .processors import FrameContext, run_processors
 from .types import Face, FrameBGR, Identity
@@ -330,6 +331,9 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
+        enhancer = next((processor for processor in studio.processors if isinstance(processor, FrameEnhancer)), None)
+        if enhancer is not None and first_output < total:
+            logger.warning(frame_enhancer_estimate(enhancer, info.width, info.height, total - first_output))
         engine = studio.engine
         if studio.digital_source_type:
             engine_note = f"{engine}; IPTC digital source type: {studio.digital_source_type}"

@@ -198,3 +198,25 @@ def test_cli_upscales_a_photo_with_no_models_folder(tmp_path):
     assert read_image(output).frame.shape == (160, 160, 3)
     assert "real_esrgan_x4_embedded" in completed.stderr + completed.stdout
     assert "no face found" not in completed.stderr + completed.stdout
+
+
+def test_a_video_run_says_first_what_the_frame_enhancer_will_take(tmp_path, caplog, monkeypatch):
+    from sample_media import make_clip
+
+    from facefusion.api import Studio
+    from facefusion.options import Options
+    from facefusion.pipeline import Job, run_to_end
+    from facefusion.processors.enhancers import FrameEnhancer, frame_enhancer_estimate
+
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path / "models"))
+    clip = make_clip(tmp_path / "clip.mp4", frames=4, size=(96, 64), audio=False, face_width=20)
+    with caplog.at_level("WARNING", logger="facefusion"):
+        result = run_to_end(Job(sources=(), target=str(clip), output=str(tmp_path / "up.mp4"), resume=False),
+                            Options(processors=["frame_enhancer"], frame_enhancer_model=FAST.name))
+    assert result.frames == 4
+    assert any("frame enhancer: about" in record.getMessage() and "for 4 frames" in record.getMessage()
+               for record in caplog.records)
+    with Studio(Options(processors=["frame_enhancer"], frame_enhancer_model=PHOTO.name)) as studio:
+        enhancer = next(processor for processor in studio.processors if isinstance(processor, FrameEnhancer))
+        line = frame_enhancer_estimate(enhancer, 1280, 720, 300)
+    assert "HOURS" in line and "realesr_animevideo" in line
