@@ -78,6 +78,8 @@ class Progress:
     eta: float
     """Seconds left, estimated."""
     preview: FrameBGR | None = None
+    note: str | None = None
+    """Something the user should know now (what a slow model will take, said before the first frame)."""
 
 
 @dataclass
@@ -333,7 +335,11 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
         enhancer = next((processor for processor in studio.processors if isinstance(processor, FrameEnhancer)), None)
         if enhancer is not None and first_output < total:
-            logger.warning(frame_enhancer_estimate(enhancer, info.width, info.height, total - first_output))
+            seconds, estimate = frame_enhancer_estimate(enhancer, info.width, info.height, total - first_output)
+            logger.warning(estimate)
+            warnings.append(estimate)
+            # Said before the first frame, so the page can show it while the work starts.
+            yield Progress(frame=first_output, total=total, fps=0.0, eta=seconds, note=estimate)
         engine = studio.engine
         if studio.digital_source_type:
             engine_note = f"{engine}; IPTC digital source type: {studio.digital_source_type}"

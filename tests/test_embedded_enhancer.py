@@ -217,7 +217,13 @@ def test_a_video_run_says_first_what_the_frame_enhancer_will_take(tmp_path, capl
     assert result.frames == 4
     assert any("frame enhancer: about" in record.getMessage() and "for 4 frames" in record.getMessage()
                for record in caplog.records)
+    assert any("frame enhancer: about" in warning for warning in result.warnings)  # in the page's report too
+    from facefusion.pipeline import Progress, run
+
+    first = next(run(Job(sources=(), target=str(clip), output=str(tmp_path / "again.mp4"), resume=False),
+                     Options(processors=["frame_enhancer"], frame_enhancer_model=FAST.name)))
+    assert isinstance(first, Progress) and first.frame == 0 and "for 4 frames" in (first.note or "")
     with Studio(Options(processors=["frame_enhancer"], frame_enhancer_model=PHOTO.name)) as studio:
         enhancer = next(processor for processor in studio.processors if isinstance(processor, FrameEnhancer))
-        line = frame_enhancer_estimate(enhancer, 1280, 720, 300)
-    assert "HOURS" in line and "realesr_animevideo" in line
+        seconds, line = frame_enhancer_estimate(enhancer, 1280, 720, 300)
+    assert seconds > 3600 and "HOURS" in line and "realesr_animevideo" in line

@@ -68,9 +68,9 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def frame_enhancer_estimate(enhancer: FrameEnhancer, width: int, height: int, frames: int) -> str:
-    """What upscaling ``frames`` frames of width x height will take on this machine, in one line (loud
-    when it is hours)."""
+def frame_enhancer_estimate(enhancer: FrameEnhancer, width: int, height: int, frames: int) -> tuple[float, str]:
+    """What upscaling ``frames`` frames of width x height will take on this machine: (seconds, one line,
+    loud when it is hours)."""
     per_frame = enhancer.seconds_per_megapixel() * width * height / 1e6
     total = per_frame * frames
     line = (f"frame enhancer: about {duration_text(per_frame)} a frame, {duration_text(total)} for {frames} frames "
@@ -78,4 +78,4 @@ def frame_enhancer_estimate(enhancer: FrameEnhancer, width: int, height: int, fr
     if total >= 3600:
         line = (f"{line.upper()}: that is HOURS; a realesr_animevideo_* model is about 15x faster (cartoon-looking "
                 "on photos), a GPU (--execution-providers cuda) far faster, or trim the clip")
-    return line
+    return total, line

@@ -286,8 +286,8 @@ def start(engine: Engine, session: str, options: Options, sources: list[str], ta
     try:
         for event in run(job, options, stop):
             if isinstance(event, Progress):
-                status = (f"frame {event.frame} of {event.total} · {event.fps:.1f} frames/s · "
-                          f"about {event.eta:.0f} s left")
+                status = event.note or (f"frame {event.frame} of {event.total} · {event.fps:.1f} frames/s · "
+                                         f"about {event.eta:.0f} s left")
                 yield RunUpdate(live=to_rgb(event.preview) if event.preview is not None else None, status=status,
                                 fraction=event.frame / max(event.total, 1))
             elif isinstance(event, RunResult):

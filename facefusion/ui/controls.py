@@ -28,6 +28,11 @@ def choice_label(choice: object, name: str) -> str:
         return str(choice) if choice in available_providers() else f"{choice} (not in this installation)"
 
     from ..inference.catalogue import DETECTOR_ALIASES
+    from ..inference.embedded import find_embedded
+
+    embedded = find_embedded(str(choice))
+    if embedded is not None:
+        return f"{choice} (no download; {embedded.note})"
 
     name = DETECTOR_ALIASES.get(str(choice), choice)
     for entry in CATALOGUE:
