@@ -41,11 +41,11 @@ class EmbeddedModel:
 
 EMBEDDED: tuple[EmbeddedModel, ...] = (
     EmbeddedModel("real_esrgan_x4_embedded", "realesrgan-x4plus", ESRGAN_X4, 1,
-                  "photos; slow on a CPU (about a minute a 427x240 frame on 2 cores)"),
+                  "photos; slow on a CPU (1-2 minutes a 427x240 frame on 2 cores)"),
     EmbeddedModel("real_esrgan_x2_embedded", "realesrgan-x4plus", ESRGAN_X4, 2,
                   "photos; the x4 network, then shrunk by 2 (area average): the same cost as x4"),
     EmbeddedModel("realesr_animevideo_x4_embedded", "realesr-animevideov3-x4", ESRGAN_X4, 1,
-                  "fast (about 30x the photo model), made for animation: photos come out cartoon-looking"),
+                  "about 15x faster than the photo model, made for animation: photos come out cartoon-looking"),
     EmbeddedModel("realesr_animevideo_x2_embedded", "realesr-animevideov3-x4", ESRGAN_X4, 2,
                   "fast, made for animation (cartoon-looking on photos), shrunk by 2"),
 )
