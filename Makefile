@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/neural.py
+	$(BIN)/python bench/upscale.py
 
 gpu: $(STAMP)
 	$(BIN)/python -m pip uninstall -y onnxruntime
