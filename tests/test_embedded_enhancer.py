@@ -68,7 +68,7 @@ def test_converter_refuses_a_layer_it_does_not_know(tmp_path):
     param = tmp_path / "net.param"
     param.write_text("7767517\n2 2\nInput data 0 1 data\nDeconvolution up 1 1 data output 0=3 1=4 6=48\n")
     (tmp_path / "net.bin").write_bytes(b"\0" * 196)
-    with pytest.raises(ConversionError, match="Deconvolution"):
+    with pytest.raises(ConversionError, match=r"layer up \(Deconvolution\)"):
         convert(param, tmp_path / "net.bin")
 
 

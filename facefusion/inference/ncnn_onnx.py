@@ -109,9 +109,11 @@ def convert(param_path: Path, bin_path: Path, input_name: str = "input", output_
     for layer in layers:  # ncnn's blob names get a prefix so they never meet the graph's own names
         layer.inputs = [f"ncnn:{blob}" for blob in layer.inputs]
         layer.outputs = [f"ncnn:{blob}" for blob in layer.outputs]
-    unknown = sorted({layer.kind for layer in layers} - set(SUPPORTED))
+    unknown = [layer for layer in layers if layer.kind not in SUPPORTED]
     if unknown:
-        raise ConversionError(f"{param_path.name}: layer type(s) {', '.join(unknown)} not supported by the converter")
+        named = ", ".join(f"{layer.name} ({layer.kind})" for layer in unknown[:5])
+        raise ConversionError(f"{param_path.name}: layer {named} of a type the converter does not support"
+                              f"{f' (and {len(unknown) - 5} more)' if len(unknown) > 5 else ''}")
     weights = _Weights(bin_path.read_bytes())
     nodes: list[onnx.NodeProto] = []
     initialisers: list[onnx.TensorProto] = []
