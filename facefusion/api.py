@@ -140,8 +140,10 @@ class Studio:
     def load_identity(self, sources: list[str], embed: bool = True) -> Identity:
         return load_identity([str(path) for path in sources], self.analyser, embed)
 
-    def plan(self, sources: list[str], reference_frame: FrameBGR, face_map: list[str] | None = None) -> SwapPlan:
-        """Load the sources and the reference face once for a run."""
+    def plan(self, sources: list[str], reference_frame: FrameBGR, face_map: list[str] | None = None,
+             reference_path: str | None = None) -> SwapPlan:
+        """Load the sources and the reference face once for a run. ``reference_path``: the file
+        ``reference_frame`` was read from, when the user gave one (it must show a face)."""
         entries = parse_face_map(face_map or [])
         # Identity descriptors are only needed to match faces; computing them loads the recogniser.
         matching = self.options.face_selector_mode == "reference" or any(entry.reference_path for entry in entries)
@@ -165,6 +167,9 @@ class Studio:
         if default_identity is not None and self.options.face_selector_mode == "reference":
             faces = self.analyser.analyse(reference_frame)
             reference = pick_reference(faces, self.options.reference_face_position, self.options.face_selector_order)
+            if reference_path and not faces:
+                raise InvalidInputError(f"no face in reference image {reference_path}; give a photo in which the "
+                                        "reference person's face is visible")
             if faces and reference is None:
                 raise InvalidInputError(
                     f"--reference-face-position {self.options.reference_face_position}: the reference image has "
@@ -196,7 +201,8 @@ class Studio:
             output_path = check_output_path(output, inputs)
         loaded = read_image(target_path)
         reference_frame = read_image(str(reference_face_path)).frame if reference_face_path else loaded.frame
-        plan = self.plan([str(path) for path in sources], reference_frame, face_map)
+        plan = self.plan([str(path) for path in sources], reference_frame, face_map,
+                         str(reference_face_path) if reference_face_path else None)
         frame_result = self.process_frame(loaded.frame, plan)
         warnings = []
         # A frame enhancer alone needs no face; beside face processors it still changes the whole picture.

@@ -332,7 +332,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
         height = round(info.height * studio.frame_scale * options.output_video_scale)
         reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
-        plan = studio.plan(list(job.sources), reference_frame, list(job.face_map))
+        plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
         enhancer = next((processor for processor in studio.processors if isinstance(processor, FrameEnhancer)), None)
         if enhancer is not None and first_output < total:
             seconds, estimate = frame_enhancer_estimate(enhancer, info.width, info.height, total - first_output)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefusion.media.image import read_image
+from facefusion.media.image import read_image, write_image
 
 from conftest import ROOT, shared_file
 
@@ -205,3 +205,11 @@ def test_the_native_log_filter_drops_chatter_and_passes_everything_else():
     unfiltered = subprocess.run([sys.executable, "-c", script.replace("quiet_native_logs()\n", "")], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
     assert any(mark in unfiltered.stderr for mark in NATIVE_NOISE_MARKS), "the chatter this test expects is gone"
+
+
+def test_a_reference_photo_without_a_face_is_refused(tmp_path, generated):
+    blank = write_image(tmp_path / "wall.png", np.full((200, 300, 3), 140, np.uint8))
+    result = run_cli("headless-run", "-s", generated["astronaut"], "-t", generated["grace_hopper"],
+                     "-o", tmp_path / "out.jpg", "--face-selector-mode", "reference", "--reference-face-path", blank)
+    assert_one_line_error(result, 2, "no face in reference image", "wall.png")
+    assert not (tmp_path / "out.jpg").exists()
