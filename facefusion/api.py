@@ -214,6 +214,11 @@ class Studio:
         elif face_work and not frame_result.assignments:
             warnings.append(f"no target face matched the selection; {unchanged} "
                             "(try --face-selector-mode many or a larger --reference-face-distance)")
+        unmatched = sorted(position for position in plan.by_position if position >= len(frame_result.faces))
+        if unmatched:
+            warnings.append(f"--face-map position(s) {', '.join(map(str, unmatched))} match no face: the target has "
+                            f"{len(frame_result.faces)} face(s), counted from 0 in --face-selector-order "
+                            f"{self.options.face_selector_order}")
         unswappable = len(frame_result.assignments) - frame_result.faces_swappable
         if unswappable and "face_swapper" in self.options.processors:
             warnings.append(unfitted_note(unswappable))

@@ -213,3 +213,12 @@ def test_a_reference_photo_without_a_face_is_refused(tmp_path, generated):
                      "-o", tmp_path / "out.jpg", "--face-selector-mode", "reference", "--reference-face-path", blank)
     assert_one_line_error(result, 2, "no face in reference image", "wall.png")
     assert not (tmp_path / "out.jpg").exists()
+
+
+def test_a_face_map_position_with_no_face_is_reported(tmp_path, generated):
+    output = tmp_path / "out.jpg"
+    result = run_cli("headless-run", "-t", generated["grace_hopper"], "-o", output,
+                     "--face-map", f"0={generated['astronaut']}", f"99={generated['astronaut']}")
+    assert result.returncode == 0, result.stderr
+    assert "--face-map position(s) 99 match no face: the target has 1 face(s)" in result.stderr
+    assert "1 swapped" in result.stderr and output.is_file()
