@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def create_app(output_dir: Path | None = None):
     return demo, engine
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     import logging
 
@@ -83,7 +88,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     quiet_native_logs()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    demo, engine = create_app()
+    from facefusion.ui.actions import new_output_dir
+
+    output_dir = new_output_dir()
+    # Uploads go inside the app's own folder (unless the operator chose a place), so they leave with it.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(output_dir / "uploads"))
+    demo, engine = create_app(output_dir)
+    # `kill`, `docker stop` and systemd stop with SIGTERM: it takes the same way out as Ctrl+C, so the
+    # results folder and the uploads are removed either way.
+    signal.signal(signal.SIGTERM, _interrupt)
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
     try:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,

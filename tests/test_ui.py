@@ -301,3 +301,34 @@ def test_browser_shows_face_thumbnails_and_disabled_neural_options(server, gener
         page.get_by_text("Face swapper", exact=True).first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "ui_faces.png"), full_page=True)
         assert page.get_by_text("Neural engine only").count() >= 1
+
+
+def test_the_app_stopped_with_sigterm_leaves_nothing_behind(tmp_path):
+    """`kill`, `docker stop` and systemd send SIGTERM: the results folder and the uploads (the examples
+    the page caches count as uploads) are removed, as on Ctrl+C."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    port = _free_port()
+    app = subprocess.Popen([sys.executable, "app.py", "--server-port", str(port)], cwd=ROOT,
+                           env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        assert list(tmp_path.glob("facefusion-studio-*")), "the app makes its results folder in the temp folder"
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=60) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+    assert not list(tmp_path.glob("facefusion-studio-*"))
+    assert not [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix in (".png", ".jpg", ".mp4")]
