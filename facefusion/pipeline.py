@@ -37,9 +37,9 @@ from .analysis.track import FaceTracker
 from .media.image import check_output_path, is_image_path, read_image
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
-from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .options import Options, option_specs
 from .processors import FrameContext, run_processors
+from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .types import Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")

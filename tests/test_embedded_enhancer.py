@@ -22,7 +22,7 @@ from facefusion.inference import embedded
 from facefusion.inference.ncnn_onnx import ConversionError, convert
 from facefusion.inference.runtime import SessionPool
 from facefusion.media.image import read_image
-from facefusion.neural.enhance import FrameEnhancerModel
+from facefusion.neural.enhance import BORDER, FrameEnhancerModel
 from facefusion.permissions import default_file_mode
 
 PHOTO = embedded.find_embedded("real_esrgan_x4_embedded")
@@ -63,6 +63,13 @@ def _installed(name: str) -> bool:
         return True
     except metadata.PackageNotFoundError:
         return False
+
+
+def test_every_embedded_model_is_a_frame_enhancer_choice():
+    from facefusion.options import FRAME_ENHANCER_MODELS
+
+    assert set(embedded.NAMES) <= set(FRAME_ENHANCER_MODELS)
+    assert embedded.PHOTO_DEFAULT in embedded.NAMES
 
 
 def test_converter_refuses_a_layer_it_does_not_know(tmp_path):
@@ -125,16 +132,22 @@ def test_tiles_leave_no_seam(models):
     pool = SessionPool()
     path = embedded.converted_path(FAST, models)
     whole = FrameEnhancerModel(path, FAST.contract, pool, tile=512, blend=1.0).enhance(image).astype(np.float32)
-    tiled = FrameEnhancerModel(path, FAST.contract, pool, tile=64, overlap=8, blend=1.0).enhance(image).astype(np.float32)
+    tiled_model = FrameEnhancerModel(path, FAST.contract, pool, tile=64, overlap=8, blend=1.0)
+    tiled = tiled_model.enhance(image).astype(np.float32)
     difference = np.abs(whole - tiled).mean(axis=2)
-    # Tile borders (in output pixels) of the tiled run: every 48 input pixels, on the bordered frame.
+    # Where the tiled run's neighbours meet (their shared pixels and 4 more each side), in output pixels:
+    # the layout is on the frame with its reflected border, the output four times larger.
+    height, width = image.shape[:2]
+    _, _, overlap, rows, columns = tiled_model._layout(height + 2 * BORDER, width + 2 * BORDER)
     seams = np.zeros(difference.shape, bool)
-    for start in range(48 - 8, 200, 48):
-        line = (start - 8) * 4
-        if 0 < line < difference.shape[0]:
-            seams[max(0, line - 8):line + 8, :] = True
-        if 0 < line < difference.shape[1]:
-            seams[:, max(0, line - 8):line + 8] = True
+    for axis, starts in ((0, rows), (1, columns)):
+        for start in starts[1:]:
+            first = max(0, (start - BORDER - 4) * 4)
+            last = (start - BORDER + 2 * overlap + 4) * 4
+            if axis == 0:
+                seams[first:last, :] = True
+            else:
+                seams[:, first:last] = True
     assert seams.any() and (~seams).any()
     assert difference[seams].mean() <= difference[~seams].mean() * 1.5 + 0.5
     assert difference.max() < 24

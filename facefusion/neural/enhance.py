@@ -112,11 +112,9 @@ class FrameEnhancerModel:
         base = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC).astype(np.float32)
         return np.clip(base * (1 - self.blend) + enlarged * self.blend + 0.5, 0, 255).astype(np.uint8)
 
-    def upscale(self, frame: FrameBGR) -> np.ndarray:
-        """The network's output for the whole frame (float BGR 0..255, ``contract.scale`` times larger),
-        run over overlapping tiles that cross-fade."""
-        scale = self.contract.scale
-        height, width = frame.shape[:2]
+    def _layout(self, height: int, width: int) -> tuple[int, int, int, list[int], list[int]]:
+        """How a frame of height x width is cut into tiles: (tile height, tile width, overlap, tile rows'
+        starts, tile columns' starts), on the frame padded up to a whole tile where it is smaller."""
         session = self.pool.batched(self.path)
         # A frame smaller than a tile is padded up to a whole tile for files exported for a fixed tile
         # size (they take nothing else); a file with free height and width gets the frame as it is.
@@ -124,11 +122,26 @@ class FrameEnhancerModel:
         if any(isinstance(dim, str) or dim is None for dim in session.get_inputs()[0].shape[2:]):
             tile_h, tile_w = min(tile_h, height), min(tile_w, width)
         overlap = min(self.overlap, (min(tile_h, tile_w) - 1) // 2)
+        ys = _tile_starts(max(height, tile_h), tile_h, overlap)
+        xs = _tile_starts(max(width, tile_w), tile_w, overlap)
+        return tile_h, tile_w, overlap, ys, xs
+
+    def network_pixels(self, height: int, width: int) -> int:
+        """Pixels the network runs on to enhance a frame of height x width (tiles, their overlaps and
+        the reflected border included): what its cost grows with."""
+        tile_h, tile_w, _, ys, xs = self._layout(height + 2 * BORDER, width + 2 * BORDER)
+        return tile_h * tile_w * len(ys) * len(xs)
+
+    def upscale(self, frame: FrameBGR) -> np.ndarray:
+        """The network's output for the whole frame (float BGR 0..255, ``contract.scale`` times larger),
+        run over overlapping tiles that cross-fade."""
+        scale = self.contract.scale
+        height, width = frame.shape[:2]
+        session = self.pool.batched(self.path)
+        tile_h, tile_w, overlap, ys, xs = self._layout(height, width)
         padded = cv2.copyMakeBorder(frame, 0, max(0, tile_h - height), 0, max(0, tile_w - width),
                                     cv2.BORDER_REFLECT_101)
         pad_h, pad_w = padded.shape[:2]
-        ys = _tile_starts(pad_h, tile_h, overlap)
-        xs = _tile_starts(pad_w, tile_w, overlap)
         out = np.zeros((pad_h * scale, pad_w * scale, 3), np.float32)
         weights = np.zeros((pad_h * scale, pad_w * scale, 1), np.float32)
         weight = _tile_weight(tile_h * scale, tile_w * scale, overlap * scale)[..., None]
