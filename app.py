@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
                     auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,
                     allowed_paths=[str(engine.output_dir)], footer_links=["api"], css=PAGE_CSS)
+    except KeyboardInterrupt:
+        pass  # Ctrl+C or SIGTERM, wherever it lands (Gradio catches it only while it waits): a normal stop
     finally:
         engine.close()
         # Results and examples live in the app's own temporary folder: gone with the app.

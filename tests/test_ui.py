@@ -312,9 +312,9 @@ def test_the_app_stopped_with_sigterm_leaves_nothing_behind(tmp_path):
     import time
 
     port = _free_port()
+    log = (tmp_path / "app.log").open("w")
     app = subprocess.Popen([sys.executable, "app.py", "--server-port", str(port)], cwd=ROOT,
-                           env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -325,10 +325,12 @@ def test_the_app_stopped_with_sigterm_leaves_nothing_behind(tmp_path):
                 time.sleep(0.5)
         assert list(tmp_path.glob("facefusion-studio-*")), "the app makes its results folder in the temp folder"
         app.send_signal(signal.SIGTERM)
-        assert app.wait(timeout=60) == 0
+        assert app.wait(timeout=60) == 0, (tmp_path / "app.log").read_text()[-2000:]
     finally:
         if app.poll() is None:
             app.kill()
             app.wait()
+        log.close()
     assert not list(tmp_path.glob("facefusion-studio-*"))
     assert not [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix in (".png", ".jpg", ".mp4")]
+    assert "Traceback" not in (tmp_path / "app.log").read_text()
