@@ -17,6 +17,7 @@ from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, poisson_blend
 from .mask import apply_padding, feather, polygon_mask, region_polygon
+from .glasses import frame_mask
 from .occlusion import skin_likeness
 from ..analysis.pose import similarity_align
 from ..analysis.topology import (CHIN, FOREHEAD, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
@@ -136,6 +137,10 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         scene_lab = cv2.cvtColor(scene_work, cv2.COLOR_BGR2LAB)
         source_skin, scene_skin = skin_masks(warped_lab, scene_lab, work_points, hard_work, work_size)
         mask_work *= covered * np.minimum(source_skin, scene_skin)
+        # The target's own glasses stay in front of the new face, like a hand or a fringe.
+        frames = frame_mask(scene_work, work_points)
+        if frames is not None:
+            mask_work *= 1.0 - frames
         box = grid.box_of(mask_work > 1e-3)
         if box is None:
             return frame

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from ..neural.swap import ArcFace, EmbeddingSwapper
+from ..classical.glasses import without_glasses
 from ..classical.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import is_present, models_dir, require
@@ -18,7 +19,7 @@ from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options, expand_padding
 from ..sources import best_source_face
-from ..types import FrameBGR
+from ..types import FrameBGR, SourceFace
 from .base import FrameContext
 from .masks import occlusion_masker, region_masker
 
@@ -80,6 +81,7 @@ class FaceSwapper:
             self.warnings.append(f"--face-mask-types {' '.join(model_masks)} needs a neural swapper; the offline "
                                  "engine keeps hands and hair out with its own skin test instead")
         self._latents: dict[int, object] = {}
+        self._drawn: dict[int, SourceFace] = {}
 
     @property
     def needs_mesh(self) -> bool:
@@ -99,5 +101,8 @@ class FaceSwapper:
                 frame = self.model.swap(frame, assignment.face, self._latents[key], as_detected)  # type: ignore[arg-type]
             else:
                 source = best_source_face(assignment.identity, assignment.face)
+                if id(source) not in self._drawn:  # once per source photo, not per frame
+                    self._drawn[id(source)] = without_glasses(source)
+                source = self._drawn[id(source)]
                 frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
         return frame
