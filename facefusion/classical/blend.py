@@ -12,6 +12,10 @@ from ..types import FrameBGR, Mask
 MAX_COLOUR_SPREAD = 1.1
 """Most the a/b (colour) spread of the source's skin is widened to match the target's."""
 MAX_LIGHT_SPREAD_WITH_SHADING = 1.15
+SHADING_BOUND = 40.0
+SHADING_BOUND_SPREADS = 1.5
+"""The shading added to a face is bounded by the larger of BOUND levels and SPREADS times the spread of
+the source skin's lightness."""
 SKIN_CHROMA_NEAR = 2.5
 SKIN_CHROMA_RAMP = 2.0
 """A pixel takes the full skin-tone shift within NEAR spreads of the skin's colour, none beyond NEAR+RAMP."""
@@ -120,8 +124,10 @@ def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.n
     mapped_lightness = cv2.LUT(face_lab[..., 0], transfer.lightness)
     weight = (face_skin & scene_skin).astype(np.float32)
     shading = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, 0.07 * face_size))
-    # Bounded, so a patch the skin test let through cannot be lifted into a grey smear.
-    return dataclasses.replace(transfer, shading=np.clip(shading, -40, 40).astype(np.float32))
+    # Bounded, so a patch the skin test let through cannot be lifted into a grey smear; a source lit hard
+    # from one side needs more than that to lose its shadow (its half in shade would stay a dark mask).
+    bound = max(SHADING_BOUND, SHADING_BOUND_SPREADS * float(f_std[0]))
+    return dataclasses.replace(transfer, shading=np.clip(shading, -bound, bound).astype(np.float32))
 
 
 def feather_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
