@@ -27,14 +27,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from .api import Studio, unfitted_note
 from .assign import Assignment, assign_faces
 from .errors import InvalidInputError, StoppedError
 from .analysis.track import FaceTracker
-from .media.image import check_output_path, is_image_path, read_image
+from .media.image import check_output_path, fit_within, is_image_path, read_image, resized
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
 from .options import Options, option_specs
@@ -111,8 +110,7 @@ class RunResult:
 
 
 def _preview(frame: FrameBGR) -> FrameBGR:
-    scale = PREVIEW_SIZE / max(frame.shape[:2])
-    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame.copy()
+    return fit_within(frame, PREVIEW_SIZE)
 
 
 def run(job: Job, options: Options, stop: threading.Event | None = None) -> Iterator[Progress | RunResult]:
@@ -278,11 +276,6 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException]) -> None:
                 writer = None
 
 
-def _scaled(frame: FrameBGR, scale: float) -> FrameBGR:
-    if scale == 1.0:
-        return frame
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(frame, None, fx=scale, fy=scale, interpolation=interpolation)
 
 
 def _identities_for(studio: Studio, plan, options: Options):
@@ -370,7 +363,7 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
             if error is not None:
                 failed.append(schedule.inputs[position])
             swaps += count
-            frame_out = _scaled(image, options.output_video_scale)
+            frame_out = resized(image, options.output_video_scale)
             encode_jobs.put(("frame", (frame_out, schedule.pts[position])))
             done = position + 1
             fps = (done - first_output) / max(time.perf_counter() - loop_start, 1e-6)

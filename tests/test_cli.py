@@ -106,6 +106,18 @@ def test_huge_image_is_refused(tmp_path, generated):
     assert_one_line_error(result, 2, "image too large", "huge.png")
 
 
+@pytest.mark.parametrize("size", [(1, 60000), (60000, 1)])
+def test_a_one_pixel_wide_target_is_written_and_reported_as_written(tmp_path, generated, size):
+    """Its preview once shrank to zero pixels: exit 1 after the output had been written."""
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", size, (128, 128, 128)).save(thin)
+    output = tmp_path / "out.png"
+    result = run_cli("headless-run", "-s", generated["astronaut"], "-t", thin, "-o", output)
+    assert result.returncode == 0, result.stderr
+    assert "no face found in target image" in result.stderr and "Traceback" not in result.stderr
+    assert read_image(output).frame.shape[:2] == (size[1], size[0])
+
+
 def test_target_without_face_is_written_unchanged_with_a_warning(tmp_path, generated):
     output = tmp_path / "out.png"
     result = run_cli("headless-run", "-s", generated["astronaut"], "-t", generated["no_face"], "-o", output)

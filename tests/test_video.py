@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from facefusion.errors import StoppedError
-from facefusion.media.video import probe_video
+from facefusion.errors import InvalidInputError, StoppedError
+from facefusion.media.video import available_encoders, probe_video
 from facefusion.options import Options
 from facefusion.pipeline import Job, Progress, RunResult, run, run_to_end
 
@@ -187,6 +187,29 @@ def test_other_containers(tmp_path, clips, extension):
     output = tmp_path / f"out{extension}"
     swap(clips["silent"], output)
     assert probe_video(output).frame_count == 30
+
+
+HARDWARE_ENCODERS = ("h264_nvenc", "hevc_nvenc")
+
+
+@pytest.mark.parametrize("encoder", available_encoders())
+def test_every_offered_encoder_writes_a_playable_file(tmp_path, clips, encoder):
+    """Each encoder the option offers ends in a file with every frame and the audio (the assembly once
+    named AV1's stream after its decoder, libdav1d, and failed); a hardware encoder without its device
+    is refused with a readable message instead."""
+    output = tmp_path / "out.mp4"
+    options = Options(face_selector_mode="many", output_video_encoder=encoder, trim_frame_end=12)
+    if encoder in HARDWARE_ENCODERS:
+        try:
+            swap(clips["plain"], output, options)
+        except InvalidInputError as error:
+            assert encoder in str(error) and not output.exists()
+            return
+    else:
+        swap(clips["plain"], output, options)
+    assert len(decoded_frames(output)) == 12
+    with av.open(str(output)) as container:
+        assert len(container.streams.audio) == 1
 
 
 def test_scale_option(tmp_path, clips):

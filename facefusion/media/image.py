@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -71,6 +72,22 @@ class LoadedImage:
     frame: FrameBGR
     alpha: np.ndarray | None
     path: str
+
+
+def resized(frame: FrameBGR, scale: float) -> FrameBGR:
+    """``frame`` scaled by ``scale`` (area averaging down, cubic up); a side never shrinks below one pixel
+    (a 1x60000 picture's preview is 1x256, not an empty image)."""
+    if scale == 1.0:
+        return frame
+    height, width = frame.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def fit_within(frame: FrameBGR, max_side: int) -> FrameBGR:
+    """``frame`` shrunk so its longer side is at most ``max_side`` (a copy when it already fits)."""
+    scale = max_side / max(frame.shape[:2])
+    return resized(frame, scale) if scale < 1 else frame.copy()
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:

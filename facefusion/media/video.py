@@ -264,7 +264,7 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
                 out.metadata["comment"] = description
             segment_inputs = [av.open(str(path)) for path in segments]
             containers += segment_inputs
-            video_out = out.add_stream_from_template(segment_inputs[0].streams.video[0])
+            video_out = _remuxed_stream(out, segment_inputs[0].streams.video[0])
             sources = [_timed(_video_packets(segment_inputs), video_out, None, shift, -float("inf"), float("inf"))]
             for position in range(info.audio_streams if keep_audio else 0):
                 reader = av.open(info.path)
@@ -300,6 +300,16 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
             container.close()
         temporary.unlink(missing_ok=True)
     return output
+
+
+def _remuxed_stream(out: av.container.OutputContainer, template: av.stream.Stream) -> av.stream.Stream:
+    """A stream of ``out`` for ``template``'s packets as they are. PyAV names the new stream's codec after
+    the template's decoder, and some decoders are no encoder's name (AV1 is read by libdav1d): those
+    streams are made from the decoder itself, which muxing never uses to code anything."""
+    try:
+        return out.add_stream_from_template(template)
+    except av.codec.codec.UnknownCodecError:
+        return out.add_stream_from_template(template, opaque=True)
 
 
 def _video_packets(segments: list[av.container.InputContainer]) -> Iterator[av.Packet]:

@@ -23,7 +23,7 @@ from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
-from ..media.image import is_image_path, read_image, write_image
+from ..media.image import fit_within, is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
@@ -158,10 +158,7 @@ def target_frame(path: str, frame_number: int) -> np.ndarray:
 
 
 def to_rgb(frame: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
-    scale = max_side / max(frame.shape[:2])
-    if scale < 1:
-        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(frame[:, :, ::-1])
+    return np.ascontiguousarray(fit_within(frame, max_side)[:, :, ::-1])
 
 
 def video_length(path: str | None) -> int:
