@@ -58,12 +58,12 @@ def expand_batch(source_patterns: list[str], target_patterns: list[str], output_
             raise InvalidInputError(f"-o/--output-pattern '{output_pattern}': {error!s} is not a placeholder; use "
                                     + ", ".join("{" + name + "}" for name in PLACEHOLDERS)) from error
         items.append(BatchItem(index, source, target, os.path.expanduser(output)))
-    outputs = [str(Path(item.output).resolve()) for item in items]
+    outputs = [os.path.realpath(item.output) for item in items]
     if len(set(outputs)) < len(outputs):
         repeated = next(output for output in outputs if outputs.count(output) > 1)
         raise InvalidInputError(f"-o/--output-pattern gives several runs the same output ({repeated}); add {{index}} "
                                 "or {target_name} (and {source_name} with several sources)")
-    inputs = {str(Path(path).resolve()) for path in [*sources, *targets] if path}
+    inputs = {os.path.realpath(path) for path in [*sources, *targets] if path}
     clash = next((output for output in outputs if output in inputs), None)
     if clash:
         raise InvalidInputError(f"-o/--output-pattern would overwrite an input ({clash}); write the results elsewhere")

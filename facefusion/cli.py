@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .console import quiet_native_logs
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError, storage_error
 from .options import Options, make_options, option_specs
 
 logger = logging.getLogger("facefusion")
@@ -301,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STOPPED
     except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): nothing more to say
         return EXIT_OK
+    except OSError as error:  # the disk or file system, where no step said so itself
+        logger.debug("operating-system error", exc_info=True)
+        print(f"error: {storage_error(error).message}", file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as error:  # a last guard: one line for people, the trace with --log-level debug
         logger.debug("unexpected error", exc_info=True)
         print(f"error: unexpected failure ({type(error).__name__}: {error}); run again with --log-level debug "

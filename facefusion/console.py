@@ -19,7 +19,9 @@ import threading
 NATIVE_NOISE = re.compile(
     rb"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\] "  # absl/glog lines from mediapipe's graphs
     rb"|INFO: Created TensorFlow Lite \w+ delegate"
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)")
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    # onnxruntime's telemetry (off in the product) complains at import where the home folder is read-only.
+    rb"|(?:\x1b\[[0-9;]*m)?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \[W:onnxruntime:[^\]]*telemetry_\w+\.cc:)")
 
 
 def is_native_noise(line: bytes) -> bool:

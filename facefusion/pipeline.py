@@ -31,7 +31,7 @@ import numpy as np
 
 from .api import Studio, unfitted_note
 from .assign import Assignment, assign_faces
-from .errors import InvalidInputError, StoppedError
+from .errors import InvalidInputError, StoppedError, StorageError
 from .analysis.track import FaceTracker
 from .media.image import check_output_path, fit_within, is_image_path, read_image, resized
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
@@ -314,18 +314,18 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
     failed: list[int] = []
     swaps = 0
     with Studio(options) as studio:
-        # Only once the models are ready: a setup error leaves no parts folder behind.
+        reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
+                           else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
+        plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
+        # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
         parts = _Parts(output, _fingerprint(job, options, info), job.resume)
         done_segments = parts.complete_segments(segments_total)
-        first_output = done_segments * segment_frames
+        first_output = min(total, done_segments * segment_frames)
         if first_output:
             logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
         # The writer is sized for what the processors produce (a frame enhancer enlarges every frame).
         width = round(info.width * studio.frame_scale * options.output_video_scale)
         height = round(info.height * studio.frame_scale * options.output_video_scale)
-        reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
-                           else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
-        plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
         enhancer = next((processor for processor in studio.processors if isinstance(processor, FrameEnhancer)), None)
         if enhancer is not None and first_output < total:
             seconds, estimate = frame_enhancer_estimate(enhancer, info.width, info.height, total - first_output)
@@ -412,13 +412,18 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
             encoder.join()
             if encode_errors:
                 raise encode_errors[0]
-        except BaseException:
+        except BaseException as error:
             decoder_stop.set()
             for _, waiting in pending:
                 waiting.cancel()
             encode_jobs.put(("abandon", None))
             encode_jobs.put(_END)
             encoder.join(timeout=30)
+            if not parts.complete_segments(1):
+                parts.remove()  # nothing worth resuming: the failure leaves nothing behind
+            if isinstance(error, StorageError) and parts.complete_segments(1):
+                raise StorageError(f"{error.message}; the finished segments in {parts.folder} are kept: the "
+                                   "same command continues from them") from None
             raise
         finally:
             decoder_stop.set()
@@ -429,9 +434,13 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
             warnings.append(unfitted_note(tracker.unfitted, " at the full detections (every few frames)"))
     segments = [parts.segment(number) for number in range(segments_total)]
     shift = schedule.start_time if options.trim_frame_start else 0.0
-    assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
-             schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine_note,
-             keep_audio=options.output_audio_volume > 0, volume=options.output_audio_volume / 100)
+    try:
+        assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
+                 schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine_note,
+                 keep_audio=options.output_audio_volume > 0, volume=options.output_audio_volume / 100)
+    except StorageError as error:
+        raise StorageError(f"{error.message}; every segment is rendered and kept in {parts.folder}: the same "
+                           "command only joins them") from None
     parts.remove()
     if not info.audio_streams and options.output_audio_volume > 0:
         warnings.append("the target has no audio: the output has none either")

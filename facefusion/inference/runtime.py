@@ -30,10 +30,19 @@ PROVIDER_NAMES = {
 }
 
 
-def available_providers() -> list[str]:
-    """Short names of the execution providers this onnxruntime build offers, best first."""
+def _onnxruntime() -> Any:
+    """onnxruntime, imported when first needed, with its telemetry off: the product sends nothing, and
+    where the user's home folder is not writable the library's attempt to keep its events there ends in a
+    warning on the console."""
     import onnxruntime
 
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
+def available_providers() -> list[str]:
+    """Short names of the execution providers this onnxruntime build offers, best first."""
+    onnxruntime = _onnxruntime()
     offered = set(onnxruntime.get_available_providers())
     return [short for short, full in PROVIDER_NAMES.items() if full in offered]
 
@@ -136,8 +145,7 @@ class SessionPool:
             return self._sessions[key]
 
     def _create(self, path: Path) -> Any:
-        import onnxruntime
-
+        onnxruntime = _onnxruntime()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         try:

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, storage_error
+from .files import check_name_length, check_writable_folder, existing_file, same_file
 from ..permissions import default_file_mode
 from ..types import FrameBGR
 
@@ -99,11 +100,7 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
 
     Raises InvalidInputError naming the file when it is missing, empty, corrupt, unsupported or huge.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInputError(f"file not found: {file}")
-    if file.stat().st_size == 0:
-        raise InvalidInputError(f"file is empty: {file}")
+    file = existing_file(path)
     if file.suffix.lower() not in READ_EXTENSIONS:
         raise InvalidInputError(
             f"unsupported image type '{file.suffix}': {file}; use one of {', '.join(READ_EXTENSIONS)}")
@@ -157,6 +154,7 @@ def check_output_path(output: str | os.PathLike[str], inputs: list[str],
                       extensions: tuple[str, ...] = WRITE_EXTENSIONS, kind: str = "an image") -> Path:
     """Refuse an output path that cannot be written or that would overwrite an input."""
     out = Path(output)
+    check_name_length(out)
     if out.is_dir():
         raise InvalidInputError(f"output path is a folder: {out}; give a file name in it, e.g. "
                                 f"{out / ('result' + extensions[0])}")
@@ -165,10 +163,10 @@ def check_output_path(output: str | os.PathLike[str], inputs: list[str],
             f"unsupported output type '{out.suffix}' for {kind}: {out}; use one of {', '.join(extensions)}")
     if not out.parent.is_dir():
         raise InvalidInputError(f"output folder does not exist: {out.parent}")
-    resolved = out.resolve()
     for item in inputs:
-        if Path(item).resolve() == resolved:
+        if same_file(item, out):
             raise InvalidInputError(f"output path is an input file: {out}; choose another output path")
+    check_writable_folder(out)
     return out
 
 
@@ -196,12 +194,18 @@ def write_image(path: str | os.PathLike[str], frame: FrameBGR, alpha: np.ndarray
         save_args = {"quality": quality, "lossless": quality >= 100}
     save_args.update(_metadata_args(extension, description, source_type))
     directory = out.parent if str(out.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=extension, dir=directory)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=extension, dir=directory)
+    except OSError as error:
+        raise storage_error(error, out, "write") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, format=_PIL_FORMATS[extension], **save_args)
         os.chmod(temporary, default_file_mode())  # as any file the user makes, not mkstemp's private 0600
         os.replace(temporary, out)
+    except OSError as error:  # a full disk, a vanished folder: nothing is left under either name
+        Path(temporary).unlink(missing_ok=True)
+        raise storage_error(error, out, "write") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

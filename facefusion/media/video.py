@@ -18,7 +18,8 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import InvalidInputError
+from .files import existing_file
+from ..errors import STORAGE_ERRNOS, InvalidInputError, storage_error
 from ..types import FrameBGR
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -70,11 +71,7 @@ class VideoInfo:
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Read a video's layout: frames, timestamps, rotation, audio. InvalidInputError when unusable."""
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInputError(f"file not found: {file}")
-    if file.stat().st_size == 0:
-        raise InvalidInputError(f"file is empty: {file}")
+    file = existing_file(path)
     try:
         with av.open(str(file)) as container:
             if not container.streams.video:
@@ -197,6 +194,9 @@ class SegmentWriter:
         self.width, self.height = even(width), even(height)
         try:
             self._container = av.open(str(self.temporary), "w", format="matroska")
+        except OSError as error:
+            raise storage_error(error, self.path, "write") from None
+        try:
             self._stream = self._container.add_stream(settings.encoder, rate=rate, options=encoder_options(settings))
             self._stream.width, self._stream.height = self.width, self.height
             self._stream.pix_fmt = "yuv420p"
@@ -211,6 +211,13 @@ class SegmentWriter:
                                     "use libx264") from error
 
     def write(self, image: FrameBGR, pts: int) -> None:
+        try:
+            self._write(image, pts)
+        except OSError as error:  # a full disk: the segment is dropped, finished ones are kept for a resume
+            self._abandon()
+            raise storage_error(error, self.path, "write") from None
+
+    def _write(self, image: FrameBGR, pts: int) -> None:
         if image.shape[1] != self.width or image.shape[0] != self.height:
             # 4:2:0 needs even sizes: repeat the last row or column rather than scale.
             image = cv2.copyMakeBorder(image, 0, self.height - image.shape[0], 0, self.width - image.shape[1],
@@ -229,9 +236,13 @@ class SegmentWriter:
             self._container.mux(packet)
 
     def close(self) -> Path:
-        self._mux(self._stream.encode(None))
-        self._container.close()
-        os.replace(self.temporary, self.path)
+        try:
+            self._mux(self._stream.encode(None))
+            self._container.close()
+            os.replace(self.temporary, self.path)
+        except OSError as error:
+            self._abandon()
+            raise storage_error(error, self.path, "write") from None
         release_freed_memory()
         return self.path
 
@@ -295,6 +306,10 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
                     out.mux(stream.encode(converted))
                 out.mux(stream.encode(None))
         os.replace(temporary, output)
+    except OSError as error:
+        if error.errno not in STORAGE_ERRNOS:
+            raise
+        raise storage_error(error, output, "write") from None
     finally:
         for container in containers:
             container.close()

@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from ..api import Studio
-from ..errors import InvalidInputError, StoppedError, StudioError
+from ..errors import InvalidInputError, StoppedError, StudioError, storage_error
 from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
@@ -42,6 +42,8 @@ def page_error(error: Exception) -> gr.Error:
         return error
     if isinstance(error, StudioError):
         return gr.Error(error.message, print_exception=False)
+    if isinstance(error, OSError) and error.errno is not None:
+        return gr.Error(storage_error(error).message, print_exception=False)
     logger.error("unexpected failure", exc_info=error)
     return gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
                     print_exception=False)
