@@ -1,6 +1,8 @@
 """Image files: orientation, alpha, quality, atomic writes."""
 from __future__ import annotations
 
+import errno
+
 import os
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from PIL import Image
 
 from facefusion import Options, Studio
-from facefusion.errors import InvalidInputError
+from facefusion.errors import InvalidInputError, StorageError
 from facefusion.media.image import read_image, write_image
 
 
@@ -54,10 +56,10 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     output.write_bytes(b"previous result")
 
     def broken_save(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="the disk is full"):
         write_image(output, np.zeros((8, 8, 3), np.uint8))
     assert output.read_bytes() == b"previous result"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
