@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import queue
-import shutil
 import threading
 import time
 from collections import deque
@@ -37,6 +36,7 @@ from .media.image import check_output_path, fit_within, is_image_path, read_imag
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
 from .options import Options, option_specs
+from .parts import WorkFolder
 from .processors import FrameContext, run_processors
 from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .types import Face, FrameBGR, Identity
@@ -202,36 +202,6 @@ def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class _Parts:
-    """The folder beside the output that holds finished segments and what they belong to."""
-
-    def __init__(self, output: Path, fingerprint: str, resume: bool) -> None:
-        self.folder = output.with_name(output.name + ".parts")
-        self.state = self.folder / "state.json"
-        self.fingerprint = fingerprint
-        if self.folder.exists():
-            matches = self.state.is_file() and json.loads(self.state.read_text()).get("fingerprint") == fingerprint
-            if not (resume and matches):
-                if not matches:
-                    logger.info("earlier partial run in %s belongs to other inputs or options: starting over",
-                                self.folder)
-                shutil.rmtree(self.folder)
-        self.folder.mkdir(exist_ok=True)
-        self.state.write_text(json.dumps({"fingerprint": fingerprint}))
-
-    def segment(self, number: int) -> Path:
-        return self.folder / f"segment_{number:05d}.mkv"
-
-    def complete_segments(self, count: int) -> int:
-        done = 0
-        while done < count and self.segment(done).is_file():
-            done += 1
-        return done
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
 _END = object()
 
 
@@ -264,7 +234,9 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException]) -> None:
             elif kind == "frame" and writer is not None:
                 writer.write(*payload)
             elif kind == "close" and writer is not None:
+                parts, number, swaps, failed = payload
                 writer.close()
+                parts.record(number, writer.frames, swaps, failed)
                 writer = None
             elif kind == "abandon" and writer is not None:
                 writer.abandon()
@@ -297,6 +269,16 @@ def _align(original: list[Face], ordered: list[Face]) -> list[Face]:
 
 
 def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Progress | RunResult]:
+    held: list[WorkFolder] = []
+    try:
+        yield from _render_video(job, options, stop, held)
+    finally:
+        for parts in held:  # the work folder's lock, however the run ended
+            parts.release()
+
+
+def _render_video(job: Job, options: Options, stop: threading.Event, held: list[WorkFolder]
+                  ) -> Iterator[Progress | RunResult]:
     started = time.perf_counter()
     if job.output is None:
         raise InvalidInputError("a video target needs an output path (-o)")
@@ -318,9 +300,16 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
-        parts = _Parts(output, _fingerprint(job, options, info), job.resume)
-        done_segments = parts.complete_segments(segments_total)
+        parts = WorkFolder(output, _fingerprint(job, options, info), job.resume)
+        held.append(parts)
+        expected = [min(segment_frames, total - number * segment_frames) for number in range(segments_total)]
+        records = parts.finished(expected)
+        done_segments = len(records)
         first_output = min(total, done_segments * segment_frames)
+        # What the finished segments hold counts in the report as if this run had made them.
+        swaps = sum(record.swaps for record in records)
+        failed.extend(index for record in records for index in record.failed_frames)
+        segment_swaps, segment_failed = swaps, len(failed)
         if first_output:
             logger.info("resuming at frame %d of %d (%d segment(s) already done)", first_output, total, done_segments)
         # The writer is sized for what the processors produce (a frame enhancer enlarges every frame).
@@ -384,7 +373,9 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                     while pending:
                         yield from emit(*pending.popleft())
                     if position > first_output:
-                        encode_jobs.put(("close", None))
+                        encode_jobs.put(("close", (parts, position // segment_frames - 1, swaps - segment_swaps,
+                                                   failed[segment_failed:])))
+                        segment_swaps, segment_failed = swaps, len(failed)
                     tracker.reset()
                     release_freed_memory()
                     encode_jobs.put(("open", (parts.segment(position // segment_frames), width, height,
@@ -407,7 +398,8 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
                     yield from emit(*pending.popleft())
             while pending:
                 yield from emit(*pending.popleft())
-            encode_jobs.put(("close", None))
+            if first_output < total:
+                encode_jobs.put(("close", (parts, segments_total - 1, swaps - segment_swaps, failed[segment_failed:])))
             encode_jobs.put(_END)
             encoder.join()
             if encode_errors:
@@ -419,9 +411,9 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
             encode_jobs.put(("abandon", None))
             encode_jobs.put(_END)
             encoder.join(timeout=30)
-            if not parts.complete_segments(1):
+            if not parts.has_finished():
                 parts.remove()  # nothing worth resuming: the failure leaves nothing behind
-            if isinstance(error, StorageError) and parts.complete_segments(1):
+            elif isinstance(error, StorageError):
                 raise StorageError(f"{error.message}; the finished segments in {parts.folder} are kept: the "
                                    "same command continues from them") from None
             raise

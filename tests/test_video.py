@@ -268,6 +268,42 @@ def test_stop_then_resume_gives_the_same_frames(tmp_path, clips):
     assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
 
 
+def _stopped_at(job: Job, frame: int) -> Path:
+    stop = threading.Event()
+    with pytest.raises(StoppedError):
+        for event in run(job, OPTIONS, stop):
+            if isinstance(event, Progress) and event.frame == frame:
+                stop.set()
+    return Path(job.output).with_name(Path(job.output).name + ".parts")
+
+
+@pytest.mark.parametrize("damage", ["cut", "missing", "record"])
+def test_a_damaged_segment_is_rendered_again_on_resume(tmp_path, clips, damage):
+    """Resume once trusted any segment file: one cut to half its size gave exit 0 and a short video."""
+    reference = tmp_path / "whole.mp4"
+    whole_result = swap(clips["long"], reference, segment_frames=20)
+    output = tmp_path / "resumed.mp4"
+    job = Job(sources=(str(grace_hopper()),), target=str(clips["long"]), output=str(output), segment_frames=20)
+    parts = _stopped_at(job, 65)
+    assert sorted(path.name for path in parts.glob("segment_*.mkv"))[:3] == [
+        "segment_00000.mkv", "segment_00001.mkv", "segment_00002.mkv"]
+    segment = parts / "segment_00001.mkv"
+    if damage == "cut":
+        segment.write_bytes(segment.read_bytes()[:segment.stat().st_size // 2])
+    elif damage == "missing":
+        segment.unlink()
+    else:
+        (parts / "segment_00001.json").write_text("{not json")
+    result = run_to_end(job, OPTIONS)
+    assert result.resumed_from == 20
+    whole, resumed = decoded_frames(reference), decoded_frames(output)
+    assert len(whole) == len(resumed) == 90
+    assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+    # The report counts the swaps of the segments made before the stop too.
+    assert result.faces_swapped == whole_result.faces_swapped == 90
+    assert not parts.exists()
+
+
 def _cli(*args: object) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "facefusion", *map(str, args)], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -300,6 +336,31 @@ def test_killed_run_resumes_to_the_same_file_contents(tmp_path, clips):
     whole, resumed = decoded_frames(reference), decoded_frames(output)
     assert len(whole) == len(resumed) == 300
     assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+
+
+def test_a_second_run_writing_the_same_output_is_refused(tmp_path, clips):
+    """Two runs once wrote one file together (one identity's segments in the other's video)."""
+    output = tmp_path / "shared.mp4"
+    first = _cli("headless-run", "-s", grace_hopper(), "-t", clips["kill"], "-o", output, "--face-selector-mode",
+                 "many", "--video-segment-frames", "15")
+    try:
+        _wait_for_segments(output.with_name(output.name + ".parts"), 1, first)
+        second = subprocess.run([sys.executable, "-m", "facefusion", "headless-run", "-s", clips_source(),
+                                 "-t", clips["kill"], "-o", output], cwd=ROOT, capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 2, second.stderr
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and f"process {first.pid}" in lines[0] and "is writing" in lines[0], lines
+        assert first.poll() is None, "the first run goes on"
+    finally:
+        first.kill()
+        first.wait()
+
+
+def clips_source() -> Path:
+    from sample_media import astronaut
+
+    return astronaut()
 
 
 def test_ctrl_c_stops_with_exit_4_and_no_output(tmp_path, clips):

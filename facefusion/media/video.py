@@ -191,6 +191,7 @@ class SegmentWriter:
         every segment (and their memory with them)."""
         self.path = path
         self.temporary = path.with_name(path.name + ".partial")
+        self.frames = 0
         self.width, self.height = even(width), even(height)
         try:
             self._container = av.open(str(self.temporary), "w", format="matroska")
@@ -228,6 +229,7 @@ class SegmentWriter:
         frame.pts = pts
         frame.time_base = self._time_base
         self._mux(self._stream.encode(frame))
+        self.frames += 1
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -239,6 +241,12 @@ class SegmentWriter:
         try:
             self._mux(self._stream.encode(None))
             self._container.close()
+            # On the disk before it counts as finished: a resume after a power cut must not find half a file.
+            handle = os.open(self.temporary, os.O_RDONLY)
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
             os.replace(self.temporary, self.path)
         except OSError as error:
             self._abandon()
