@@ -291,6 +291,11 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
     schedule = make_schedule(info, options)
     total = len(schedule.inputs)
+    if options.output_video_fps is not None and abs(options.output_video_fps - info.fps) > 0.01:
+        # Said in numbers: 1 fps on a 1.6 s clip is one frame, which surprises nobody who reads it.
+        seconds = schedule.end_time - schedule.start_time
+        warnings.append(f"--output-video-fps {options.output_video_fps:g}: {total} frame(s) for {seconds:.1f} s "
+                        f"(the target has {info.fps:.3g} fps)")
     segment_frames = max(1, job.segment_frames)
     segments_total = (total + segment_frames - 1) // segment_frames
     failed: list[int] = []

@@ -176,10 +176,12 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path, clips):
 
 def test_output_fps_resamples(tmp_path, clips):
     output = tmp_path / "fps15.mp4"
-    swap(clips["plain"], output, Options(face_selector_mode="many", output_video_fps=15))
+    result = swap(clips["plain"], output, Options(face_selector_mode="many", output_video_fps=15))
     source, made = probe_video(clips["plain"]), probe_video(output)
     assert made.frame_count == source.frame_count // 2
     assert abs(made.duration - source.duration) < 0.1
+    # What the user gets is said in numbers (1 fps on a short clip is a single frame).
+    assert "--output-video-fps 15: 30 frame(s) for 2.0 s (the target has 30 fps)" in result.warnings
 
 
 @pytest.mark.parametrize("extension", [".mov", ".webm"])
@@ -387,6 +389,22 @@ def test_broken_video_files(tmp_path, content, fragment):
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 2
     assert fragment in errors and "broken.mp4" in errors and "Traceback" not in errors
+
+
+@pytest.mark.parametrize("extension", [".mkv", ".webm", ".mov"])
+def test_a_video_without_frames_says_so(tmp_path, extension):
+    """A container with an empty video stream once read as 'corrupt or not a video'."""
+    empty = tmp_path / f"empty{extension}"
+    with av.open(str(empty), "w") as container:
+        stream = container.add_stream("libvpx-vp9" if extension == ".webm" else "libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()  # the header is written; not a single frame follows
+    with pytest.raises(InvalidInputError, match="no frames in video|no video stream"):
+        probe_video(empty)
+    process = _cli("headless-run", "-s", grace_hopper(), "-t", empty, "-o", tmp_path / "out.mp4")
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 2 and "Traceback" not in errors
+    assert ("no frames in video" in errors or "no video stream" in errors) and empty.name in errors
 
 
 def test_video_output_extension_must_be_a_video(tmp_path, clips):

@@ -75,23 +75,28 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     try:
         with av.open(str(file)) as container:
             if not container.streams.video:
-                raise InvalidInputError(f"no video stream in {file}; give a video file (mp4, mov, mkv, webm)")
+                what = " (it holds sound only)" if container.streams.audio else ""
+                raise InvalidInputError(f"no video stream in {file}{what}; give a video file (mp4, mov, mkv, webm)")
             stream = container.streams.video[0]
             audio_streams = len(container.streams.audio)
             pts = sorted(packet.pts for packet in container.demux(stream)
                          if packet.pts is not None and packet.size > 0)
             time_base = stream.time_base
             codec = stream.codec_context.name
+        if not pts:
+            raise InvalidInputError(f"no frames in video {file}: its video stream is empty; give a video with "
+                                    "at least one frame")
         with av.open(str(file)) as container:
             first = next(container.decode(video=0))
             rotation = int(getattr(first, "rotation", 0) or 0)
             width, height = first.width, first.height
     except InvalidInputError:
         raise
-    except (av.FFmpegError, StopIteration, OSError, ValueError) as error:
+    except (av.error.EOFError, StopIteration) as error:
+        raise InvalidInputError(f"no frames in video {file}: it ends before its first frame (empty or cut "
+                                "short); give a video with at least one frame") from error
+    except (av.FFmpegError, OSError, ValueError) as error:
         raise InvalidInputError(f"cannot read video (corrupt or not a video): {file}") from error
-    if not pts:
-        raise InvalidInputError(f"no frames in video {file}")
     if rotation % 180:
         width, height = height, width
     step = (pts[-1] - pts[0]) / (len(pts) - 1) if len(pts) > 1 else 1 / (float(time_base) * 25)
