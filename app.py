@@ -17,6 +17,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "examples"))
 
+from facefusion.ui.exposure import is_exposed  # noqa: E402  (light: no Gradio, no models)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     on_space = bool(os.environ.get("SPACE_ID"))
@@ -31,7 +33,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-file-size", default="1gb", help="largest upload accepted (default: 1gb)")
     parser.add_argument("--queue-size", type=int, default=16, help="most requests waiting at once (default: 16)")
     parser.add_argument("--open-browser", action="store_true", help="open the page in the browser")
-    return parser.parse_args(argv)
+    parser.add_argument("--allow-model-downloads", action=argparse.BooleanOptionalAction, default=None,
+                        help="let the page download models to this server (default: yes on 127.0.0.1, no when "
+                             "the app is exposed: --share, a Space or another --server-name)")
+    args = parser.parse_args(argv)
+    args.exposed = is_exposed(args.server_name, args.share, on_space)
+    if args.allow_model_downloads is None:
+        args.allow_model_downloads = not args.exposed
+    return args
 
 
 def read_credentials(value: str | None) -> list[tuple[str, str]] | None:
@@ -65,12 +74,12 @@ def example_media(folder: Path) -> list[list[object]]:
             [[str(hopper_copy)], str(clip)]]
 
 
-def create_app(output_dir: Path | None = None):
+def create_app(output_dir: Path | None = None, allow_downloads: bool = True):
     """The Blocks app and the engine it owns (close both when done)."""
     from facefusion.ui.actions import Engine, new_output_dir
     from facefusion.ui.layout import build_ui
 
-    engine = Engine(output_dir=output_dir or new_output_dir())
+    engine = Engine(output_dir=output_dir or new_output_dir(), allow_downloads=allow_downloads)
     demo = build_ui(engine, example_media(engine.output_dir / "examples"))
     return demo, engine
 
@@ -82,7 +91,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     import logging
 
+    from starlette.middleware import Middleware
+
     from facefusion.console import quiet_native_logs
+    from facefusion.ui.exposure import LoginThrottle
     from facefusion.ui.layout import PAGE_CSS
 
     args = parse_args(argv)
@@ -93,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     output_dir = new_output_dir()
     # Uploads go inside the app's own folder (unless the operator chose a place), so they leave with it.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(output_dir / "uploads"))
-    demo, engine = create_app(output_dir)
+    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads)
     # `kill`, `docker stop` and systemd stop with SIGTERM: it takes the same way out as Ctrl+C, so the
     # results folder and the uploads are removed either way.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -101,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
                     auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,
-                    allowed_paths=[str(engine.output_dir)], footer_links=["api"], css=PAGE_CSS)
+                    allowed_paths=[str(engine.output_dir)], footer_links=["api"], css=PAGE_CSS,
+                    # Wrong passwords are slowed down and, repeated, locked out per client.
+                    app_kwargs={"middleware": [Middleware(LoginThrottle)]})
     except KeyboardInterrupt:
         pass  # Ctrl+C or SIGTERM, wherever it lands (Gradio catches it only while it waits): a normal stop
     finally:

@@ -23,6 +23,7 @@ from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
+from .exposure import without_server_paths
 from ..media.image import fit_within, is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
@@ -40,13 +41,15 @@ def page_error(error: Exception) -> gr.Error:
     """The one-line message the page shows for a failure (library errors as they are worded)."""
     if isinstance(error, gr.Error):
         return error
+    # The page shows file names only: where the server keeps uploads is none of a visitor's business.
     if isinstance(error, StudioError):
-        return gr.Error(error.message, print_exception=False)
+        return gr.Error(without_server_paths(error.message), print_exception=False)
     if isinstance(error, OSError) and error.errno is not None:
-        return gr.Error(storage_error(error).message, print_exception=False)
+        logger.error("operating-system error", exc_info=error)
+        return gr.Error(without_server_paths(storage_error(error).message), print_exception=False)
     logger.error("unexpected failure", exc_info=error)
-    return gr.Error(f"unexpected failure ({type(error).__name__}: {error}); the app keeps running",
-                    print_exception=False)
+    return gr.Error(without_server_paths(f"unexpected failure ({type(error).__name__}: {error}); the app keeps "
+                                         "running"), print_exception=False)
 
 
 def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,6 +79,8 @@ class Engine:
     """What the app owns for all sessions: loaded models for previews, stop flags, the output folder."""
 
     output_dir: Path
+    allow_downloads: bool = True
+    """Whether the page may make the server download models (off by default when the app is exposed)."""
     _analysers: dict[tuple[object, ...], FaceAnalyser] = field(default_factory=dict)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -67,10 +67,17 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                     models_info = gr.Markdown(actions.model_table())
                     from ..inference.catalogue import CATALOGUE
 
-                    model_choice = gr.Dropdown(choices=[(f"{entry.name}{' (non-commercial)' if entry.non_commercial else ''}",
-                                                         entry.name) for entry in CATALOGUE],
-                                               multiselect=True, label="Download models")
-                    model_button = gr.Button("Download", size="sm")
+                    model_button = None
+                    if engine.allow_downloads:
+                        model_choice = gr.Dropdown(choices=[(f"{entry.name}{' (non-commercial)' if entry.non_commercial else ''}",
+                                                             entry.name) for entry in CATALOGUE],
+                                                   multiselect=True, label="Download models")
+                        model_button = gr.Button("Download", size="sm")
+                    else:
+                        # Not even registered as an event: no client can make this server download.
+                        gr.Markdown("Downloads from this page are off on this server: its operator adds models "
+                                    "with `facefusion models download NAME` (or starts the app with "
+                                    "`--allow-model-downloads`).")
                 with gr.Accordion("Video trim", open=False):
                     trim = gr.Slider(0, 1, value=0, step=1, label="Trim start frame")
                     trim_end = gr.Slider(0, 1, value=1, step=1, label="Trim end frame (not included)")
@@ -225,8 +232,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             return table
 
         # Events.
-        model_button.click(fetch_models, model_choice, models_info, api_visibility="private") \
-            .then(neural_only_state, swapper_model, neural_only, api_visibility="private")
+        if model_button is not None:
+            model_button.click(fetch_models, model_choice, models_info, api_visibility="private") \
+                .then(neural_only_state, swapper_model, neural_only, api_visibility="private")
         swapper_model.change(neural_only_state, swapper_model, neural_only, api_visibility="private")
         demo.load(neural_only_state, swapper_model, neural_only, api_visibility="private")
         processors.change(lambda chosen: [gr.update(visible=name in chosen) for name in processor_boxes],

@@ -1,0 +1,126 @@
+"""What changes when the web app is reachable by others (``--share``, a Space, a non-local address).
+
+Exposed, the app lets no visitor make the server download models (unless the operator allows it),
+slows down and locks out repeated wrong passwords per client, and never shows a server path in a
+message: only the user's own file name.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+logger = logging.getLogger("facefusion")
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+
+
+def is_exposed(server_name: str, share: bool, on_space: bool) -> bool:
+    """Whether people other than the one at this computer can reach the app."""
+    return share or on_space or server_name not in LOCAL_ADDRESSES
+
+
+@dataclass
+class LoginPolicy:
+    delay: float = 1.0
+    """Seconds every wrong password waits before it is answered (a script tries 1 a second, not 20)."""
+    attempts: int = 5
+    """Wrong passwords from one client within ``window`` seconds before it is locked out."""
+    window: float = 900.0
+    lockout: float = 900.0
+
+
+@dataclass
+class _Client:
+    failures: deque[float] = field(default_factory=deque)
+    locked_until: float = 0.0
+
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class LoginThrottle:
+    """ASGI middleware in front of Gradio's ``/login``: each wrong password is answered late, and a client
+    with too many of them gets 429 until its lockout ends. Every failure and lockout is logged."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], policy: LoginPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self.policy = policy or LoginPolicy()
+        self.clock = clock
+        self._clients: dict[str, _Client] = {}
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def _client_of(scope: Scope) -> str:
+        host = (scope.get("client") or ("unknown", 0))[0]
+        if host in LOCAL_ADDRESSES:
+            # Behind the share link's tunnel (or a local proxy) every request comes from this machine:
+            # the address the proxy saw is the client's.
+            for name, value in scope.get("headers", []):
+                if name == b"x-forwarded-for":
+                    return value.decode("latin-1").split(",")[0].strip() or host
+        return host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or not scope.get("path", "").rstrip("/").endswith(
+                "/login"):
+            await self.app(scope, receive, send)
+            return
+        client = self._client_of(scope)
+        now = self.clock()
+        async with self._lock:
+            state = self._clients.setdefault(client, _Client())
+            if state.locked_until > now:
+                wait = int(state.locked_until - now) + 1
+                logger.warning("login refused for %s: locked out for %d more second(s)", client, wait)
+                await _refuse(send, wait)
+                return
+        status: list[int] = []
+
+        async def watch(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                if message["status"] >= 400:
+                    await asyncio.sleep(self.policy.delay)
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        async with self._lock:
+            state = self._clients.setdefault(client, _Client())
+            if status and status[0] < 400:
+                state.failures.clear()
+                return
+            state.failures.append(now)
+            while state.failures and state.failures[0] < now - self.policy.window:
+                state.failures.popleft()
+            logger.warning("wrong login from %s (%d in the last %d minute(s))", client, len(state.failures),
+                           int(self.policy.window // 60))
+            if len(state.failures) >= self.policy.attempts:
+                state.locked_until = now + self.policy.lockout
+                state.failures.clear()
+                logger.warning("login locked for %s for %d minute(s) after %d wrong passwords", client,
+                               int(self.policy.lockout // 60), self.policy.attempts)
+
+
+async def _refuse(send: Send, wait: int) -> None:
+    body = (f'{{"detail": "too many wrong passwords from this address; try again in {wait} second(s)"}}').encode()
+    await send({"type": "http.response.start", "status": 429,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after", str(wait).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
+
+
+def without_server_paths(message: str) -> str:
+    """``message`` with every absolute path shortened to its file name: a visitor sees the name of the
+    file they uploaded, never where the server keeps it."""
+    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group(0)).name, message)
