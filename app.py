@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "examples"))
 
-from facefusion.ui.exposure import is_exposed  # noqa: E402  (light: no Gradio, no models)
+from facefusion.ui.exposure import is_exposed, parse_size  # noqa: E402  (light: no Gradio, no models)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth", metavar="USER:PASSWORD or FILE",
                         help="ask for a login: one user:password pair, or a file with one pair per line")
     parser.add_argument("--max-file-size", default="1gb", help="largest upload accepted (default: 1gb)")
+    parser.add_argument("--upload-budget", default="20gb", type=parse_size,
+                        help="most disk all uploads together may take; new uploads beyond it are refused with a "
+                             "message (default: 20gb)")
     parser.add_argument("--queue-size", type=int, default=16, help="most requests waiting at once (default: 16)")
     parser.add_argument("--open-browser", action="store_true", help="open the page in the browser")
     parser.add_argument("--allow-model-downloads", action=argparse.BooleanOptionalAction, default=None,
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from facefusion.console import quiet_native_logs
-    from facefusion.ui.exposure import LoginThrottle
+    from facefusion.ui.exposure import LoginThrottle, UploadBudget
     from facefusion.ui.layout import PAGE_CSS
 
     args = parse_args(argv)
@@ -114,8 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
                     auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,
                     allowed_paths=[str(engine.output_dir)], footer_links=["api"], css=PAGE_CSS,
-                    # Wrong passwords are slowed down and, repeated, locked out per client.
-                    app_kwargs={"middleware": [Middleware(LoginThrottle)]})
+                    # Wrong passwords are slowed down and, repeated, locked out per client; uploads stay
+                    # within their disk budget.
+                    app_kwargs={"middleware": [Middleware(LoginThrottle),
+                                               Middleware(UploadBudget, budget=args.upload_budget)]})
     except KeyboardInterrupt:
         pass  # Ctrl+C or SIGTERM, wherever it lands (Gradio catches it only while it waits): a normal stop
     finally:

@@ -90,3 +90,85 @@ def test_wrong_passwords_are_slowed_down_then_locked_out_and_logged(tmp_path):
     assert "Traceback" not in text
 
 
+
+
+def _wait_until_up(port: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise AssertionError("the app did not start")
+
+
+def _upload(port: int, size: int) -> tuple[int, str]:
+    boundary = "facefusion-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"photo.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode() + os.urandom(size) + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_uploads_beyond_the_disk_budget_are_refused_with_a_message(tmp_path):
+    port = _free_port()
+    log_path = tmp_path / "app.log"
+    with log_path.open("w") as log:
+        app = subprocess.Popen([sys.executable, "app.py", "--server-port", str(port), "--upload-budget", "3mb"],
+                               cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=log,
+                               stderr=subprocess.STDOUT)
+        try:
+            _wait_until_up(port)
+            assert _upload(port, 1_000_000)[0] == 200
+            status, text = _upload(port, 4_000_000)
+            assert status == 413 and "upload space is full" in text, text
+            assert _upload(port, 500_000)[0] == 200, "what still fits is taken"
+            app.send_signal(signal.SIGTERM)
+            assert app.wait(timeout=60) == 0
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
+    assert "upload of" in log_path.read_text() and "refused" in log_path.read_text()
+
+
+def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
+    import shutil
+    import uuid
+
+    from test_ui import _file
+
+    import gradio_client
+
+    import app
+    from facefusion.ui.exposure import upload_folder
+
+    demo, engine = app.create_app(tmp_path / "out")
+    demo.queue(default_concurrency_limit=1, max_size=8)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                            allowed_paths=[str(engine.output_dir)])
+    try:
+        client = gradio_client.Client(url, verbose=False)
+        names = []
+        for source in (generated["astronaut"], generated["no_face"]):  # a success and a failure
+            name = f"upload-{uuid.uuid4().hex}.png"
+            shutil.copy(source, tmp_path / name)
+            names.append(name)
+            try:
+                client.predict([_file(tmp_path / name)], _file(generated["grace_hopper"]), "many", 80,
+                               api_name="/swap_image")
+            except Exception:  # noqa: BLE001 - the source without a face is refused; that is the point here
+                pass
+        left = [path for path in upload_folder().rglob("upload-*.png") if path.name in names]
+        assert not left, left
+    finally:
+        demo.close()
+        engine.close()

@@ -2,11 +2,13 @@
 
 Exposed, the app lets no visitor make the server download models (unless the operator allows it),
 slows down and locks out repeated wrong passwords per client, and never shows a server path in a
-message: only the user's own file name.
+message: only the user's own file name. Everywhere, uploads live only as long as the request or the
+page session that made them, and all of them together stay within a disk budget.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 import re
 import time
@@ -124,3 +126,85 @@ def without_server_paths(message: str) -> str:
     """``message`` with every absolute path shortened to its file name: a visitor sees the name of the
     file they uploaded, never where the server keeps it."""
     return _ABSOLUTE_PATH.sub(lambda match: Path(match.group(0)).name, message)
+
+
+def upload_folder() -> Path:
+    """Where Gradio keeps uploads (the app points it inside its own folder)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder())
+
+
+def discard_uploads(paths: list[str]) -> None:
+    """Delete uploaded files (and their emptied per-file folders); paths outside the upload folder, a
+    user's own files on a local run, are never touched."""
+    root = os.path.realpath(upload_folder())
+    for path in paths:
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) != root or real == root:
+            continue
+        Path(real).unlink(missing_ok=True)
+        parent = Path(real).parent
+        if str(parent) != root:
+            try:
+                parent.rmdir()
+            except OSError:
+                pass  # not empty: another file of the same upload lives there
+
+
+def folder_size(folder: Path) -> int:
+    total = 0
+    for base, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4}
+
+
+def parse_size(text: str) -> int:
+    """``20gb``, ``500mb``, ``1024`` (bytes) as a number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b)?\s*", text.lower())
+    if not match:
+        raise ValueError(f"'{text}' is not a size such as 500mb or 20gb")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2) or "b"])
+
+
+class UploadBudget:
+    """ASGI middleware in front of Gradio's upload route: an upload that would take the upload folder
+    beyond ``budget`` bytes is refused (413) with a message saying so; every refusal is logged."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], budget: int,
+                 folder: Callable[[], Path] = upload_folder) -> None:
+        self.app = app
+        self.budget = budget
+        self.folder = folder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or not scope.get("path", "").rstrip("/").endswith(
+                "/upload"):
+            await self.app(scope, receive, send)
+            return
+        incoming = next((int(value) for name, value in scope.get("headers", []) if name == b"content-length"), 0)
+        used = await asyncio.to_thread(folder_size, self.folder())
+        if used + incoming > self.budget:
+            logger.warning("upload of %d bytes refused: the upload folder holds %d of its %d bytes", incoming, used,
+                           self.budget)
+            text = (f"the server's upload space is full ({used / 1e9:.2f} of {self.budget / 1e9:.2f} GB used); try "
+                    "again later or upload a smaller file")
+            body = ('{"detail": "' + text + '"}').encode()
+            # The upload is read and dropped first: answered mid-upload, clients see a reset connection
+            # instead of the message.
+            while True:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

@@ -7,6 +7,7 @@ import gradio as gr
 
 from ..options import PROCESSOR_NAMES, Options, option_specs
 from . import actions
+from .exposure import discard_uploads
 from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options
 
 TITLE = "facefusion-studio"
@@ -42,6 +43,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         # Each browser session gets its own id, used for its stop button.
         session_id = gr.State(lambda: uuid.uuid4().hex)
         selected_face = gr.State(None)
+        # Every file this page session uploaded: deleted when the session ends (the tab is closed or
+        # reloaded), not a day later, so a busy server's disk holds what its open pages use.
+        session_uploads = gr.State([], delete_callback=discard_uploads)
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
             with gr.Column(scale=1):
@@ -217,19 +221,30 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         @actions.user_errors
         def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
-            return actions.api_swap(engine, actions.source_paths(files), actions.file_path(target_file), options, False)
+            inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
+            try:
+                return actions.api_swap(engine, inputs[:-1], inputs[-1], options, False)
+            finally:
+                discard_uploads(inputs)  # the request is over, whatever its end
 
         @actions.on_gpu
         @actions.user_errors
         def api_swap_video(files: Any, target_file: Any, mode: str, morph: float) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
-            return actions.api_swap(engine, actions.source_paths(files), actions.file_path(target_file), options, True)
+            inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
+            try:
+                return actions.api_swap(engine, inputs[:-1], inputs[-1], options, True)
+            finally:
+                discard_uploads(inputs)  # the request is over, whatever its end
 
         @actions.user_errors
         def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
             table = actions.download_models(names, lambda fraction, text: progress(fraction, desc=text))
             engine.forget_analysers()
             return table
+
+        def remember_uploads(known: list[str], value: Any) -> list[str]:
+            return sorted(set(known) | set(actions.source_paths(value)))
 
         # Events.
         if model_button is not None:
@@ -240,6 +255,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         processors.change(lambda chosen: [gr.update(visible=name in chosen) for name in processor_boxes],
                           processors, list(processor_boxes.values()), api_visibility="private")
         sources.change(show_sources, sources, source_gallery, api_visibility="private")
+        for upload in (sources, target):
+            upload.change(remember_uploads, [session_uploads, upload], session_uploads, api_visibility="private",
+                          queue=False)
         preview_outputs = [preview, faces]
         common = dict(inputs=page_inputs, outputs=preview_outputs, api_visibility="private",
                       concurrency_id="engine", trigger_mode="always_last", show_progress="minimal")
