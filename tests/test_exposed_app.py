@@ -152,6 +152,7 @@ def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
     from facefusion.ui.exposure import upload_folder
 
     demo, engine = app.create_app(tmp_path / "out")
+    engine.uploads.retire_after = 0  # at once (a running app waits a little for identical uploads in the queue)
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(engine.output_dir)])
@@ -169,6 +170,34 @@ def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
                 pass
         left = [path for path in upload_folder().rglob("upload-*.png") if path.name in names]
         assert not left, left
+        assert (tmp_path / names[0]).is_file(), "the caller's own file is never touched"
     finally:
         demo.close()
         engine.close()
+
+
+def test_an_upload_shared_by_two_holders_is_deleted_only_after_both_let_go(tmp_path, monkeypatch):
+    from facefusion.ui import exposure
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    shared = tmp_path / "0f1e2d" / "photo.jpg"
+    shared.parent.mkdir()
+    shared.write_bytes(b"the same content uploaded twice")
+    outside = tmp_path.parent / f"{tmp_path.name}-own-photo.jpg"
+    outside.write_bytes(b"a user's own file")
+    now = [0.0]
+    keeper = exposure.UploadKeeper(retire_after=120, clock=lambda: now[0])
+    keeper.hold([str(shared)])
+    keeper.hold([str(shared), str(outside)])
+    keeper.release([str(shared)])
+    now[0] = 500
+    keeper.sweep()
+    assert shared.is_file(), "still held by the second"
+    keeper.release([str(shared), str(outside)])
+    keeper.sweep()
+    assert shared.is_file(), "kept a little while for an identical upload waiting in the queue"
+    now[0] = 700
+    keeper.sweep()
+    assert not shared.exists() and not shared.parent.exists()
+    assert outside.is_file(), "files outside the upload folder are never deleted"
+    outside.unlink()

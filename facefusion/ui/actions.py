@@ -23,7 +23,7 @@ from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
-from .exposure import without_server_paths
+from .exposure import UploadKeeper, without_server_paths
 from ..media.image import fit_within, is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
@@ -81,6 +81,7 @@ class Engine:
     output_dir: Path
     allow_downloads: bool = True
     """Whether the page may make the server download models (off by default when the app is exposed)."""
+    uploads: UploadKeeper = field(default_factory=UploadKeeper)
     _analysers: dict[tuple[object, ...], FaceAnalyser] = field(default_factory=dict)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

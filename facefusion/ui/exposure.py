@@ -11,6 +11,7 @@ import asyncio
 import os
 import logging
 import re
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -208,3 +209,44 @@ class UploadBudget:
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+
+RETIRE_AFTER = 120.0
+"""Seconds an upload no request or page session holds is kept before it is deleted. Gradio keeps one
+file for one content, so a second visitor's identical upload (waiting in the queue) shares it."""
+
+
+class UploadKeeper:
+    """Deletes uploads once no request and no page session holds them (and ``RETIRE_AFTER`` has passed)."""
+
+    def __init__(self, retire_after: float = RETIRE_AFTER, clock: Callable[[], float] = time.monotonic) -> None:
+        self.retire_after = retire_after
+        self.clock = clock
+        self._holders: dict[str, int] = {}
+        self._retiring: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, paths: list[str]) -> None:
+        with self._lock:
+            for path in paths:
+                self._holders[path] = self._holders.get(path, 0) + 1
+                self._retiring.pop(path, None)
+
+    def release(self, paths: list[str]) -> None:
+        """The holder is done with ``paths``: each is deleted once nobody else holds it and its time is up."""
+        now = self.clock()
+        with self._lock:
+            for path in paths:
+                count = self._holders.get(path, 0) - 1
+                if count > 0:
+                    self._holders[path] = count
+                    continue
+                self._holders.pop(path, None)
+                self._retiring[path] = now + self.retire_after
+            due = [path for path, moment in self._retiring.items() if moment <= now]
+            for path in due:
+                del self._retiring[path]
+        discard_uploads(due)
+
+    def sweep(self) -> None:
+        self.release([])

@@ -7,7 +7,6 @@ import gradio as gr
 
 from ..options import PROCESSOR_NAMES, Options, option_specs
 from . import actions
-from .exposure import discard_uploads
 from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options
 
 TITLE = "facefusion-studio"
@@ -38,14 +37,15 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
     option_inputs: list[gr.components.Component] = []
     processor_boxes: dict[str, gr.Group] = {}
 
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=(900, 6 * 3600)) as demo:
         face_map = gr.State([])
         # Each browser session gets its own id, used for its stop button.
         session_id = gr.State(lambda: uuid.uuid4().hex)
         selected_face = gr.State(None)
-        # Every file this page session uploaded: deleted when the session ends (the tab is closed or
-        # reloaded), not a day later, so a busy server's disk holds what its open pages use.
-        session_uploads = gr.State([], delete_callback=discard_uploads)
+        # Every file this page session uploaded: let go when the session ends (the tab is closed or
+        # reloaded) and deleted soon after unless another session or request holds the same file, not a
+        # day later, so a busy server's disk holds what its open pages use.
+        session_uploads = gr.State([], delete_callback=engine.uploads.release)
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
             with gr.Column(scale=1):
@@ -222,20 +222,22 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
             inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
+            engine.uploads.hold(inputs)
             try:
                 return actions.api_swap(engine, inputs[:-1], inputs[-1], options, False)
             finally:
-                discard_uploads(inputs)  # the request is over, whatever its end
+                engine.uploads.release(inputs)  # the request is over, whatever its end
 
         @actions.on_gpu
         @actions.user_errors
         def api_swap_video(files: Any, target_file: Any, mode: str, morph: float) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
             inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
+            engine.uploads.hold(inputs)
             try:
                 return actions.api_swap(engine, inputs[:-1], inputs[-1], options, True)
             finally:
-                discard_uploads(inputs)  # the request is over, whatever its end
+                engine.uploads.release(inputs)  # the request is over, whatever its end
 
         @actions.user_errors
         def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
@@ -244,7 +246,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             return table
 
         def remember_uploads(known: list[str], value: Any) -> list[str]:
-            return sorted(set(known) | set(actions.source_paths(value)))
+            new = sorted(set(actions.source_paths(value)) - set(known))
+            engine.uploads.hold(new)
+            return known + new
 
         # Events.
         if model_button is not None:
