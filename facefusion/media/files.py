@@ -22,8 +22,10 @@ def existing_file(path: str | os.PathLike[str]) -> Path:
         raise InvalidInputError(f"file not found: {file}") from None
     except OSError as error:
         raise InvalidInputError(f"cannot read {file}: {os_advice(error)}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise InvalidInputError(f"{file} is a folder, not a file; give the photo or video inside it")
     if not stat.S_ISREG(status.st_mode):
-        raise InvalidInputError(f"file not found: {file} is not a regular file")
+        raise InvalidInputError(f"{file} is not a regular file (a device or a pipe); give a photo or video file")
     if status.st_size == 0:
         raise InvalidInputError(f"file is empty: {file}")
     if not os.access(file, os.R_OK):
