@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import av
 import numpy as np
@@ -363,6 +364,47 @@ def clips_source() -> Path:
     from sample_media import astronaut
 
     return astronaut()
+
+
+def _kill_when(process: subprocess.Popen[str], ready: Callable[[], bool]) -> bool:
+    """Kill ``process`` as soon as ``ready()``; False when it ended first."""
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if ready():
+            process.kill()
+            process.wait()
+            return True
+        time.sleep(0.002)
+    process.wait()
+    return False
+
+
+@pytest.mark.parametrize("moment", ["decoding", "segments", "assembly"])
+def test_a_run_killed_at_any_point_resumes_to_the_same_video(tmp_path, clips, moment):
+    """Killed while the first frames are decoded, between segment writes, or once every segment is written
+    (joining them), the same command then ends with the frames and duration of an uninterrupted run."""
+    arguments = ["headless-run", "-s", grace_hopper(), "-t", clips["long"], "--face-selector-mode", "many",
+                 "--video-segment-frames", "20"]
+    reference = tmp_path / "whole.mp4"
+    assert _cli(*arguments, "-o", reference).wait(timeout=300) == 0
+    output = tmp_path / "killed.mp4"
+    parts = output.with_name(output.name + ".parts")
+    ready = {
+        "decoding": lambda: parts.is_dir(),
+        "segments": lambda: len(list(parts.glob("segment_*.json"))) >= 2,
+        "assembly": lambda: len(list(parts.glob("segment_*.json"))) >= 5,  # 90 frames: 5 segments
+    }[moment]
+    killed = _kill_when(_cli(*arguments, "-o", output), ready)
+    if killed:
+        assert not output.exists() or moment == "assembly", "a killed run leaves nothing under the output name"
+    again = _cli(*arguments, "-o", output)
+    _, errors = again.communicate(timeout=300)
+    assert again.returncode == 0, errors
+    whole, resumed = decoded_frames(reference), decoded_frames(output)
+    assert len(whole) == len(resumed) == 90
+    assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+    assert stream_layout(output) == stream_layout(reference)
+    assert not parts.exists()
 
 
 def test_ctrl_c_stops_with_exit_4_and_no_output(tmp_path, clips):
