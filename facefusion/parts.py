@@ -10,7 +10,6 @@ a run holds it, and a second run is refused, naming the first.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidInputError
+from .inference.download import sha256_of
 
 logger = logging.getLogger("facefusion")
 
@@ -30,14 +30,6 @@ class SegmentRecord:
     sha256: str
     swaps: int
     failed_frames: tuple[int, ...]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sync_folder(folder: Path) -> None:
@@ -106,7 +98,7 @@ class WorkFolder:
     def record(self, number: int, frames: int, swaps: int, failed_frames: list[int]) -> None:
         """Count segment ``number`` (written, closed and synced by its writer) as finished."""
         path = self.segment(number)
-        record = SegmentRecord(frames=frames, size=path.stat().st_size, sha256=_sha256(path), swaps=swaps,
+        record = SegmentRecord(frames=frames, size=path.stat().st_size, sha256=sha256_of(path), swaps=swaps,
                                failed_frames=tuple(failed_frames))
         _write_durably(self._record_path(number), json.dumps(record.__dict__))
 
@@ -136,7 +128,7 @@ class WorkFolder:
         except (ValueError, KeyError, TypeError):
             logger.warning("segment %d's record in %s is unreadable: rendering it again", number, self.folder)
             return None
-        if record.frames != frames or path.stat().st_size != record.size or _sha256(path) != record.sha256:
+        if record.frames != frames or path.stat().st_size != record.size or sha256_of(path) != record.sha256:
             logger.warning("segment %d in %s does not match its record (cut short or damaged): rendering it again",
                            number, self.folder)
             return None

@@ -1,6 +1,7 @@
 """The web app when others can reach it: no downloads by visitors, throttled logins, no server paths."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Iterator
 
 
 from conftest import ROOT
@@ -45,53 +47,6 @@ def test_messages_name_the_users_file_never_the_servers_folders():
     assert "/" not in error.message
 
 
-def _login(port: int, password: str) -> tuple[int, float]:
-    data = urllib.parse.urlencode({"username": "editor", "password": password}).encode()
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", data=data, timeout=30) as response:
-            return response.status, time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        return error.code, time.monotonic() - started
-
-
-def test_wrong_passwords_are_slowed_down_then_locked_out_and_logged(tmp_path):
-    port = _free_port()
-    log_path = tmp_path / "app.log"
-    log = log_path.open("w")
-    app = subprocess.Popen([sys.executable, "app.py", "--server-port", str(port), "--auth", "editor:right-one"],
-                           cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # the login page answers
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
-        assert _login(port, "right-one")[0] == 200
-        answers = [_login(port, f"guess-{number}") for number in range(5)]
-        # Each wrong password is answered late (once about 20 a second could be tried) ...
-        assert all(status == 400 and seconds >= 0.9 for status, seconds in answers), answers
-        # ... and after five, this client is locked out, the right password included.
-        assert _login(port, "guess-6")[0] == 429
-        assert _login(port, "right-one")[0] == 429
-        app.send_signal(signal.SIGTERM)
-        assert app.wait(timeout=60) == 0
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
-        log.close()
-    text = log_path.read_text()
-    assert "wrong login from 127.0.0.1" in text and "login locked for 127.0.0.1" in text, text[-3000:]
-    assert "Traceback" not in text
-
-
-
-
 def _wait_until_up(port: int) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -103,6 +58,49 @@ def _wait_until_up(port: int) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.5)
     raise AssertionError("the app did not start")
+
+
+def _login(port: int, password: str) -> tuple[int, float]:
+    data = urllib.parse.urlencode({"username": "editor", "password": password}).encode()
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", data=data, timeout=30) as response:
+            return response.status, time.monotonic() - started
+    except urllib.error.HTTPError as error:
+        return error.code, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _running_app(tmp_path, *flags: str) -> Iterator[int]:
+    """``app.py`` with ``flags`` on a free local port (yields the port); stopped with SIGTERM, which must
+    end it cleanly. Its log is left in ``tmp_path / "app.log"``."""
+    port = _free_port()
+    with (tmp_path / "app.log").open("w") as log:
+        app = subprocess.Popen([sys.executable, "app.py", "--server-port", str(port), *flags], cwd=ROOT,
+                               env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_up(port)
+            yield port
+            app.send_signal(signal.SIGTERM)
+            assert app.wait(timeout=60) == 0
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
+
+
+def test_wrong_passwords_are_slowed_down_then_locked_out_and_logged(tmp_path):
+    with _running_app(tmp_path, "--auth", "editor:right-one") as port:
+        assert _login(port, "right-one")[0] == 200
+        answers = [_login(port, f"guess-{number}") for number in range(5)]
+        # Each wrong password is answered late (once about 20 a second could be tried) ...
+        assert all(status == 400 and seconds >= 0.9 for status, seconds in answers), answers
+        # ... and after five, this client is locked out, the right password included.
+        assert _login(port, "guess-6")[0] == 429
+        assert _login(port, "right-one")[0] == 429
+    text = (tmp_path / "app.log").read_text()
+    assert "wrong login from 127.0.0.1" in text and "login locked for 127.0.0.1" in text, text[-3000:]
+    assert "Traceback" not in text
 
 
 def _upload(port: int, size: int) -> tuple[int, str]:
@@ -119,25 +117,13 @@ def _upload(port: int, size: int) -> tuple[int, str]:
 
 
 def test_uploads_beyond_the_disk_budget_are_refused_with_a_message(tmp_path):
-    port = _free_port()
-    log_path = tmp_path / "app.log"
-    with log_path.open("w") as log:
-        app = subprocess.Popen([sys.executable, "app.py", "--server-port", str(port), "--upload-budget", "3mb"],
-                               cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp_path)), stdout=log,
-                               stderr=subprocess.STDOUT)
-        try:
-            _wait_until_up(port)
-            assert _upload(port, 1_000_000)[0] == 200
-            status, text = _upload(port, 4_000_000)
-            assert status == 413 and "upload space is full" in text, text
-            assert _upload(port, 500_000)[0] == 200, "what still fits is taken"
-            app.send_signal(signal.SIGTERM)
-            assert app.wait(timeout=60) == 0
-        finally:
-            if app.poll() is None:
-                app.kill()
-                app.wait()
-    assert "upload of" in log_path.read_text() and "refused" in log_path.read_text()
+    with _running_app(tmp_path, "--upload-budget", "3mb") as port:
+        assert _upload(port, 1_000_000)[0] == 200
+        status, text = _upload(port, 4_000_000)
+        assert status == 413 and "upload space is full" in text, text
+        assert _upload(port, 500_000)[0] == 200, "what still fits is taken"
+    log = (tmp_path / "app.log").read_text()
+    assert "upload of" in log and "refused" in log
 
 
 def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):

@@ -217,27 +217,24 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         def stop_run(session: str) -> None:
             engine.stop_flag(session).set()
 
-        @actions.on_gpu
-        @actions.user_errors
-        def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
+        def api_request(files: Any, target_file: Any, mode: str, morph: float, video: bool) -> str:
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
             inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
             engine.uploads.hold(inputs)
             try:
-                return actions.api_swap(engine, inputs[:-1], inputs[-1], options, False)
+                return actions.api_swap(engine, inputs[:-1], inputs[-1], options, video)
             finally:
                 engine.uploads.release(inputs)  # the request is over, whatever its end
 
         @actions.on_gpu
         @actions.user_errors
+        def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
+            return api_request(files, target_file, mode, morph, video=False)
+
+        @actions.on_gpu
+        @actions.user_errors
         def api_swap_video(files: Any, target_file: Any, mode: str, morph: float) -> str:
-            options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
-            inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
-            engine.uploads.hold(inputs)
-            try:
-                return actions.api_swap(engine, inputs[:-1], inputs[-1], options, True)
-            finally:
-                engine.uploads.release(inputs)  # the request is over, whatever its end
+            return api_request(files, target_file, mode, morph, video=True)
 
         @actions.user_errors
         def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
