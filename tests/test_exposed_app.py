@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Iterator
 
 
@@ -187,3 +188,65 @@ def test_an_upload_shared_by_two_holders_is_deleted_only_after_both_let_go(tmp_p
     assert not shared.exists() and not shared.parent.exists()
     assert outside.is_file(), "files outside the upload folder are never deleted"
     outside.unlink()
+
+
+def _queue_call(url: str, fn_index: int, data: list) -> dict:
+    """Call a page event the way the page does (the queue, by fn_index) and return its last message."""
+    import json
+    import uuid
+
+    session = uuid.uuid4().hex
+    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None,
+                       "trigger_id": None}).encode()
+    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/queue/join", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+    with urllib.request.urlopen(f"{url.rstrip('/')}/gradio_api/queue/data?session_hash={session}",
+                                timeout=60) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("no answer from the queue")
+
+
+def test_a_client_calling_page_events_directly_cannot_read_server_files(tmp_path):
+    """The page's own events answer any client through the queue (the page is one), so none of them may
+    reach beyond what that client uploaded: a server path handed in as a file is refused."""
+    import shutil
+
+    import app
+    from sample_media import astronaut
+
+    demo, engine = app.create_app(tmp_path / "out", allow_downloads=False)
+    demo.queue(default_concurrency_limit=1, max_size=8)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                            allowed_paths=[str(engine.output_dir)])
+    try:
+        index = next(number for number, block in demo.fns.items()
+                     if getattr(block.fn, "__name__", "") == "show_sources")
+        secret = tmp_path / "secret.png"
+        shutil.copy(astronaut(), secret)
+        answer = _queue_call(url, index, [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}]])
+        assert answer.get("success") is False, answer
+        # The same picture, uploaded by the client, is taken: the refusal was the path's.
+        path = _uploaded_path(url, secret)
+        answer = _queue_call(url, index, [[{"path": path, "meta": {"_type": "gradio.FileData"}}]])
+        assert answer.get("success") is True, answer
+    finally:
+        demo.close()
+        engine.close()
+
+
+def _uploaded_path(url: str, file: Path) -> str:
+    import json
+
+    boundary = "facefusion-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{file.name}\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + file.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())[0]
