@@ -108,3 +108,26 @@ def test_a_remembering_analyser_analyses_each_picture_once(generated):
         analyser.analyse(np.full((64, 64, 3), other, np.uint8))
     analyser.analyse(frame)
     assert len(calls) == 6
+
+
+def test_a_blurred_background_behind_a_close_up_is_no_face(analyser):
+    """video_720p_woman_01's room, out of focus behind her, scored 0.50-0.65 as a face for dozens of frames
+    (enlarged 1.5x as a close-up: frames 191-214; as filmed: 221-233), and a mesh was fitted to it and swapped."""
+    import cv2
+
+    clip = shared_file("video_720p_woman_01.mp4")
+    capture = cv2.VideoCapture(str(clip))
+    counts: dict[str, list[int]] = {"close-up": [], "as filmed": []}
+    index = 0
+    while index <= 233:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if 191 <= index <= 214:
+            close_up = cv2.resize(frame[30:510, 314:1167], (1280, 720), interpolation=cv2.INTER_CUBIC)
+            counts["close-up"].append(len(analyser.analyse(close_up)))
+        if 221 <= index <= 233:
+            counts["as filmed"].append(len(analyser.analyse(frame)))
+        index += 1
+    capture.release()
+    assert counts["close-up"] == [1] * 24 and counts["as filmed"] == [1] * 13, counts

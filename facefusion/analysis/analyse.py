@@ -34,6 +34,18 @@ def upright_turn(roll: float) -> int:
 ORIENTATION_CROP_SCALE = 2.0
 ORIENTATION_CROP_SIZE = 128
 ORIENTATION_MARGIN = 0.05
+DOUBTFUL_SCORE = 0.7
+"""BlazeFace scores below which a detection must also hold up as a face (every face of the development
+photos scores 0.71 or more)."""
+KEYPOINT_AGREEMENT = 0.05
+"""Mean distance (share of the box's width) between the detector's eyes and nose and the mesh's within
+which a weak detection is a face. Development photos: 0.04 at most below a score of 0.8; background
+patches 0.057-0.36."""
+DOUBTFUL_UPRIGHT = 0.7
+DOUBTFUL_CROP_SCALE = 1.6
+"""The face check's score (short-range BlazeFace on the detection's box enlarged DOUBTFUL_CROP_SCALE
+times, turned upright) a weak detection whose points disagree must still reach. Measured: the background
+patches 0.62 at most; every face of the development photos 0.81 or more."""
 """How much better the detector must score a face turned over for its mesh to be fitted again turned."""
 CLEARLY_OPEN = 0.27
 """Eye opening on the plain mesh above which an eye is open for sure (no refined reading needed)."""
@@ -162,7 +174,17 @@ class FaceAnalyser:
         return detections
 
     def _analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
-        faces = [self._face(frame, detection) for detection in self.detect(frame, turned)]
+        detections = self.detect(frame, turned)
+        faces = [face for face in (self._face(frame, detection) for detection in detections) if face is not None]
+        if detections and not faces and turned:
+            # Only weak boxes that did not hold up as faces: a turned picture's faces are often seen upright
+            # like that (at the wrong roll), so the turns are tried as when nothing is found.
+            for angle in self.angles:
+                with timed(self.stopwatch, "detect"):
+                    extra = detect_turned(self.detector, frame, angle)
+                faces = [face for face in (self._face(frame, detection) for detection in extra) if face is not None]
+                if faces:
+                    break
         if not turned:
             return distinct(faces)
         # Faces found lying on their side or upside down say the picture itself is turned: the detector
@@ -173,17 +195,21 @@ class FaceAnalyser:
                 continue
             with timed(self.stopwatch, "detect"):
                 extra = detect_turned(self.detector, frame, angle)
-            faces.extend(self._face(frame, detection) for detection in extra
-                         if all(overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces))
+            added = [self._face(frame, detection) for detection in extra
+                     if all(overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces)]
+            faces.extend(face for face in added if face is not None)
         return distinct(faces)
 
-    def _face(self, frame: FrameBGR, detection: Detection) -> Face:
+    def _face(self, frame: FrameBGR, detection: Detection) -> Face | None:
+        """The face of ``detection``; None for a weak detection that does not hold up as a face."""
         with timed(self.stopwatch, "landmarks"):
             mesh = self.landmarker.mesh(frame, detection.bbox, detection_roll(detection))
             if mesh is not None and self._upside_down(frame, mesh):
                 turned_mesh = self.landmarker.mesh(frame, detection.bbox,
                                                    roll_of_points(five_points_from_mesh(mesh)) + 180)
                 mesh = turned_mesh if turned_mesh is not None else mesh
+            if self._not_a_face(frame, detection, mesh):
+                return None
         if detection.landmarks_5 is not None:
             # A neural detector's own five points are what the neural models were aligned with in
             # training; the mesh's estimate of them sits a little off (tracking keeps the offset).
@@ -210,6 +236,32 @@ class FaceAnalyser:
                 with timed(self.stopwatch, "landmarks"):
                     eyes_open = self.eye_check.openness(frame, mesh)
         return Face(bbox=bbox, score=detection.score, landmarks_5=landmarks_5, mesh=mesh, eyes_open=eyes_open)
+
+    def _not_a_face(self, frame: FrameBGR, detection: Detection, mesh: Points | None) -> bool:
+        """Whether a weakly scored BlazeFace box is a patch of background (a blurred room behind a
+        close-up scored 0.50-0.65 frame after frame; with a mesh fitted to it, it was swapped, without
+        one it was reported as a face that could not be swapped). On such a patch the mesh's eyes and
+        nose land away from the detector's own, and the face check does not see an upright face; a real
+        face, however weak its score, passes at least one of the two."""
+        if detection.score >= DOUBTFUL_SCORE or detection.keypoints is None:
+            return False
+        if mesh is not None:
+            size = max(float(detection.bbox[2] - detection.bbox[0]), 1.0)
+            disagreement = float(np.linalg.norm(detection.keypoints[:3] - five_points_from_mesh(mesh)[:3],
+                                                axis=1).mean())
+            if disagreement / size <= KEYPOINT_AGREEMENT:
+                return False
+        # The detector's own box (the mesh's box follows the mesh wherever it was pushed and can frame
+        # something face-like), turned upright by the detector's roll, the other way up (BlazeFace places
+        # an upside-down face's points as if it were upright) or by the mesh's roll.
+        rolls = [detection_roll(detection), detection_roll(detection) + 180]
+        if mesh is not None:
+            rolls.append(roll_of_points(five_points_from_mesh(mesh)))
+        for roll in rolls:
+            crop = upright_crop(frame, detection.bbox, roll, DOUBTFUL_CROP_SCALE, ORIENTATION_CROP_SIZE)
+            if self.orientation.upright_score(crop) >= DOUBTFUL_UPRIGHT:
+                return False
+        return True
 
     def _upside_down(self, frame: FrameBGR, mesh: Points) -> bool:
         """Whether the mesh was fitted the wrong way up. BlazeFace takes an upside-down face for an
