@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from facefusion.console import quiet_native_logs
-    from facefusion.ui.exposure import LoginThrottle, UploadBudget
+    from facefusion.ui.exposure import LoginThrottle, PageEventsOnly, UploadBudget, public_events
     from facefusion.ui.layout import PAGE_CSS
 
     args = parse_args(argv)
@@ -113,14 +113,16 @@ def main(argv: list[str] | None = None) -> None:
     # results folder and the uploads are removed either way.
     signal.signal(signal.SIGTERM, _interrupt)
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
+    # Wrong passwords are slowed down and, repeated, locked out per client; uploads stay within their disk
+    # budget; exposed, the page's own events answer only the page.
+    middleware = [Middleware(LoginThrottle), Middleware(UploadBudget, budget=args.upload_budget)]
+    if args.exposed:
+        middleware.append(Middleware(PageEventsOnly, public=public_events(demo)))
     try:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
                     auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,
                     allowed_paths=[str(engine.output_dir)], footer_links=["api"], css=PAGE_CSS,
-                    # Wrong passwords are slowed down and, repeated, locked out per client; uploads stay
-                    # within their disk budget.
-                    app_kwargs={"middleware": [Middleware(LoginThrottle),
-                                               Middleware(UploadBudget, budget=args.upload_budget)]})
+                    app_kwargs={"middleware": middleware})
     except KeyboardInterrupt:
         pass  # Ctrl+C or SIGTERM, wherever it lands (Gradio catches it only while it waits): a normal stop
     finally:

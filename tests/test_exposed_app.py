@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Iterator
+
+import pytest
 
 
 from conftest import ROOT
@@ -190,7 +193,7 @@ def test_an_upload_shared_by_two_holders_is_deleted_only_after_both_let_go(tmp_p
     outside.unlink()
 
 
-def _queue_call(url: str, fn_index: int, data: list) -> dict:
+def _queue_call(url: str, fn_index: int, data: list, headers: dict[str, str] | None = None) -> dict:
     """Call a page event the way the page does (the queue, by fn_index) and return its last message."""
     import json
     import uuid
@@ -199,7 +202,7 @@ def _queue_call(url: str, fn_index: int, data: list) -> dict:
     body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None,
                        "trigger_id": None}).encode()
     request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/queue/join", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     urllib.request.urlopen(request, timeout=30).read()
     with urllib.request.urlopen(f"{url.rstrip('/')}/gradio_api/queue/data?session_hash={session}",
                                 timeout=60) as stream:
@@ -215,8 +218,6 @@ def _queue_call(url: str, fn_index: int, data: list) -> dict:
 def test_a_client_calling_page_events_directly_cannot_read_server_files(tmp_path):
     """The page's own events answer any client through the queue (the page is one), so none of them may
     reach beyond what that client uploaded: a server path handed in as a file is refused."""
-    import shutil
-
     import app
     from sample_media import astronaut
 
@@ -250,3 +251,59 @@ def _uploaded_path(url: str, file: Path) -> str:
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())[0]
+
+
+@contextlib.contextmanager
+def _exposed_app(tmp_path) -> Iterator[tuple[str, object]]:
+    """The app in this process with the middleware an exposed app gets (yields its URL and Blocks)."""
+    from starlette.middleware import Middleware
+
+    import app
+    from facefusion.ui.exposure import PageEventsOnly, public_events
+
+    demo, engine = app.create_app(tmp_path / "out", allow_downloads=False)
+    demo.queue(default_concurrency_limit=1, max_size=8)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                            allowed_paths=[str(engine.output_dir)],
+                            app_kwargs={"middleware": [Middleware(PageEventsOnly, public=public_events(demo))]})
+    try:
+        yield url, demo
+    finally:
+        demo.close()
+        engine.close()
+
+
+def test_an_exposed_app_answers_its_page_events_only_to_its_page(tmp_path, generated):
+    import gradio_client
+    from test_ui import _file
+
+    with _exposed_app(tmp_path) as (url, demo):
+        index = next(number for number, block in demo.fns.items()
+                     if getattr(block.fn, "__name__", "") == "show_sources")
+        path = _uploaded_path(url, Path(generated["astronaut"]))
+        data = [[{"path": path, "meta": {"_type": "gradio.FileData"}}]]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _queue_call(url, index, data)
+        assert refused.value.code == 403 and "belongs to the page" in refused.value.read().decode()
+        # From the page (a browser says where it comes from) it answers.
+        origin = url.rstrip("/")
+        assert _queue_call(url, index, data, {"Origin": origin}).get("success") is True
+        with pytest.raises(urllib.error.HTTPError):
+            _queue_call(url, index, data, {"Origin": "http://elsewhere.example"})
+        # The documented endpoints stay open to scripts.
+        client = gradio_client.Client(url, verbose=False)
+        output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+                                api_name="/swap_image")
+        assert Path(output).is_file()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_page_works_in_a_browser_when_exposed(tmp_path, generated):
+    from test_ui import ARTIFACTS, _browser_page
+
+    with _exposed_app(tmp_path) as (url, _):
+        with _browser_page(url, generated["astronaut"], generated["grace_hopper"]) as page:
+            page.click("#start")
+            page.wait_for_selector("#result-image img", timeout=60000)
+            page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+            page.screenshot(path=str(ARTIFACTS / "ui_exposed.png"), full_page=False)

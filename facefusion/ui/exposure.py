@@ -1,6 +1,7 @@
 """What changes when the web app is reachable by others (``--share``, a Space, a non-local address).
 
-Exposed, the app lets no visitor make the server download models (unless the operator allows it),
+Exposed, the app answers the page's own events only to its page, lets no visitor make the server
+download models (unless the operator allows it),
 slows down and locks out repeated wrong passwords per client, and never shows a server path in a
 message: only the user's own file name. Everywhere, uploads live only as long as the request or the
 page session that made them, and all of them together stay within a disk budget.
@@ -8,6 +9,7 @@ page session that made them, and all of them together stay within a disk budget.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import logging
 import re
@@ -250,3 +252,70 @@ class UploadKeeper:
 
     def sweep(self) -> None:
         self.release([])
+
+
+class PageEventsOnly:
+    """ASGI middleware for an exposed app: the page's own (undocumented) events answer only the page.
+
+    Gradio runs every event through one queue, addressed by its ``fn_index``; the page's internal
+    events (preview, face picking, start and stop, ...) are as reachable there as the documented
+    endpoints. A call naming an event that is not a documented endpoint must come from a page of this
+    app: a browser says where a request comes from (``Origin``) and it must be this server (its
+    ``Host``, or the ``X-Forwarded-Host`` a proxy or the share link's tunnel passes on). Scripts call
+    the documented endpoints, which stay open to any client."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], public: frozenset[int]) -> None:
+        self.app = app
+        self.public = public
+
+    @staticmethod
+    def _same_origin(scope: Scope) -> bool:
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+        origin = headers.get("origin", "")
+        if not origin or origin == "null":
+            return False
+        origin_host = origin.split("://", 1)[-1].rstrip("/").lower()
+        hosts = {headers.get("host", "").lower(), *(item.strip().lower() for item in
+                                                   headers.get("x-forwarded-host", "").split(",") if item.strip())}
+        return origin_host in hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "").rstrip("/")
+        if scope["type"] != "http" or scope.get("method") != "POST" or not (
+                path.endswith("/queue/join") or "/run/" in path or "/api/" in path):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            fn_index = json.loads(body or b"{}").get("fn_index")
+        except (ValueError, AttributeError):
+            fn_index = None
+        if isinstance(fn_index, int) and fn_index not in self.public and not self._same_origin(scope):
+            client = (scope.get("client") or ("unknown", 0))[0]
+            logger.warning("refused a call of the page's event %d from %s (not from the page)", fn_index, client)
+            text = b'{"detail": "this event belongs to the page; scripts call the documented endpoints (see /?view=api)"}'
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": text})
+            return
+        delivered = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def public_events(demo: Any) -> frozenset[int]:
+    """The ``fn_index`` of every documented endpoint of a Blocks app."""
+    return frozenset(index for index, block in demo.fns.items() if getattr(block, "api_visibility", "") == "public")
