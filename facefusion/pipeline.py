@@ -345,6 +345,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors), daemon=True)
         encoder.start()
         current = None
+        most_faces = 0
         last_preview = 0.0
         loop_start = time.perf_counter()
         pending: deque[tuple[int, Future]] = deque()
@@ -397,6 +398,8 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
                     # Tracking is sequential (each frame starts from the last); drawing the faces is
                     # not, so it runs on worker threads while the next frame is analysed.
                     context, error = _analyse(studio, tracker, current.image, current.index)
+                    if context is not None:
+                        most_faces = max(most_faces, len(context.faces))
                     future = workers.submit(_render, studio, current.image, context, error)
                 pending.append((position, future))
                 while len(pending) > render_workers + 1:
@@ -427,6 +430,11 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             workers.shutdown(wait=True, cancel_futures=True)
             tracker.close()
         warnings.extend(studio.setup_warnings)
+        unmatched = sorted(position for position in plan.by_position if position >= most_faces)
+        if unmatched and first_output < total:
+            warnings.append(f"--face-map position(s) {', '.join(map(str, unmatched))} match no face: no frame "
+                            f"has more than {most_faces} face(s), counted from 0 in --face-selector-order "
+                            f"{options.face_selector_order}")
         if tracker.unfitted and "face_swapper" in options.processors:
             warnings.append(unfitted_note(tracker.unfitted, " at the full detections (every few frames)"))
     segments = [parts.segment(number) for number in range(segments_total)]

@@ -453,3 +453,10 @@ def test_video_output_extension_must_be_a_video(tmp_path, clips):
     process = _cli("headless-run", "-s", grace_hopper(), "-t", clips["silent"], "-o", tmp_path / "out.jpg")
     _, errors = process.communicate(timeout=60)
     assert process.returncode == 2 and "unsupported output type" in errors
+
+
+def test_a_face_map_position_no_frame_has_is_reported(tmp_path, clips):
+    """Positions beyond the faces of every frame were ignored in silence on videos (images warned)."""
+    result = swap(clips["silent"], tmp_path / "out.mp4", face_map=(f"5={grace_hopper()}",))
+    assert any("--face-map position(s) 5 match no face: no frame has more than 1 face(s)" in warning
+               for warning in result.warnings), result.warnings
