@@ -17,14 +17,19 @@ from conftest import embedding_of, largest, save_artifact, shared_file
 
 
 def test_result_is_closer_to_source_than_to_target(studio_many, analyser, frontal_pairs):
-    wins = []
+    wins, figures = [], []
     for source, target in frontal_pairs:
-        result = studio_many.swap_image([source], target).frame
+        report = studio_many.swap_image([source], target)
+        result = report.frame
         to_source = embedding_distance(embedding_of(analyser, result), embedding_of(analyser, read_image(source).frame))
         to_target = embedding_distance(embedding_of(analyser, result), embedding_of(analyser, read_image(target).frame))
         wins.append(to_source < to_target)
+        figures.append(f"{source.name}->{target.name}: {report.faces_swapped}/{report.faces_found} swapped, "
+                       f"to source {to_source:.3f}, to target {to_target:.3f}")
+        if not wins[-1]:
+            save_artifact(f"swap_lost_{source.stem}_{target.stem}.png", read_image(target).frame, result)
     save_artifact("swap_first_pair.png", read_image(frontal_pairs[0][1]).frame, result)
-    assert all(wins), f"identity stayed with the target in {wins.count(False)} of {len(wins)} pairs"
+    assert all(wins), f"identity stayed with the target in {wins.count(False)} of {len(wins)} pairs: {figures}"
 
 
 def test_pixels_far_from_the_face_are_untouched(studio_many, analyser, generated):
