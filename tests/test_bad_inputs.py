@@ -206,6 +206,7 @@ CASES = [
     Case("output under /proc", IMAGE, _save(IMAGE, _photo), 2, "/proc", "/proc/out.png"),
     Case("output name too long", IMAGE, _save(IMAGE, _photo), 2, "too long", "x" * 300 + ".png"),
     Case("output folder missing", IMAGE, _save(IMAGE, _photo), 2, "does not exist", "no/such/out.png"),
+    Case("output a missing folder", IMAGE, _save(IMAGE, _photo), 2, "names a folder that does not exist", "new/"),
     Case("output is the target", IMAGE, _save(IMAGE, _photo), 2, "is an input", IMAGE),
     Case("output type gif", IMAGE, _save(IMAGE, _photo), 2, "unsupported output type", "out.gif"),
     Case("image output for a video", "clip.mp4", _video("clip.mp4"), 2, "out.jpg", "out.jpg"),
@@ -254,7 +255,8 @@ def _run(case: Case, folder: Path, work: Path) -> tuple[Case, subprocess.Complet
         output = folder / IMAGE
     target = str(folder / case.target)  # (an absolute target stays as it is)
     source = str(folder / case.source) if case.source else str(astronaut())
-    arguments = [sys.executable, "-m", "facefusion", "headless-run", "-s", source, "-t", target, "-o", str(output),
+    written = str(output) + ("/" if case.output.endswith("/") else "")  # (Path drops a trailing slash)
+    arguments = [sys.executable, "-m", "facefusion", "headless-run", "-s", source, "-t", target, "-o", written,
                  "--face-selector-mode", "many", *case.extra]
     result = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))

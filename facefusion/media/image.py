@@ -158,6 +158,9 @@ def check_output_path(output: str | os.PathLike[str], inputs: list[str],
     if out.is_dir():
         raise InvalidInputError(f"output path is a folder: {out}; give a file name in it, e.g. "
                                 f"{out / ('result' + extensions[0])}")
+    if str(output).endswith(("/", os.sep)):
+        raise InvalidInputError(f"output path names a folder that does not exist: {out}; make it first, or give "
+                                f"a file name, e.g. {out / ('result' + extensions[0])}")
     if out.suffix.lower() not in extensions:
         raise InvalidInputError(
             f"unsupported output type '{out.suffix}' for {kind}: {out}; use one of {', '.join(extensions)}")
