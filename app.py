@@ -17,7 +17,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "examples"))
 
-from facefusion.ui.exposure import is_exposed, parse_size  # noqa: E402  (light: no Gradio, no models)
+from facefusion.ui.exposure import is_exposed  # noqa: E402  (light: no Gradio, no models)
+from facefusion.ui.uploads import parse_size  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from facefusion.console import quiet_native_logs
-    from facefusion.ui.exposure import LoginThrottle, PageEventsOnly, UploadBudget, public_events
+    from facefusion.ui.exposure import PageEventsOnly, public_events
+    from facefusion.ui.logins import LoginThrottle
+    from facefusion.ui.uploads import UploadBudget
     from facefusion.ui.layout import PAGE_CSS
 
     args = parse_args(argv)

@@ -55,7 +55,6 @@ class WorkFolder:
     """``OUTPUT.parts`` for one run: locked from creation to :meth:`release` (or :meth:`remove`)."""
 
     def __init__(self, output: Path, fingerprint: str, resume: bool) -> None:
-        self.output = output
         self.folder = output.with_name(output.name + ".parts")
         self.folder.mkdir(exist_ok=True)
         self._lock: int | None = os.open(self.folder, os.O_RDONLY)
@@ -67,7 +66,10 @@ class WorkFolder:
             raise InvalidInputError(f"another run ({self._owner()}) is writing {output} right now; wait for it "
                                     "to end or choose another output path") from None
         state = self.folder / "state.json"
-        matches = state.is_file() and json.loads(state.read_text()).get("fingerprint") == fingerprint
+        try:
+            matches = json.loads(state.read_text()).get("fingerprint") == fingerprint
+        except (OSError, ValueError, AttributeError):  # none yet, or cut short by a crash
+            matches = False
         if not (resume and matches):
             if not matches and any(self.folder.iterdir()):
                 logger.info("earlier partial run in %s belongs to other inputs or options: starting over", self.folder)

@@ -248,8 +248,6 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException]) -> None:
                 writer = None
 
 
-
-
 def _identities_for(studio: Studio, plan, options: Options):
     def decide(frame: FrameBGR, new_faces: list[Face]) -> list[Identity | None]:
         ordered, assignments = assign_faces(frame, new_faces, plan, options, studio.analyser)

@@ -139,7 +139,7 @@ def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
     import gradio_client
 
     import app
-    from facefusion.ui.exposure import upload_folder
+    from facefusion.ui.uploads import upload_folder
 
     demo, engine = app.create_app(tmp_path / "out")
     engine.uploads.retire_after = 0  # at once (a running app waits a little for identical uploads in the queue)
@@ -167,7 +167,7 @@ def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
 
 
 def test_an_upload_shared_by_two_holders_is_deleted_only_after_both_let_go(tmp_path, monkeypatch):
-    from facefusion.ui import exposure
+    from facefusion.ui import uploads
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     shared = tmp_path / "0f1e2d" / "photo.jpg"
@@ -176,7 +176,7 @@ def test_an_upload_shared_by_two_holders_is_deleted_only_after_both_let_go(tmp_p
     outside = tmp_path.parent / f"{tmp_path.name}-own-photo.jpg"
     outside.write_bytes(b"a user's own file")
     now = [0.0]
-    keeper = exposure.UploadKeeper(retire_after=120, clock=lambda: now[0])
+    keeper = uploads.UploadKeeper(retire_after=120, clock=lambda: now[0])
     keeper.hold([str(shared)])
     keeper.hold([str(shared), str(outside)])
     keeper.release([str(shared)])

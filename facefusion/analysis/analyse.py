@@ -34,6 +34,7 @@ def upright_turn(roll: float) -> int:
 ORIENTATION_CROP_SCALE = 2.0
 ORIENTATION_CROP_SIZE = 128
 ORIENTATION_MARGIN = 0.05
+"""How much better the detector must score a face turned over for its mesh to be fitted again turned."""
 DOUBTFUL_SCORE = 0.7
 """BlazeFace scores below which a detection must also hold up as a face (every face of the development
 photos scores 0.71 or more)."""
@@ -46,7 +47,6 @@ DOUBTFUL_CROP_SCALE = 1.6
 """The face check's score (short-range BlazeFace on the detection's box enlarged DOUBTFUL_CROP_SCALE
 times, turned upright) a weak detection whose points disagree must still reach. Measured: the background
 patches 0.62 at most; every face of the development photos 0.81 or more."""
-"""How much better the detector must score a face turned over for its mesh to be fitted again turned."""
 CLEARLY_OPEN = 0.27
 """Eye opening on the plain mesh above which an eye is open for sure (no refined reading needed)."""
 SAME_MESH_OVERLAP = 0.2
@@ -175,14 +175,14 @@ class FaceAnalyser:
 
     def _analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
         detections = self.detect(frame, turned)
-        faces = [face for face in (self._face(frame, detection) for detection in detections) if face is not None]
+        faces = self._faces(frame, detections)
         if detections and not faces and turned:
             # Only weak boxes that did not hold up as faces: a turned picture's faces are often seen upright
             # like that (at the wrong roll), so the turns are tried as when nothing is found.
             for angle in self.angles:
                 with timed(self.stopwatch, "detect"):
                     extra = detect_turned(self.detector, frame, angle)
-                faces = [face for face in (self._face(frame, detection) for detection in extra) if face is not None]
+                faces = self._faces(frame, extra)
                 if faces:
                     break
         if not turned:
@@ -195,10 +195,13 @@ class FaceAnalyser:
                 continue
             with timed(self.stopwatch, "detect"):
                 extra = detect_turned(self.detector, frame, angle)
-            added = [self._face(frame, detection) for detection in extra
-                     if all(overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces)]
-            faces.extend(face for face in added if face is not None)
+            faces.extend(self._faces(frame, [detection for detection in extra if all(
+                overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces)]))
         return distinct(faces)
+
+    def _faces(self, frame: FrameBGR, detections: list[Detection]) -> list[Face]:
+        """The faces of ``detections``, without the weak ones that do not hold up as faces."""
+        return [face for face in (self._face(frame, detection) for detection in detections) if face is not None]
 
     def _face(self, frame: FrameBGR, detection: Detection) -> Face | None:
         """The face of ``detection``; None for a weak detection that does not hold up as a face."""
@@ -245,18 +248,18 @@ class FaceAnalyser:
         face, however weak its score, passes at least one of the two."""
         if detection.score >= DOUBTFUL_SCORE or detection.keypoints is None:
             return False
-        if mesh is not None:
+        mesh_points = five_points_from_mesh(mesh) if mesh is not None else None
+        if mesh_points is not None:
             size = max(float(detection.bbox[2] - detection.bbox[0]), 1.0)
-            disagreement = float(np.linalg.norm(detection.keypoints[:3] - five_points_from_mesh(mesh)[:3],
-                                                axis=1).mean())
+            disagreement = float(np.linalg.norm(detection.keypoints[:3] - mesh_points[:3], axis=1).mean())
             if disagreement / size <= KEYPOINT_AGREEMENT:
                 return False
         # The detector's own box (the mesh's box follows the mesh wherever it was pushed and can frame
         # something face-like), turned upright by the detector's roll, the other way up (BlazeFace places
         # an upside-down face's points as if it were upright) or by the mesh's roll.
         rolls = [detection_roll(detection), detection_roll(detection) + 180]
-        if mesh is not None:
-            rolls.append(roll_of_points(five_points_from_mesh(mesh)))
+        if mesh_points is not None:
+            rolls.append(roll_of_points(mesh_points))
         for roll in rolls:
             crop = upright_crop(frame, detection.bbox, roll, DOUBTFUL_CROP_SCALE, ORIENTATION_CROP_SIZE)
             if self.orientation.upright_score(crop) >= DOUBTFUL_UPRIGHT:

@@ -33,6 +33,8 @@ LINE_SHARE = 0.15
 """A frame pixel is at least this share of the bridge's darkness (and at least ``LINE_FLOOR``): thin
 metal rims are much fainter than the bridge and its pads."""
 LINE_FLOOR = 12.0
+_BRIDGE = (slice(int(EYE_LINE[1]) - 12, int(EYE_LINE[1]) + 10), slice(int(EYE_LINE[0]) - 7, int(EYE_LINE[0]) + 8))
+"""The nose bridge on the crop: between the eyes, at eye height."""
 
 
 def _to_crop(points: Points) -> np.ndarray:
@@ -59,9 +61,7 @@ def _fill(loops: tuple[tuple[int, ...], ...], points: np.ndarray, grow: int) -> 
 def bridge_darkness(darkness: np.ndarray) -> float:
     """How dark a line crosses the nose bridge on the crop's black-hat map: per column of the bridge,
     the darkest pixel at eye height; the median over the columns (a line spans them all, a spot does not)."""
-    x, y = int(EYE_LINE[0]), int(EYE_LINE[1])
-    strip = darkness[y - 12:y + 10, x - 7:x + 8]
-    return float(np.median(strip.max(axis=0)))
+    return float(np.median(darkness[_BRIDGE].max(axis=0)))
 
 
 def line_darkness(image: FrameBGR, points: Points) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +89,8 @@ def frame_mask(image: FrameBGR, points: Points) -> Mask | None:
         return None
     lines = ((darkness > max(LINE_FLOOR, LINE_SHARE * bridge)) & (lens_band(points, to_crop) > 0)).astype(np.uint8)
     lines = cv2.morphologyEx(lines, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    count, labels = cv2.connectedComponents(lines, connectivity=8)
-    x, y = int(EYE_LINE[0]), int(EYE_LINE[1])
-    on_bridge = np.unique(labels[y - 12:y + 10, x - 7:x + 8])
+    _, labels = cv2.connectedComponents(lines, connectivity=8)
+    on_bridge = np.unique(labels[_BRIDGE])
     frames = np.isin(labels, on_bridge[on_bridge > 0]).astype(np.float32)
     if not frames.any():
         return None

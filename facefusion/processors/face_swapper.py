@@ -81,7 +81,8 @@ class FaceSwapper:
             self.warnings.append(f"--face-mask-types {' '.join(model_masks)} needs a neural swapper; the offline "
                                  "engine keeps hands and hair out with its own skin test instead")
         self._latents: dict[int, object] = {}
-        self._drawn: dict[int, SourceFace] = {}
+        self._drawn: dict[int, tuple[SourceFace, SourceFace]] = {}
+        """Per source photo: (the photo's face, the face the classical engine draws with: glasses taken off)."""
 
     @property
     def needs_mesh(self) -> bool:
@@ -101,8 +102,9 @@ class FaceSwapper:
                 frame = self.model.swap(frame, assignment.face, self._latents[key], as_detected)  # type: ignore[arg-type]
             else:
                 source = best_source_face(assignment.identity, assignment.face)
-                if id(source) not in self._drawn:  # once per source photo, not per frame
-                    self._drawn[id(source)] = without_glasses(source)
-                source = self._drawn[id(source)]
+                known = self._drawn.get(id(source))
+                if known is None or known[0] is not source:  # once per source photo, not per frame
+                    known = self._drawn[id(source)] = (source, without_glasses(source))
+                source = known[1]
                 frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
         return frame

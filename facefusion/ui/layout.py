@@ -73,9 +73,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
 
                     model_button = None
                     if engine.allow_downloads:
-                        model_choice = gr.Dropdown(choices=[(f"{entry.name}{' (non-commercial)' if entry.non_commercial else ''}",
-                                                             entry.name) for entry in CATALOGUE],
-                                                   multiselect=True, label="Download models")
+                        labels = [(f"{entry.name}{' (non-commercial)' if entry.non_commercial else ''}", entry.name)
+                                  for entry in CATALOGUE]
+                        model_choice = gr.Dropdown(choices=labels, multiselect=True, label="Download models")
                         model_button = gr.Button("Download", size="sm")
                     else:
                         # Not even registered as an event: no client can make this server download.

@@ -1,0 +1,130 @@
+"""Uploads: deleted once no request and no page session holds them, and all of them together kept within
+a disk budget (ASGI middleware before Gradio's upload route)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from .asgi import ASGIApp, Receive, Scope, Send, answer, header, posted_path, read_body
+
+logger = logging.getLogger("facefusion")
+
+
+def upload_folder() -> Path:
+    """Where Gradio keeps uploads (the app points it inside its own folder)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder())
+
+
+def discard_uploads(paths: list[str]) -> None:
+    """Delete uploaded files (and their emptied per-file folders); paths outside the upload folder, a
+    user's own files on a local run, are never touched."""
+    root = os.path.realpath(upload_folder())
+    for path in paths:
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) != root or real == root:
+            continue
+        Path(real).unlink(missing_ok=True)
+        parent = Path(real).parent
+        if str(parent) != root:
+            try:
+                parent.rmdir()
+            except OSError:
+                pass  # not empty: another file of the same upload lives there
+
+
+def folder_size(folder: Path) -> int:
+    total = 0
+    for base, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4}
+
+
+def parse_size(text: str) -> int:
+    """``20gb``, ``500mb``, ``1024`` (bytes) as a number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b)?\s*", text.lower())
+    if not match:
+        raise ValueError(f"'{text}' is not a size such as 500mb or 20gb")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2) or "b"])
+
+
+class UploadBudget:
+    """ASGI middleware in front of Gradio's upload route: an upload that would take the upload folder
+    beyond ``budget`` bytes is refused (413) with a message saying so; every refusal is logged."""
+
+    def __init__(self, app: ASGIApp, budget: int,
+                 folder: Callable[[], Path] = upload_folder) -> None:
+        self.app = app
+        self.budget = budget
+        self.folder = folder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = posted_path(scope)
+        if path is None or not path.endswith("/upload"):
+            await self.app(scope, receive, send)
+            return
+        incoming = int(header(scope, "content-length") or 0)
+        used = await asyncio.to_thread(folder_size, self.folder())
+        if used + incoming > self.budget:
+            logger.warning("upload of %d bytes refused: the upload folder holds %d of its %d bytes", incoming, used,
+                           self.budget)
+            await read_body(receive)  # dropped
+            await answer(send, 413, f"the server's upload space is full ({used / 1e9:.2f} of {self.budget / 1e9:.2f} "
+                                    "GB used); try again later or upload a smaller file")
+            return
+        await self.app(scope, receive, send)
+
+
+RETIRE_AFTER = 120.0
+"""Seconds an upload no request or page session holds is kept before it is deleted. Gradio keeps one
+file for one content, so a second visitor's identical upload (waiting in the queue) shares it."""
+
+
+class UploadKeeper:
+    """Deletes uploads once no request and no page session holds them (and ``RETIRE_AFTER`` has passed)."""
+
+    def __init__(self, retire_after: float = RETIRE_AFTER, clock: Callable[[], float] = time.monotonic) -> None:
+        self.retire_after = retire_after
+        self.clock = clock
+        self._holders: dict[str, int] = {}
+        self._retiring: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, paths: list[str]) -> None:
+        with self._lock:
+            for path in paths:
+                self._holders[path] = self._holders.get(path, 0) + 1
+                self._retiring.pop(path, None)
+
+    def release(self, paths: list[str]) -> None:
+        """The holder is done with ``paths``: each is deleted once nobody else holds it and its time is up."""
+        now = self.clock()
+        with self._lock:
+            for path in paths:
+                count = self._holders.get(path, 0) - 1
+                if count > 0:
+                    self._holders[path] = count
+                    continue
+                self._holders.pop(path, None)
+                self._retiring[path] = now + self.retire_after
+            due = [path for path, moment in self._retiring.items() if moment <= now]
+            for path in due:
+                del self._retiring[path]
+        discard_uploads(due)
+
+    def sweep(self) -> None:
+        self.release([])
