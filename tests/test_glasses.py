@@ -36,7 +36,7 @@ def wearing(tmp_path_factory) -> list[Path]:
 
 
 def _bridge(frame: np.ndarray, mesh: np.ndarray) -> float:
-    return glasses.bridge_darkness(glasses.line_darkness(frame, mesh)[1])
+    return glasses.bridge_darkness(frame, mesh)
 
 
 def test_glasses_are_found_on_the_glasses_clip_and_on_no_development_photo(analyser, wearing):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -11,11 +11,12 @@ from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Points
 from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, OrientationCheck, detect_turned, overlap_of_smaller
-from .landmarks import EyeCheck, FaceLandmarker, box_overlap, mesh_box, roll_of_points, upright_crop
+from .landmarks import (EyeCheck, FaceLandmarker, FollowedMesh, box_overlap, eye_openings, mesh_box, roll_of_points,
+                        upright_crop)
 from .memo import Memo, frame_digest
 from .models import Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector, choose_recogniser
 from .recognise import ArcFaceRecogniser, FaceRecogniser
-from .topology import IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, five_points_from_mesh, opening_ratio
+from .topology import five_points_from_mesh
 
 if TYPE_CHECKING:
     from ..options import Options
@@ -55,6 +56,11 @@ cheek, overlap far less."""
 TRUST_BOX_OVERLAP = 0.5
 """Below this overlap (IoU) with its mesh, a detector's box is replaced by the mesh's (BlazeFace places
 boxes poorly on faces lying on their side)."""
+
+
+KnownMesh = Callable[[Detection], FollowedMesh | None]
+"""Given a detection, the mesh (and eye openings) a caller already follows on that face (video
+tracking), or None to have it fitted anew."""
 
 
 def distinct(faces: list[Face]) -> list[Face]:
@@ -148,12 +154,14 @@ class FaceAnalyser:
         self.orientation.upright_score(blank)
         _ = self.recogniser
 
-    def analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
+    def analyse(self, frame: FrameBGR, turned: bool = True, known: KnownMesh | None = None) -> list[Face]:
         """Every face in the frame with box, score, 5 points and, where it fits, the 468-point mesh.
         ``turned``: when nothing is found upright, also look at the picture turned by ``angles``
-        (video tracking asks for that only now and then: most frames without a face stay so)."""
-        if self._faces_memo is None:
-            return self._analyse(frame, turned)
+        (video tracking asks for that only now and then: most frames without a face stay so).
+        ``known``: meshes the caller already has for some detections (a tracked face's follower), used
+        instead of a fit from scratch and the checks that it is an upright face."""
+        if self._faces_memo is None or known is not None:
+            return self._analyse(frame, turned, known)
         key = frame_digest(frame)
         remembered = self._faces_memo.get(key)
         if remembered is None:
@@ -173,16 +181,16 @@ class FaceAnalyser:
                     break
         return detections
 
-    def _analyse(self, frame: FrameBGR, turned: bool = True) -> list[Face]:
+    def _analyse(self, frame: FrameBGR, turned: bool = True, known: KnownMesh | None = None) -> list[Face]:
         detections = self.detect(frame, turned)
-        faces = self._faces(frame, detections)
+        faces = self._faces(frame, detections, known)
         if detections and not faces and turned:
             # Only weak boxes that did not hold up as faces: a turned picture's faces are often seen upright
             # like that (at the wrong roll), so the turns are tried as when nothing is found.
             for angle in self.angles:
                 with timed(self.stopwatch, "detect"):
                     extra = detect_turned(self.detector, frame, angle)
-                faces = self._faces(frame, extra)
+                faces = self._faces(frame, extra, known)
                 if faces:
                     break
         if not turned:
@@ -196,23 +204,24 @@ class FaceAnalyser:
             with timed(self.stopwatch, "detect"):
                 extra = detect_turned(self.detector, frame, angle)
             faces.extend(self._faces(frame, [detection for detection in extra if all(
-                overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces)]))
+                overlap_of_smaller(detection.bbox, face.bbox) < DUPLICATE_OVERLAP for face in faces)], known))
         return distinct(faces)
 
-    def _faces(self, frame: FrameBGR, detections: list[Detection]) -> list[Face]:
+    def _faces(self, frame: FrameBGR, detections: list[Detection], known: KnownMesh | None = None) -> list[Face]:
         """The faces of ``detections``, without the weak ones that do not hold up as faces."""
-        return [face for face in (self._face(frame, detection) for detection in detections) if face is not None]
+        return [face for face in (self._face(frame, detection, known) for detection in detections)
+                if face is not None]
 
-    def _face(self, frame: FrameBGR, detection: Detection) -> Face | None:
+    def _face(self, frame: FrameBGR, detection: Detection, known: KnownMesh | None = None) -> Face | None:
         """The face of ``detection``; None for a weak detection that does not hold up as a face."""
         with timed(self.stopwatch, "landmarks"):
-            mesh = self.landmarker.mesh(frame, detection.bbox, detection_roll(detection))
-            if mesh is not None and self._upside_down(frame, mesh):
-                turned_mesh = self.landmarker.mesh(frame, detection.bbox,
-                                                   roll_of_points(five_points_from_mesh(mesh)) + 180)
-                mesh = turned_mesh if turned_mesh is not None else mesh
-            if self._not_a_face(frame, detection, mesh):
-                return None
+            followed = known(detection) if known is not None else None
+            if followed is not None:
+                mesh = followed.mesh
+            else:
+                mesh = self._fitted_mesh(frame, detection)
+                if self._not_a_face(frame, detection, mesh):
+                    return None
         if detection.landmarks_5 is not None:
             # A neural detector's own five points are what the neural models were aligned with in
             # training; the mesh's estimate of them sits a little off (tracking keeps the offset).
@@ -228,9 +237,9 @@ class FaceAnalyser:
         bbox = detection.bbox
         if mesh is not None and box_overlap(mesh_box(mesh), bbox) < TRUST_BOX_OVERLAP:
             bbox = mesh_box(mesh)
-        eyes_open = None
-        if mesh is not None:
-            plain = (opening_ratio(mesh, IMAGE_LEFT_EYE), opening_ratio(mesh, IMAGE_RIGHT_EYE))
+        eyes_open = None if followed is None else followed.eyes_open
+        if mesh is not None and eyes_open is None:
+            plain = eye_openings(mesh)
             # The plain mesh reads closed eyes as half open (0.20 to 0.23) but never reads more than that
             # for them: eyes it sees wider open need no second look.
             if min(plain) > CLEARLY_OPEN:
@@ -239,6 +248,14 @@ class FaceAnalyser:
                 with timed(self.stopwatch, "landmarks"):
                     eyes_open = self.eye_check.openness(frame, mesh)
         return Face(bbox=bbox, score=detection.score, landmarks_5=landmarks_5, mesh=mesh, eyes_open=eyes_open)
+
+    def _fitted_mesh(self, frame: FrameBGR, detection: Detection) -> Points | None:
+        """The mesh of ``detection`` fitted from scratch, the right way up."""
+        mesh = self.landmarker.mesh(frame, detection.bbox, detection_roll(detection))
+        if mesh is not None and self._upside_down(frame, mesh):
+            turned_mesh = self.landmarker.mesh(frame, detection.bbox, roll_of_points(five_points_from_mesh(mesh)) + 180)
+            mesh = turned_mesh if turned_mesh is not None else mesh
+        return mesh
 
     def _not_a_face(self, frame: FrameBGR, detection: Detection, mesh: Points | None) -> bool:
         """Whether a weakly scored BlazeFace box is a patch of background (a blurred room behind a

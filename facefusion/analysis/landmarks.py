@@ -9,6 +9,8 @@ and a tighter crop are tried before the face is given up.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -44,10 +46,19 @@ def landmark_array(landmarks: object) -> np.ndarray:
     return np.array([[p.x, p.y, p.z] for p in landmarks.landmark], np.float32)  # type: ignore[attr-defined]
 
 
-def _face_mesh(following: bool) -> object:
+MESH_POINTS = 468
+"""Points of the plain Face Mesh; the refined one adds ten iris points after them."""
+
+
+def _face_mesh(following: bool, refined: bool = False) -> object:
     mp = mediapipe()
-    return mp.solutions.face_mesh.FaceMesh(static_image_mode=not following, max_num_faces=1, refine_landmarks=False,
+    return mp.solutions.face_mesh.FaceMesh(static_image_mode=not following, max_num_faces=1, refine_landmarks=refined,
                                            min_detection_confidence=0.3, min_tracking_confidence=0.5)
+
+
+def eye_openings(points: Points) -> tuple[float, float]:
+    """How open the face's two eyes are (image left, image right), from a mesh's lids."""
+    return opening_ratio(points, IMAGE_LEFT_EYE), opening_ratio(points, IMAGE_RIGHT_EYE)
 
 
 def _fit(model: object, frame: FrameBGR, bbox: BoundingBox, roll: float, crop_scale: float) -> Points | None:
@@ -105,31 +116,43 @@ class EyeCheck:
     open). Used for that reading only, so every mesh a swap draws with comes from one model."""
 
     def __init__(self) -> None:
-        mp = mediapipe()
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                                                     min_detection_confidence=0.3)
+        self._mesh = _face_mesh(following=False, refined=True)
 
     def openness(self, frame: FrameBGR, mesh: Points) -> tuple[float, float] | None:
         points = _fit(self._mesh, frame, mesh_box(mesh), roll_of_points(five_points_from_mesh(mesh)), CROP_SCALE)
-        if points is None:
-            return None
-        return opening_ratio(points, IMAGE_LEFT_EYE), opening_ratio(points, IMAGE_RIGHT_EYE)
+        return None if points is None else eye_openings(points)
 
     def close(self) -> None:
         self._mesh.close()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class FollowedMesh:
+    mesh: Points
+    eyes_open: tuple[float, float]
+    """Read from the refined lids of this very frame (see ``MeshFollower``)."""
 
 
 class MeshFollower:
     """A Face Mesh that follows one face from frame to frame (video tracking). Given the crop around
     where the face was, it starts from its last landmarks instead of looking for the face again, which
     halves the cost of a refit (measured: 6.4 ms against 12.1 ms a frame on 2 cores). It remembers the
-    face, so each track has its own, and ``restart`` forgets (a resumed run starts each segment afresh)."""
+    face, so each track has its own, and ``restart`` forgets (a resumed run starts each segment afresh).
+
+    It is the refined mesh (with the attention model, as ``EyeCheck``): its lids follow every blink,
+    where the plain mesh's stay half open (on the expressive development clip, eyes read closed, 0.02
+    to 0.05, by the refined mesh were 0.28 to 0.33 on the plain one), and following with it costs about
+    as much (measured: 2.7 against 2.5 ms a frame). So a video track knows on every frame whether the
+    target's eyes are closed, without a second model."""
 
     def __init__(self) -> None:
-        self._mesh = _face_mesh(following=True)
+        self._mesh = _face_mesh(following=True, refined=True)
 
-    def fit(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> Points | None:
-        return _fit(self._mesh, frame, bbox, roll, CROP_SCALE)
+    def fit(self, frame: FrameBGR, bbox: BoundingBox, roll: float = 0.0) -> FollowedMesh | None:
+        points = _fit(self._mesh, frame, bbox, roll, CROP_SCALE)
+        if points is None:
+            return None
+        return FollowedMesh(np.ascontiguousarray(points[:MESH_POINTS]), eye_openings(points))
 
     def restart(self) -> None:
         self._mesh.reset()  # type: ignore[attr-defined]

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..types import Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
-from .landmarks import MeshFollower, box_overlap, mesh_box, roll_of_points
+from .detect import Detection
+from .landmarks import FollowedMesh, MeshFollower, box_overlap, mesh_box, roll_of_points
 from .topology import five_points_from_mesh
 
 DETECT_EVERY = 10
@@ -230,6 +231,18 @@ class FaceTracker:
             five = (five + track.points_offset @ _eye_frame(five)).astype(np.float32)
         return dataclasses.replace(face, mesh=mesh, landmarks_5=five)
 
+    def _started(self, track: Track, frame: FrameBGR, face: Face) -> Face:
+        """A new track's face as its follower sees it on the first frame, so a track draws with the
+        follower's (refined) mesh throughout; the face as found when the follower does not take it."""
+        if face.mesh is None:
+            return face
+        track.follower = self._follower()
+        followed = track.follower.fit(frame, mesh_box(face.mesh), roll_of_points(face.landmarks_5))
+        if followed is None or box_overlap(mesh_box(followed.mesh), face.bbox) <= MATCH_IOU:
+            track.follower.restart()
+            return face
+        return dataclasses.replace(face, mesh=followed.mesh, eyes_open=followed.eyes_open)
+
     def _refit(self, frame: FrameBGR) -> None:
         for track in self.tracks:
             previous = track.face
@@ -237,17 +250,40 @@ class FaceTracker:
             roll = roll_of_points(previous.landmarks_5)
             if track.follower is None:
                 track.follower = self._follower()
-            mesh = track.follower.fit(frame, bbox, roll)
-            if mesh is None:
+            followed = track.follower.fit(frame, bbox, roll)
+            if followed is None:
                 track.coast()
                 continue
-            face = dataclasses.replace(previous, bbox=mesh_box(mesh), mesh=mesh)
+            face = dataclasses.replace(previous, bbox=mesh_box(followed.mesh), mesh=followed.mesh,
+                                       eyes_open=followed.eyes_open)
             track.seen(self._smoothed(track, face))
+
+    def _followed_mesh(self, frame: FrameBGR, refitted: set[int]) -> Callable[[Detection], FollowedMesh | None]:
+        """For the analyser at a full detection: the mesh of a detection that a track already follows,
+        refitted by the track's follower (a third of the cost of fitting it from scratch and checking it
+        is an upright face, which the track's start did). None, so it is fitted anew, when no track
+        follows it or the follower's mesh does not sit on the detector's box."""
+        def known(detection: Detection) -> FollowedMesh | None:
+            for track in self.tracks:
+                if track.track_id in refitted or track.missed or track.face.mesh is None or \
+                        box_overlap(track.face.bbox, detection.bbox) <= MATCH_IOU:
+                    continue
+                refitted.add(track.track_id)
+                if track.follower is None:
+                    track.follower = self._follower()
+                followed = track.follower.fit(frame, mesh_box(track.face.mesh),
+                                              roll_of_points(track.face.landmarks_5))
+                if followed is None or box_overlap(mesh_box(followed.mesh), detection.bbox) <= MATCH_IOU:
+                    track.follower.restart()  # it follows something else: it starts again from the new fit
+                    return None
+                return followed
+            return None
+        return known
 
     def _detect(self, frame: FrameBGR) -> None:
         # Turned pictures are looked for now and then while nothing is found, not on every frame.
         turned = self._since_turned >= self.detect_every - 1
-        faces = self.analyser.analyse(frame, turned=turned)
+        faces = self.analyser.analyse(frame, turned=turned, known=self._followed_mesh(frame, set()))
         self._since_turned = 0 if turned or faces else self._since_turned + 1
         unmatched = list(range(len(faces)))
         for track in self.tracks:
@@ -269,8 +305,9 @@ class FaceTracker:
         if new_faces:
             identities = self.decide(frame, new_faces)
             for face, identity in zip(new_faces, identities):
-                track = Track(track_id=self._next_id, face=face, identity=identity,
-                              filter=OneEuroFilter(self.rate), points_offset=points_offset(face))
+                track = Track(track_id=self._next_id, face=face, identity=identity, filter=OneEuroFilter(self.rate))
+                face = self._started(track, frame, face)
+                track.points_offset = points_offset(face)
                 track.face = self._smoothed(track, face)
                 self._next_id += 1
                 self.tracks.append(track)
