@@ -33,6 +33,7 @@ from .assign import Assignment, assign_faces
 from .errors import InvalidInputError, StoppedError, StorageError
 from .analysis.track import FaceTracker
 from .media.image import check_output_path, fit_within, is_image_path, read_image, resized
+from .media.opencv_threads import single_threaded_opencv
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
 from .options import Options, option_specs
@@ -269,7 +270,8 @@ def _align(original: list[Face], ordered: list[Face]) -> list[Face]:
 def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Progress | RunResult]:
     held: list[WorkFolder] = []
     try:
-        yield from _render_video(job, options, stop, held)
+        with single_threaded_opencv():
+            yield from _render_video(job, options, stop, held)
     finally:
         for parts in held:  # the work folder's lock, however the run ended
             parts.release()

@@ -460,3 +460,25 @@ def test_a_face_map_position_no_frame_has_is_reported(tmp_path, clips):
     result = swap(clips["silent"], tmp_path / "out.mp4", face_map=(f"5={grace_hopper()}",))
     assert any("--face-map position(s) 5 match no face: no frame has more than 1 face(s)" in warning
                for warning in result.warnings), result.warnings
+
+
+def test_opencv_runs_single_threaded_while_videos_render_and_gets_its_threads_back():
+    """Overlapping runs (the web UI, a batch) each hold OpenCV single-threaded; the last one out puts
+    back the thread count it found."""
+    import cv2
+
+    from facefusion.media.opencv_threads import single_threaded_opencv
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        first, second = single_threaded_opencv(), single_threaded_opencv()
+        first.__enter__()
+        second.__enter__()
+        assert cv2.getNumThreads() == 1
+        first.__exit__(None, None, None)
+        assert cv2.getNumThreads() == 1
+        second.__exit__(None, None, None)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

@@ -14,8 +14,10 @@ MAX_COLOUR_SPREAD = 1.1
 MAX_LIGHT_SPREAD_WITH_SHADING = 1.15
 SHADING_BOUND = 40.0
 SHADING_BOUND_SPREADS = 1.5
-"""The shading added to a face is bounded by the larger of BOUND levels and SPREADS times the spread of
-the source skin's lightness."""
+SHADING_BOUND_TARGET_SPREADS = 2.0
+"""The shading added to a face is bounded by the largest of BOUND levels, SPREADS times the spread of
+the source skin's lightness and TARGET_SPREADS times the target skin's: a face lit hard from one side
+(a studio black-and-white portrait: spread 35) needs more than BOUND to take its shadows."""
 SKIN_CHROMA_NEAR = 2.5
 SKIN_CHROMA_RAMP = 2.0
 """A pixel takes the full skin-tone shift within NEAR spreads of the skin's colour, none beyond NEAR+RAMP."""
@@ -126,7 +128,7 @@ def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.n
     shading = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, 0.07 * face_size))
     # Bounded, so a patch the skin test let through cannot be lifted into a grey smear; a source lit hard
     # from one side needs more than that to lose its shadow (its half in shade would stay a dark mask).
-    bound = max(SHADING_BOUND, SHADING_BOUND_SPREADS * float(f_std[0]))
+    bound = max(SHADING_BOUND, SHADING_BOUND_SPREADS * float(f_std[0]), SHADING_BOUND_TARGET_SPREADS * float(s_std[0]))
     return dataclasses.replace(transfer, shading=np.clip(shading, -bound, bound).astype(np.float32))
 
 
