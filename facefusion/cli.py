@@ -37,6 +37,10 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
             details.append(f"{spec.minimum:g} or more")
         elif spec.minimum is not None:
             details.append(f"range: {spec.minimum:g} to {spec.maximum:g}")
+        if isinstance(default, bool):
+            group.add_argument(spec.flag, dest=name, default=default, action=argparse.BooleanOptionalAction,
+                               help=f"{spec.help} (default: {'on' if default else 'off'})")
+            continue
         kind: Any = type(default[0]) if isinstance(default, list) else type(default)
         if default is None:
             kind = float if "float" in str(field_type) else int
@@ -96,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="image that holds the reference face (default: each target itself)")
     _add_run_flags(batch)
     _add_models_command(commands)
+    inspect = commands.add_parser(
+        "inspect", help="whether a file carries this product's invisible watermark, and what its metadata says",
+        description="Reads a picture's or video's invisible watermark (this product's mark and the output id "
+                    "its run logged) and its metadata (software, description, IPTC digital source type).",
+        epilog="exit codes: 0 the watermark was found, 1 it was not, 2 the file cannot be read")
+    inspect.add_argument("file", help="image or video to inspect")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
                         "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
     return parser
@@ -277,6 +288,16 @@ def _configure_logging(level: str) -> None:
     logger.propagate = False
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from .safety.inspect import inspect_file
+
+    inspection = inspect_file(args.file)
+    print(json.dumps(inspection.as_json(), indent=2) if args.json else "\n".join(inspection.report()))
+    return EXIT_OK if inspection.marked else EXIT_FAILURE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -292,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "batch-run":
             return _batch_run(args)
+        if args.command == "inspect":
+            return _inspect(args)
         return _models(args) if args.command == "models" else _headless_run(args)
     except StudioError as error:
         print(f"error: {error.message}", file=sys.stderr)

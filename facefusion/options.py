@@ -207,6 +207,10 @@ class Options:
     execution_gpu_memory_fraction: float = _option(0.0, OptionSpec(
         "--execution-gpu-memory-fraction", "share of the GPU's memory the CUDA arena may take (0: no cap)",
         "execution", minimum=0.0, maximum=1.0, step=0.05))
+    output_watermark: bool = _option(True, OptionSpec(
+        "--output-watermark", "hide an invisible watermark in every output image and video frame (the "
+        "product's mark and an output id the run logs; `facefusion inspect FILE` reads it after JPEG, resizing, "
+        "cropping and re-encoding); --no-output-watermark leaves it out", "output"))
     output_image_quality: int = _option(90, OptionSpec(
         "--output-image-quality", "JPEG and WebP quality of the output image", "output",
         minimum=0, maximum=100, step=1))
@@ -258,6 +262,10 @@ def expand_padding(values: list[int]) -> list[int]:
 
 def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
     if value is None:
+        return
+    if isinstance(getattr(Options(), name), bool):
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"{spec.flag}: give true or false, not '{value}'")
         return
     if spec.accepts_onnx_path and isinstance(value, str) and value.lower().endswith(".onnx"):
         return

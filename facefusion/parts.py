@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import InvalidInputError
 from .inference.download import sha256_of
+from .safety.watermark import new_output_id
 
 logger = logging.getLogger("facefusion")
 
@@ -67,15 +68,20 @@ class WorkFolder:
                                     "to end or choose another output path") from None
         state = self.folder / "state.json"
         try:
-            matches = json.loads(state.read_text()).get("fingerprint") == fingerprint
+            saved = json.loads(state.read_text())
+            matches = saved.get("fingerprint") == fingerprint
         except (OSError, ValueError, AttributeError):  # none yet, or cut short by a crash
-            matches = False
+            saved, matches = {}, False
         if not (resume and matches):
             if not matches and any(self.folder.iterdir()):
                 logger.info("earlier partial run in %s belongs to other inputs or options: starting over", self.folder)
             self._clear()
         (self.folder / "owner").write_text(f"process {os.getpid()}")
-        _write_durably(state, json.dumps({"fingerprint": fingerprint}))
+        # The output's watermark id is the run's, not the process's: a resumed run marks its frames as the
+        # run it continues did.
+        kept = saved.get("watermark_id") if resume and matches else None
+        self.watermark_id: int = kept if isinstance(kept, int) else new_output_id()
+        _write_durably(state, json.dumps({"fingerprint": fingerprint, "watermark_id": self.watermark_id}))
 
     def _owner(self) -> str:
         try:

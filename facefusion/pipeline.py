@@ -40,6 +40,7 @@ from .options import Options, option_specs
 from .parts import WorkFolder
 from .processors import FrameContext, run_processors
 from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
+from .safety.watermark import VideoMarker, format_id
 from .types import Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
@@ -96,12 +97,15 @@ class RunResult:
     """The result for an image target."""
     faces_found: int | None = None
     faces_selected: int | None = None
+    watermark_id: str | None = None
+    """The output id its invisible watermark carries (None with --no-output-watermark)."""
 
     def summary(self) -> str:
+        mark = f", watermark id {self.watermark_id}" if self.watermark_id else ""
         if self.faces_found is not None:
             return (f"{self.faces_found} face(s) found, {self.faces_selected} selected, {self.faces_swapped} "
-                    f"swapped, {self.seconds:.2f} s, engine {self.engine}")
-        text = (f"{self.frames} frame(s), {self.faces_swapped} face swap(s), {self.seconds:.1f} s, "
+                    f"swapped, {self.seconds:.2f} s{mark}, engine {self.engine}")
+        text = (f"{self.frames} frame(s), {self.faces_swapped} face swap(s), {self.seconds:.1f} s{mark}, "
                 f"engine {self.engine}")
         if self.resumed_from:
             text += f", resumed at frame {self.resumed_from}"
@@ -145,7 +149,8 @@ def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
     yield Progress(frame=1, total=1, fps=1 / max(seconds, 1e-6), eta=0.0, preview=_preview(report.frame))
     yield RunResult(output_path=report.output_path, frames=1, faces_swapped=report.faces_swapped, failed_frames=[],
                     seconds=seconds, engine=engine, warnings=report.warnings, frame=report.frame,
-                    faces_found=report.faces_found, faces_selected=report.faces_selected)
+                    faces_found=report.faces_found, faces_selected=report.faces_selected,
+                    watermark_id=report.watermark_id)
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,9 @@ def _decoder(info: VideoInfo, first: int, last: int, out: queue.Queue, stop: thr
         out.put(error)
 
 
-def _encoder(jobs: queue.Queue, errors: list[BaseException]) -> None:
+def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker | None) -> None:
+    """Writes the segments; with ``marker``, each frame gets the invisible watermark first (here, beside
+    the drawing, not in its way)."""
     writer: SegmentWriter | None = None
     while True:
         item = jobs.get()
@@ -232,8 +239,11 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException]) -> None:
         try:
             if kind == "open":
                 writer = SegmentWriter(*payload)
+                if marker is not None:
+                    marker.restart()
             elif kind == "frame" and writer is not None:
-                writer.write(*payload)
+                image, pts = payload
+                writer.write(marker.mark(image) if marker is not None else image, pts)
             elif kind == "close" and writer is not None:
                 parts, number, swaps, failed = payload
                 writer.close()
@@ -342,7 +352,11 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             decoder = threading.Thread(target=_decoder, daemon=True, args=(
                 info, schedule.inputs[first_output], schedule.inputs[-1], frames, decoder_stop))
             decoder.start()
-        encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors), daemon=True)
+        marker = VideoMarker(studio.watermarker, parts.watermark_id) if options.output_watermark else None
+        if marker is not None:
+            logger.info("watermark id %s", format_id(parts.watermark_id))
+            engine_note = f"{engine_note}; watermark id {format_id(parts.watermark_id)}"
+        encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors, marker), daemon=True)
         encoder.start()
         current = None
         most_faces = 0
@@ -429,6 +443,8 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             decoder_stop.set()
             workers.shutdown(wait=True, cancel_futures=True)
             tracker.close()
+            if marker is not None:
+                marker.close()
         warnings.extend(studio.setup_warnings)
         unmatched = sorted(position for position in plan.by_position if position >= most_faces)
         if unmatched and first_output < total:
@@ -453,7 +469,8 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         logger.warning(message)
     return_value = RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=failed,
                              seconds=time.perf_counter() - started, engine=engine, resumed_from=first_output,
-                             warnings=warnings)
+                             warnings=warnings,
+                             watermark_id=format_id(parts.watermark_id) if options.output_watermark else None)
     yield return_value
 
 

@@ -126,7 +126,6 @@ def test_a_blink_is_read_on_the_frames_it_happens(analyser):
         alone = analyser.eye_check.openness(frame, tracks[0].face.mesh)
         assert alone is not None
         closed_alone = [value < 0.12 for value in alone]
-        closed_tracked = [value < 0.12 for value in tracks[0].face.eyes_open]
         closed_frames += any(closed_alone)
         # Readings near the threshold may fall either side; a clear reading must agree.
         for tracked, single in zip(tracks[0].face.eyes_open, alone):

@@ -47,6 +47,8 @@ def _label(name: str) -> str:
 
 def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component:
     label, info = _label(name), spec.help
+    if isinstance(default, bool):
+        return gr.Checkbox(value=default, label=label, info=info)
     if spec.choices is not None and spec.multiple:
         return gr.CheckboxGroup(choices=[(choice_label(choice, name), choice) for choice in spec.choices],
                                 value=list(default), label=label, info=info)
@@ -90,7 +92,9 @@ def values_to_options(names: list[str], values: list[Any], **fixed: Any) -> Opti
                 raise InvalidInputError(f"{_label(name)}: give whole numbers separated by spaces") from error
         elif spec.choices is None and value is not None and not spec.multiple:
             default = getattr(Options(), name)
-            if isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(default, bool):
+                value = bool(value)
+            elif isinstance(default, int):
                 value = int(round(value))
             elif isinstance(default, float) or default is None:
                 value = float(value) if value not in ("", None) else None
