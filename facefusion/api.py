@@ -238,7 +238,9 @@ class Studio:
             logger.warning(message)
         swapped = frame_result.faces_swappable
         picture, mark = frame_result.frame, None
-        if self.options.output_watermark:
+        # Every file written is marked (a picture handed back in memory is the caller's to mark or not); a
+        # picture the processors left as it was is not: the mark says this product made it.
+        if output_path is not None and self.options.output_watermark and not np.array_equal(picture, loaded.frame):
             output_id = new_output_id()
             picture, mark = self.watermarker.mark(picture, output_id), format_id(output_id)
             if picture is frame_result.frame:

@@ -55,7 +55,7 @@ def _write_durably(path: Path, text: str) -> None:
 class WorkFolder:
     """``OUTPUT.parts`` for one run: locked from creation to :meth:`release` (or :meth:`remove`)."""
 
-    def __init__(self, output: Path, fingerprint: str, resume: bool) -> None:
+    def __init__(self, output: Path, fingerprint: str, resume: bool, watermark_id: int | None = None) -> None:
         self.folder = output.with_name(output.name + ".parts")
         self.folder.mkdir(exist_ok=True)
         self._lock: int | None = os.open(self.folder, os.O_RDONLY)
@@ -80,6 +80,8 @@ class WorkFolder:
         # The output's watermark id is the run's, not the process's: a resumed run marks its frames as the
         # run it continues did.
         kept = saved.get("watermark_id") if resume and matches else None
+        if watermark_id is not None:
+            kept = watermark_id
         self.watermark_id: int = kept if isinstance(kept, int) else new_output_id()
         _write_durably(state, json.dumps({"fingerprint": fingerprint, "watermark_id": self.watermark_id}))
 

@@ -68,6 +68,9 @@ class Job:
     """Continue a run that stopped part-way, when its saved state matches this job."""
     segment_frames: int = SEGMENT_FRAMES
     """Output frames per resumable segment."""
+    watermark_id: int | None = None
+    """The output id the video's watermark carries (a service may use its own job numbers); None draws one at
+    random. Below 2**20."""
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
-        parts = WorkFolder(output, _fingerprint(job, options, info), job.resume)
+        parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)
         held.append(parts)
         expected = [min(segment_frames, total - number * segment_frames) for number in range(segments_total)]
         records = parts.finished(expected)

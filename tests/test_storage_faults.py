@@ -111,23 +111,24 @@ def test_a_full_disk_while_writing_the_first_segment(small_disk, clip):
     folder = small_disk(2 * 1024 * 1024)
     _fill(folder, 32 * 1024)
     output = folder / "out.mp4"
-    result = run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", output)
+    result = run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", output, "--no-output-watermark")
     assert_one_line_error(result, 1, "out.mp4.parts", "the disk is full")
     assert _names(folder) == {"filler"}  # nothing finished, so nothing kept
 
 
 def test_a_full_disk_while_joining_the_segments_is_finished_by_the_same_command(small_disk, clip, tmp_path):
     reference = tmp_path / "reference.mp4"
-    assert run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", reference).returncode == 0
+    assert run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", reference,
+                   "--no-output-watermark").returncode == 0
     size = reference.stat().st_size
     # Room for the segments (about the output's size) but not for the output beside them.
     folder = small_disk(int(size * 1.5))
     output = folder / "out.mp4"
-    result = run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", output)
+    result = run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", output, "--no-output-watermark")
     assert_one_line_error(result, 1, str(output), "the disk is full", "only joins them")
     assert _names(folder) == {"out.mp4.parts"}
     subprocess.run(["mount", "-o", f"remount,size={3 * size + 1024 * 1024}", str(folder)], check=True)
-    result = run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", output)
+    result = run_cli("headless-run", "-s", grace_hopper(), "-t", clip, "-o", output, "--no-output-watermark")
     assert result.returncode == 0, result.stderr
     assert "resuming at frame 40 of 40" in result.stderr
     assert _names(folder) == {"out.mp4"}

@@ -21,7 +21,9 @@ from facefusion.pipeline import Job, Progress, RunResult, run, run_to_end
 from conftest import ROOT, shared_file
 from sample_media import grace_hopper, make_clip
 
-OPTIONS = Options(face_selector_mode="many")
+OPTIONS = Options(face_selector_mode="many", output_watermark=False)
+"""Without the watermark: these tests compare the frames of runs with different outputs, and each output
+carries its own watermark id (tests/test_watermark.py checks the mark, and that a resumed run keeps it)."""
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +120,8 @@ def test_real_clip_with_late_video_keeps_audio_sync(tmp_path):
 
 def test_trim(tmp_path, clips):
     output = tmp_path / "trim.mp4"
-    result = swap(clips["plain"], output, Options(face_selector_mode="many", trim_frame_start=10, trim_frame_end=40))
+    result = swap(clips["plain"], output, Options(face_selector_mode="many", output_watermark=False, trim_frame_start=10,
+                                                  trim_frame_end=40))
     made = probe_video(output)
     assert result.frames == made.frame_count == 30
     assert abs(made.duration - 1.0) < 0.05
@@ -177,7 +180,7 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path, clips):
 
 def test_output_fps_resamples(tmp_path, clips):
     output = tmp_path / "fps15.mp4"
-    result = swap(clips["plain"], output, Options(face_selector_mode="many", output_video_fps=15))
+    result = swap(clips["plain"], output, Options(face_selector_mode="many", output_watermark=False, output_video_fps=15))
     source, made = probe_video(clips["plain"]), probe_video(output)
     assert made.frame_count == source.frame_count // 2
     assert abs(made.duration - source.duration) < 0.1
@@ -201,7 +204,8 @@ def test_every_offered_encoder_writes_a_playable_file(tmp_path, clips, encoder):
     named AV1's stream after its decoder, libdav1d, and failed); a hardware encoder without its device
     is refused with a readable message instead."""
     output = tmp_path / "out.mp4"
-    options = Options(face_selector_mode="many", output_video_encoder=encoder, trim_frame_end=12)
+    options = Options(face_selector_mode="many", output_watermark=False, output_video_encoder=encoder,
+                      trim_frame_end=12)
     if encoder in HARDWARE_ENCODERS:
         try:
             swap(clips["plain"], output, options)
@@ -217,7 +221,7 @@ def test_every_offered_encoder_writes_a_playable_file(tmp_path, clips, encoder):
 
 def test_scale_option(tmp_path, clips):
     output = tmp_path / "half.mp4"
-    swap(clips["silent"], output, Options(face_selector_mode="many", output_video_scale=0.5))
+    swap(clips["silent"], output, Options(face_selector_mode="many", output_watermark=False, output_video_scale=0.5))
     made = probe_video(output)
     assert (made.width, made.height) == (320, 180)
 
@@ -323,6 +327,7 @@ def _wait_for_segments(parts: Path, count: int, process: subprocess.Popen[str]) 
 
 def test_killed_run_resumes_to_the_same_file_contents(tmp_path, clips):
     arguments = ["headless-run", "-s", grace_hopper(), "-t", clips["kill"], "--face-selector-mode", "many",
+                 "--no-output-watermark",
                  "--video-segment-frames", "15"]
     reference = tmp_path / "whole.mp4"
     assert _cli(*arguments, "-o", reference).wait(timeout=300) == 0
@@ -344,8 +349,8 @@ def test_killed_run_resumes_to_the_same_file_contents(tmp_path, clips):
 def test_a_second_run_writing_the_same_output_is_refused(tmp_path, clips):
     """Two runs once wrote one file together (one identity's segments in the other's video)."""
     output = tmp_path / "shared.mp4"
-    first = _cli("headless-run", "-s", grace_hopper(), "-t", clips["kill"], "-o", output, "--face-selector-mode",
-                 "many", "--video-segment-frames", "15")
+    first = _cli("headless-run", "-s", grace_hopper(), "-t", clips["kill"], "-o", output, "--no-output-watermark",
+                 "--face-selector-mode", "many", "--video-segment-frames", "15")
     try:
         _wait_for_segments(output.with_name(output.name + ".parts"), 1, first)
         second = subprocess.run([sys.executable, "-m", "facefusion", "headless-run", "-s", clips_source(),
@@ -384,6 +389,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_video(tmp_path, clips, mo
     """Killed while the first frames are decoded, between segment writes, or once every segment is written
     (joining them), the same command then ends with the frames and duration of an uninterrupted run."""
     arguments = ["headless-run", "-s", grace_hopper(), "-t", clips["long"], "--face-selector-mode", "many",
+                 "--no-output-watermark",
                  "--video-segment-frames", "20"]
     reference = tmp_path / "whole.mp4"
     assert _cli(*arguments, "-o", reference).wait(timeout=300) == 0
@@ -409,7 +415,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_video(tmp_path, clips, mo
 
 def test_ctrl_c_stops_with_exit_4_and_no_output(tmp_path, clips):
     output = tmp_path / "stopped.mp4"
-    process = _cli("headless-run", "-s", grace_hopper(), "-t", clips["kill"], "-o", output, "--face-selector-mode",
+    process = _cli("headless-run", "-s", grace_hopper(), "-t", clips["kill"], "-o", output, "--no-output-watermark", "--face-selector-mode",
                    "many", "--video-segment-frames", "15")
     _wait_for_segments(output.with_name(output.name + ".parts"), 1, process)
     process.send_signal(signal.SIGINT)

@@ -60,7 +60,7 @@ when the picture is shrunk below that copy's size and compressed (halving and JP
 at 360 on most development photos)."""
 VIDEO_SIDE = 108
 """Short side (px) of the copy a video frame is marked on: a third of a picture's cost."""
-VIDEO_REFRESH = 96
+VIDEO_REFRESH = 48
 """Frames a video's mark is worked out anew (86 ms on one core at 720p): each one is added to the frames
 after it (0.2 ms a frame)."""
 READ_SIDES = (IMAGE_SIDE, VIDEO_SIDE)
