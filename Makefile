@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/neural.py
 	$(BIN)/python bench/upscale.py
+	$(BIN)/python bench/watermark.py
 
 gpu: $(STAMP)
 	$(BIN)/python -m pip uninstall -y onnxruntime

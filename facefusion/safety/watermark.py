@@ -52,8 +52,8 @@ MAX_ERRORS = 3
 """Bit errors a half may have and still count: RM(2,5)'s codewords differ in 8 bits or more."""
 GAIN = 1.5
 """How much the encoder's change is strengthened: 39.5 dB PSNR (faint blotches on flat skin seen enlarged
-twice; none at 1:1). On 18 development photos, 15 are read with their id after each of JPEG 70 with
-halving, WebP 75 and a 10 % cut at every edge; at 1.0 (42.9 dB) 10."""
+twice; none at 1:1). Of 18 development photos, 13 to 15 (by id) are read with their id after each of
+JPEG 70 with halving, WebP 75 and a 10 % cut at every edge; at 1.0 (42.9 dB) 10."""
 IMAGE_SIDE = 180
 """Short side (px) of the copy a picture is marked on. A mark made on a larger copy is finer, but lost
 when the picture is shrunk below that copy's size and compressed (halving and JPEG 70 undid a mark made
