@@ -263,7 +263,7 @@ def expand_padding(values: list[int]) -> list[int]:
 def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
     if value is None:
         return
-    if isinstance(getattr(Options(), name), bool):
+    if isinstance(Options.__dataclass_fields__[name].default, bool):
         if not isinstance(value, bool):
             raise InvalidInputError(f"{spec.flag}: give true or false, not '{value}'")
         return

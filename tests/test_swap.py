@@ -326,3 +326,17 @@ def test_a_hard_lit_target_keeps_its_light_and_shade(analyser, source_name, targ
     for part in (oval & (before >= np.percentile(before[oval], 85)), oval & (before <= np.percentile(before[oval], 15))):
         assert abs(float(after[part].mean() - before[part].mean())) < 9, (target_name, after[part].mean(),
                                                                             before[part].mean())
+
+
+def test_skin_medians_read_from_histograms_equal_numpys():
+    """The skin test's median and spread come from 256-level histograms; they must be numpy's own."""
+    from facefusion.classical.occlusion import medians_of_levels
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        values = rng.integers(0, int(rng.integers(1, 256)), (int(rng.integers(1, 3000)), 3)).astype(np.uint8)
+        median, deviation = medians_of_levels(values)
+        as_float = values.astype(np.float64)
+        expected = np.median(as_float, axis=0)
+        assert np.array_equal(median, expected)
+        assert np.array_equal(deviation, np.median(np.abs(as_float - expected), axis=0))

@@ -24,7 +24,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..types import Face, FrameBGR, Identity, Points
+from ..types import BoundingBox, Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
 from .detect import Detection
 from .landmarks import FollowedMesh, MeshFollower, box_overlap, mesh_box, roll_of_points
@@ -231,30 +231,36 @@ class FaceTracker:
             five = (five + track.points_offset @ _eye_frame(five)).astype(np.float32)
         return dataclasses.replace(face, mesh=mesh, landmarks_5=five)
 
+    def _follow(self, track: Track, frame: FrameBGR, near: BoundingBox | None = None) -> FollowedMesh | None:
+        """The track's follower fitted on ``frame`` around where its face was. With ``near`` (a box the face
+        was found in this frame), None unless the mesh lands on it, and the follower starts afresh."""
+        if track.follower is None:
+            track.follower = self._follower()
+        previous = track.face
+        bbox = mesh_box(previous.mesh) if previous.mesh is not None else previous.bbox
+        followed = track.follower.fit(frame, bbox, roll_of_points(previous.landmarks_5))
+        if near is not None and (followed is None or box_overlap(mesh_box(followed.mesh), near) <= MATCH_IOU):
+            track.follower.restart()  # it follows something else: it starts again from the next fit
+            return None
+        return followed
+
     def _started(self, track: Track, frame: FrameBGR, face: Face) -> Face:
         """A new track's face as its follower sees it on the first frame, so a track draws with the
         follower's (refined) mesh throughout; the face as found when the follower does not take it."""
         if face.mesh is None:
             return face
-        track.follower = self._follower()
-        followed = track.follower.fit(frame, mesh_box(face.mesh), roll_of_points(face.landmarks_5))
-        if followed is None or box_overlap(mesh_box(followed.mesh), face.bbox) <= MATCH_IOU:
-            track.follower.restart()
+        followed = self._follow(track, frame, near=face.bbox)
+        if followed is None:
             return face
         return dataclasses.replace(face, mesh=followed.mesh, eyes_open=followed.eyes_open)
 
     def _refit(self, frame: FrameBGR) -> None:
         for track in self.tracks:
-            previous = track.face
-            bbox = mesh_box(previous.mesh) if previous.mesh is not None else previous.bbox
-            roll = roll_of_points(previous.landmarks_5)
-            if track.follower is None:
-                track.follower = self._follower()
-            followed = track.follower.fit(frame, bbox, roll)
+            followed = self._follow(track, frame)
             if followed is None:
                 track.coast()
                 continue
-            face = dataclasses.replace(previous, bbox=mesh_box(followed.mesh), mesh=followed.mesh,
+            face = dataclasses.replace(track.face, bbox=mesh_box(followed.mesh), mesh=followed.mesh,
                                        eyes_open=followed.eyes_open)
             track.seen(self._smoothed(track, face))
 
@@ -269,14 +275,7 @@ class FaceTracker:
                         box_overlap(track.face.bbox, detection.bbox) <= MATCH_IOU:
                     continue
                 refitted.add(track.track_id)
-                if track.follower is None:
-                    track.follower = self._follower()
-                followed = track.follower.fit(frame, mesh_box(track.face.mesh),
-                                              roll_of_points(track.face.landmarks_5))
-                if followed is None or box_overlap(mesh_box(followed.mesh), detection.bbox) <= MATCH_IOU:
-                    track.follower.restart()  # it follows something else: it starts again from the new fit
-                    return None
-                return followed
+                return self._follow(track, frame, near=detection.bbox)
             return None
         return known
 

@@ -71,6 +71,12 @@ _LENS_WINDOW = (slice(LENS_TOP - BLACK_HAT_REACH, LENS_BOTTOM + BLACK_HAT_REACH)
 """The part of the crop the frames' black-hat values are worked out from (half of it)."""
 
 
+def _to_window(to_crop: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+    """The affine to the crop made an affine to ``window`` of it."""
+    rows, columns = window
+    return to_crop - np.array([[0, 0, columns.start], [0, 0, rows.start]])
+
+
 def line_darkness(image: FrameBGR, points: Points, window: tuple[slice, slice] = _WHOLE_CROP
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(affine to the measuring crop, how much darker each pixel of ``window`` of the crop is than its
@@ -79,8 +85,7 @@ def line_darkness(image: FrameBGR, points: Points, window: tuple[slice, slice] =
     picture that ends there."""
     to_crop = _to_crop(points)
     rows, columns = window
-    shifted = to_crop - np.array([[0, 0, columns.start], [0, 0, rows.start]])
-    crop = cv2.warpAffine(image, shifted, (columns.stop - columns.start, rows.stop - rows.start),
+    crop = cv2.warpAffine(image, _to_window(to_crop, window), (columns.stop - columns.start, rows.stop - rows.start),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     lightness = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)[..., 0]
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
@@ -115,7 +120,7 @@ def frame_mask(image: FrameBGR, points: Points) -> Mask | None:
         return None
     # Soft edges, but the line itself whole: a frame kept at 90 % shows the face through it.
     frames = np.clip(cv2.GaussianBlur(cv2.dilate(frames, np.ones((3, 3), np.uint8)), (0, 0), 1.0) * 1.6, 0, 1)
-    return _to_image(frames, to_crop - np.array([[0, 0, 0], [0, 0, rows.start]]), image.shape)
+    return _to_image(frames, _to_window(to_crop, _LENS_WINDOW), image.shape)
 
 
 def lens_band(points: Points, to_crop: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 rivaGAN (a learned video watermark, MIT; its ONNX encoder and decoder ship in the
 ``invisible-watermark`` wheel, of which nothing else is used) hides 32 bits in a picture at about
-41 dB PSNR, and its decoder finds them again after JPEG at quality 70, WebP, halving the size, cutting
+41 dB PSNR (39.5 dB with ``GAIN``), and its decoder finds them again after JPEG at quality 70, WebP, halving the size, cutting
 10 % off every edge and H.264 at CRF 28 (measured on the development clip and photos). The network
 costs about 170 ms on a 320x180 picture on 2 cores, so it never sees a whole frame: it marks a copy
 scaled so its short side is ``IMAGE_SIDE`` (pictures) or ``VIDEO_SIDE`` (videos), and the change it
@@ -20,6 +20,8 @@ code RM(2,5) into rivaGAN's 32, so up to 3 wrong bits in a half are mended. A pi
 when its first half decodes within 3 errors to the product's mark, which a picture without the mark
 does about once in 50,000 readings (8 % of random bit patterns lie within 3 bits of one of the 65,536
 codewords, and one in 4096 of those carries the mark); the id is read when the second half decodes too.
+``read`` tries up to 6 readings of a picture and, for a video, 6 more of each sampled frame: about one
+unmarked picture in 8,000 and one unmarked video in 300 (24 frames) could read as marked.
 """
 from __future__ import annotations
 
@@ -226,12 +228,20 @@ class Watermarker:
         usable = [frame for frame in frames if min(frame.shape[:2]) >= SMALLEST_SIDE]
         if not usable:
             return MarkReading(False, None, 0.0)
-        groups = [usable] + ([[frame] for frame in usable] if video and len(usable) > 1 else [])
+        groups = [range(len(usable))] + ([[index] for index in range(len(usable))] if video and len(usable) > 1 else [])
+        seen: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+        def outputs_of(index: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+            """Each frame is decoded once at each size: the frame-by-frame pass reuses the first's."""
+            if (index, side) not in seen:
+                seen[index, side] = self.outputs(usable[index], side)
+            return seen[index, side]
+
         readings = []
         for group in groups:
             for side in (VIDEO_SIDE, IMAGE_SIDE) if video else READ_SIDES:
                 for scale in READ_SCALES:
-                    outputs = [self.outputs(frame, round(side * scale)) for frame in group]
+                    outputs = [outputs_of(index, round(side * scale)) for index in group]
                     reading = reading_of(np.mean([first for first, _ in outputs], axis=0),
                                          np.mean([second for _, second in outputs], axis=0))
                     if reading.output_id is not None:
