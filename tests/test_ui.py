@@ -334,3 +334,34 @@ def test_the_app_stopped_with_sigterm_leaves_nothing_behind(tmp_path):
     assert not list(tmp_path.glob("facefusion-studio-*"))
     assert not [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix in (".png", ".jpg", ".mp4")]
     assert "Traceback" not in (tmp_path / "app.log").read_text()
+
+
+def test_page_events_at_once_share_the_preview_models_safely(tmp_path, generated):
+    """The sources' gallery and the preview run as two page events at once on the same shared analyser;
+    its mediapipe graphs take one picture at a time (at once, a graph failed on its timestamps)."""
+    from facefusion.options import Options
+    from facefusion.ui.actions import Engine, preview, source_thumbnails
+
+    engine = Engine(tmp_path)
+    errors: list[BaseException] = []
+
+    def repeat(work) -> None:
+        try:
+            for _ in range(6):
+                work()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    sources = [str(generated["astronaut"])]
+    works = [lambda: source_thumbnails(engine, sources),
+             lambda: preview(engine, Options(face_selector_mode="many"), sources, str(generated["grace_hopper"]), 0,
+                             [], False)]
+    threads = [threading.Thread(target=repeat, args=(work,)) for work in works]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        engine.close()
+    assert not errors, errors

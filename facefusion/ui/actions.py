@@ -3,6 +3,7 @@
 Library errors become ``gr.Error`` messages; the app stays up for the next request."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
@@ -83,7 +84,9 @@ class Engine:
     allow_downloads: bool = True
     """Whether the page may make the server download models (off by default when the app is exposed)."""
     uploads: UploadKeeper = field(default_factory=UploadKeeper)
-    _analysers: dict[tuple[object, ...], FaceAnalyser] = field(default_factory=dict)
+    _analysers: dict[tuple[object, ...], tuple[FaceAnalyser, threading.Lock]] = field(default_factory=dict)
+    """Each analyser with the lock its users hold: its mediapipe graphs take one picture at a time (two page
+    events at once, the sources' gallery and the preview, broke a graph's timestamps)."""
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _frames: Memo = field(default_factory=lambda: Memo(PREVIEW_MEMO_FRAMES))
@@ -101,13 +104,17 @@ class Engine:
                 self._frames.put(key, remembered)
         return remembered  # type: ignore[return-value]
 
-    def analyser(self, options: Options) -> FaceAnalyser:
+    @contextlib.contextmanager
+    def analysing(self, options: Options) -> Iterator[FaceAnalyser]:
+        """The shared analyser for these options, held by this caller alone until the block ends."""
         key = (options.face_detector_score, options.face_detector_min_size, options.face_detector_model,
                options.face_detector_size, options.face_recogniser_model, tuple(options.execution_providers))
         with self._lock:
             if key not in self._analysers:
-                self._analysers[key] = analyser_for(options, memo_frames=PREVIEW_MEMO_FRAMES)
-            return self._analysers[key]
+                self._analysers[key] = (analyser_for(options, memo_frames=PREVIEW_MEMO_FRAMES), threading.Lock())
+            analyser, in_use = self._analysers[key]
+        with in_use:
+            yield analyser
 
     def stop_flag(self, session: str) -> threading.Event:
         with self._lock:
@@ -125,7 +132,7 @@ class Engine:
             self._analysers.clear()
 
     def close(self) -> None:
-        for analyser in self._analysers.values():
+        for analyser, _ in self._analysers.values():
             analyser.close()
         self._analysers.clear()
 
@@ -178,7 +185,7 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
             face_map: list[str], before_after: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """The processed preview frame (RGB) and the gallery of faces found in it (in the chosen order)."""
     frame = engine.frame(target, frame_number)
-    with Studio(options, analyser=engine.analyser(options)) as studio:
+    with engine.analysing(options) as analyser, Studio(options, analyser=analyser) as studio:
         faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
         result, chosen, reference = frame, set(), None
         if sources or face_map or "face_swapper" not in options.processors:
@@ -223,21 +230,20 @@ def face_thumbnail(frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
 def source_thumbnails(engine: "Engine", paths: list[str]) -> list[tuple[np.ndarray, str]]:
     """Each source photo's face (the largest), whole, as a captioned thumbnail; a photo without a face
     says so in its caption."""
-    analyser = engine.analyser(Options())
-    shown = []
-    for index, path in enumerate(paths):
-        try:
-            frame = read_image(path).frame
-        except StudioError as error:
-            shown.append((np.full((THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3), 60, np.uint8), f"source {index}: {error.message}"))
-            continue
-        faces = analyser.analyse(frame)
-        if not faces:
-            shown.append((to_rgb(frame, THUMBNAIL_SIDE), f"source {index}: no face found"))
-            continue
-        face = max(faces, key=lambda item: item.size)
-        shown.append((face_thumbnail(frame, face.bbox), f"source {index} · {face.size:.0f} px"))
-    return shown
+    with engine.analysing(Options()) as analyser:
+        return [_source_thumbnail(analyser, index, path) for index, path in enumerate(paths)]
+
+
+def _source_thumbnail(analyser: FaceAnalyser, index: int, path: str) -> tuple[np.ndarray, str]:
+    try:
+        frame = read_image(path).frame
+    except StudioError as error:
+        return np.full((THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3), 60, np.uint8), f"source {index}: {error.message}"
+    faces = analyser.analyse(frame)
+    if not faces:
+        return to_rgb(frame, THUMBNAIL_SIDE), f"source {index}: no face found"
+    face = max(faces, key=lambda item: item.size)
+    return face_thumbnail(frame, face.bbox), f"source {index} · {face.size:.0f} px"
 
 
 NEURAL_ONLY_OPTIONS = ("face_swapper_weight", "face_swapper_pixel_boost", "face_mask_types", "face_occluder_model",
