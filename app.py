@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from facefusion.ui.exposure import is_exposed  # noqa: E402  (light: no Gradio, no models)
 from facefusion.ui.uploads import parse_size  # noqa: E402
+from facefusion.safety.policy import SafetyPolicy, add_safety_flags, policy_from_args  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-model-downloads", action=argparse.BooleanOptionalAction, default=None,
                         help="let the page download models to this server (default: yes on 127.0.0.1, no when "
                              "the app is exposed: --share, a Space or another --server-name)")
+    add_safety_flags(parser)
     args = parser.parse_args(argv)
     args.exposed = is_exposed(args.server_name, args.share, on_space)
     if args.allow_model_downloads is None:
@@ -78,12 +80,13 @@ def example_media(folder: Path) -> list[list[object]]:
             [[str(hopper_copy)], str(clip)]]
 
 
-def create_app(output_dir: Path | None = None, allow_downloads: bool = True):
+def create_app(output_dir: Path | None = None, allow_downloads: bool = True, safety: SafetyPolicy | None = None):
     """The Blocks app and the engine it owns (close both when done)."""
     from facefusion.ui.actions import Engine, new_output_dir
     from facefusion.ui.layout import build_ui
 
-    engine = Engine(output_dir=output_dir or new_output_dir(), allow_downloads=allow_downloads)
+    engine = Engine(output_dir=output_dir or new_output_dir(), allow_downloads=allow_downloads,
+                    safety=safety or SafetyPolicy())
     demo = build_ui(engine, example_media(engine.output_dir / "examples"))
     return demo, engine
 
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     output_dir = new_output_dir()
     # Uploads go inside the app's own folder (unless the operator chose a place), so they leave with it.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(output_dir / "uploads"))
-    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads)
+    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads, safety=policy_from_args(args))
     # `kill`, `docker stop` and systemd stop with SIGTERM: it takes the same way out as Ctrl+C, so the
     # results folder and the uploads are removed either way.
     signal.signal(signal.SIGTERM, _interrupt)

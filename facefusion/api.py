@@ -19,6 +19,8 @@ from .analysis.analyse import FaceAnalyser, analyser_for
 from .analysis.select import pick_reference
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
+from .safety.policy import SafetyPolicy
+from .safety.protected import ProtectedPerson, load_protected, refuse_protected
 from .safety.watermark import SMALLEST_SIDE, Watermarker, format_id, new_output_id
 from .options import Options, make_options
 from .processors import FrameContext, create_processors, run_processors
@@ -66,9 +68,11 @@ class Studio:
     """Owns the embedded engine's models; reuse one for many images. Not thread-safe."""
 
     def __init__(self, options: Options | None = None, stopwatch: Stopwatch | None = None,
-                 analyser: FaceAnalyser | None = None) -> None:
-        """``analyser``: models to borrow (their owner closes them), e.g. from a long-running app."""
+                 analyser: FaceAnalyser | None = None, safety: SafetyPolicy | None = None) -> None:
+        """``analyser``: models to borrow (their owner closes them), e.g. from a long-running app.
+        ``safety``: the operator's policy (protected people are refused with RefusedError)."""
         self.options = options or Options()
+        self.safety = safety or SafetyPolicy()
         # Asking for a GPU that this installation cannot use is an error up front, even when no neural
         # model ends up running: a user who asked for CUDA must not get a CPU run without being told.
         settings = execution_settings(self.options)
@@ -82,6 +86,7 @@ class Studio:
         self._matching = False
         """Whether the plan compares identities (then the recogniser is part of what ran)."""
         self._watermarker: Watermarker | None = None
+        self._protected: list[ProtectedPerson] | None = None
 
     @property
     def watermarker(self) -> Watermarker:
@@ -89,6 +94,26 @@ class Studio:
         if self._watermarker is None:
             self._watermarker = Watermarker()
         return self._watermarker
+
+    @property
+    def checks_protected(self) -> bool:
+        """Whether faces must be compared with the protected people: only a swap can misuse them."""
+        return self.safety.protected_faces is not None and "face_swapper" in self.options.processors
+
+    def refuse_protected_faces(self, faces: list[tuple[str, Face, FrameBGR]]) -> None:
+        """Raise RefusedError when one of ``faces`` ((what it is, face, its frame)) shows a protected person."""
+        if not self.checks_protected or not faces:
+            return
+        if self._protected is None:
+            self._protected = load_protected(str(self.safety.protected_faces), self.analyser)
+        self._matching = True  # the recogniser is part of what ran
+        checked = [(what, self.analyser.embed(frame, face).embedding) for what, face, frame in faces]
+        refuse_protected(self._protected, checked, self.options.reference_face_distance)
+
+    def refuse_protected_targets(self, frame: FrameBGR, assignments: list[Assignment], where: str) -> None:
+        """Refuse when a face chosen for the swap in ``frame`` is a protected person's."""
+        self.refuse_protected_faces([(f"a selected face of {where}", assignment.face, frame)
+                                     for assignment in assignments])
 
     @property
     def frame_scale(self) -> int:
@@ -149,7 +174,11 @@ class Studio:
         self.close()
 
     def load_identity(self, sources: list[str], embed: bool = True) -> Identity:
-        return load_identity([str(path) for path in sources], self.analyser, embed)
+        """One person from ``sources``; refused when one of the photos shows a protected person."""
+        identity = load_identity([str(path) for path in sources], self.analyser, embed or self.checks_protected)
+        self.refuse_protected_faces([(f"the source photo {Path(source.path).name}", source.face, source.image)
+                                     for source in identity.faces])
+        return identity
 
     def plan(self, sources: list[str], reference_frame: FrameBGR, face_map: list[str] | None = None,
              reference_path: str | None = None) -> SwapPlan:
@@ -215,6 +244,7 @@ class Studio:
         plan = self.plan([str(path) for path in sources], reference_frame, face_map,
                          str(reference_face_path) if reference_face_path else None)
         frame_result = self.process_frame(loaded.frame, plan)
+        self.refuse_protected_targets(loaded.frame, frame_result.assignments, f"the target {Path(target_path).name}")
         warnings = []
         # A frame enhancer alone needs no face; beside face processors it still changes the whole picture.
         face_work = any(name != "frame_enhancer" for name in self.options.processors)

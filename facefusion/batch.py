@@ -19,6 +19,7 @@ from .errors import InvalidInputError, StoppedError, StudioError
 
 if TYPE_CHECKING:
     from .options import Options
+    from .safety.policy import SafetyPolicy
     from .pipeline import Progress, RunResult
 
 PLACEHOLDERS = ("index", "source_name", "target_name", "target_extension")
@@ -74,16 +75,18 @@ BatchEvent = tuple[BatchItem, "Progress | RunResult | StudioError"]
 
 
 def run_batch(items: list[BatchItem], options: "Options", *, reference_face_path: str | None = None,
-              resume: bool = True, segment_frames: int = 240,
-              stop: threading.Event | None = None) -> Iterator[BatchEvent]:
+              resume: bool = True, segment_frames: int = 240, stop: threading.Event | None = None,
+              safety: SafetyPolicy | None = None) -> Iterator[BatchEvent]:
     """Run the items in order, yielding (item, event): the run's Progress and RunResult events, or the
     StudioError that ended that item's run (the batch goes on). A stop ends the whole batch."""
     from .pipeline import Job, run
+    from .safety.policy import SafetyPolicy
 
     for item in items:
         Path(item.output).parent.mkdir(parents=True, exist_ok=True)
         job = Job(sources=(item.source,) if item.source else (), target=item.target, output=item.output,
-                  reference_face_path=reference_face_path, resume=resume, segment_frames=segment_frames)
+                  reference_face_path=reference_face_path, resume=resume, segment_frames=segment_frames,
+                  safety=safety or SafetyPolicy())
         try:
             for event in run(job, options, stop):
                 yield item, event

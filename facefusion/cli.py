@@ -13,8 +13,10 @@ from typing import Any, Sequence
 
 from . import __version__
 from .console import quiet_native_logs
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, InvalidInputError, StudioError, storage_error
+from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED, InvalidInputError, RefusedError, StudioError,
+                     storage_error)
 from .options import Options, make_options, option_specs
+from .safety.policy import add_safety_flags, policy_from_args
 
 logger = logging.getLogger("facefusion")
 
@@ -126,6 +128,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="frames per resumable segment of a video run: the most a crash can cost "
                              "(default: 240)")
     _add_option_flags(parser)
+    add_safety_flags(parser)
     parser.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                         help="how much to print (default: info)")
 
@@ -239,13 +242,14 @@ def _headless_run(args: argparse.Namespace) -> int:
     options = _run_settings(args)
     job = Job(sources=tuple(args.source_paths), target=args.target_path, output=args.output_path,
               face_map=tuple(args.face_map), reference_face_path=args.reference_face_path, resume=args.resume,
-              segment_frames=args.video_segment_frames)
+              segment_frames=args.video_segment_frames, safety=policy_from_args(args))
     bar = _ProgressBar()
     try:
         for event in run(job, options):
             bar.show(event)
     finally:
         bar.close()
+    _remind_consent(options)
     return EXIT_OK
 
 
@@ -258,23 +262,36 @@ def _batch_run(args: argparse.Namespace) -> int:
     if "face_swapper" in options.processors and not args.source_pattern:
         raise InvalidInputError("batch-run: the face swapper needs source photos (-s/--source-pattern)")
     items = expand_batch(args.source_pattern, args.target_pattern, args.output_pattern)
-    failed = []
+    failed, refused = [], []
     bar = _ProgressBar()
     try:
         for item, event in run_batch(items, options, reference_face_path=args.reference_face_path,
-                                     resume=args.resume, segment_frames=args.video_segment_frames):
+                                     resume=args.resume, segment_frames=args.video_segment_frames,
+                                     safety=policy_from_args(args)):
             label = f"[{item.index + 1}/{len(items)}]"
             if isinstance(event, StudioError):
                 bar.close()
                 logger.error("%s %s: %s", label, Path(item.target).name, event.message)
-                failed.append(item)
+                (refused if isinstance(event, RefusedError) else failed).append(item)
             else:
                 bar.show(event, label)
     finally:
         bar.close()
-    logger.info("batch done: %d of %d run(s) written%s", len(items) - len(failed), len(items),
-                f"; failed: {', '.join(Path(item.target).name for item in failed)}" if failed else "")
-    return EXIT_FAILURE if failed else EXIT_OK
+    names = {"failed": failed, "refused": refused}
+    logger.info("batch done: %d of %d run(s) written%s", len(items) - len(failed) - len(refused), len(items),
+                "".join(f"; {what}: {', '.join(Path(item.target).name for item in which)}"
+                        for what, which in names.items() if which))
+    _remind_consent(options)
+    # A refusal is the stronger news: a script must tell a safety check from a bad file.
+    return EXIT_REFUSED if refused else EXIT_FAILURE if failed else EXIT_OK
+
+
+def _remind_consent(options: Options) -> None:
+    """One line, never a prompt (scripts must run), under the report of a run that swapped faces (a run that
+    failed already printed its one line)."""
+    if "face_swapper" in options.processors:
+        logger.info("reminder: use only the faces of people who have agreed to it, and say that the result is "
+                    "AI-generated when you share it")
 
 
 def _configure_logging(level: str) -> None:

@@ -35,6 +35,12 @@ class ModelOutputError(StudioError):
     """A model returned values that are not numbers (NaN or infinity)."""
 
 
+class RefusedError(StudioError):
+    """A safety check refused the run (a protected person, the content check)."""
+
+    exit_code = EXIT_REFUSED
+
+
 class StoppedError(StudioError):
     """The user asked the run to stop."""
 

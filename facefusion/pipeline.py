@@ -30,7 +30,7 @@ import numpy as np
 
 from .api import Studio, unfitted_note
 from .assign import Assignment, assign_faces
-from .errors import InvalidInputError, StoppedError, StorageError
+from .errors import InvalidInputError, RefusedError, StoppedError, StorageError
 from .analysis.track import FaceTracker
 from .media.image import check_output_path, fit_within, is_image_path, read_image, resized
 from .media.opencv_threads import single_threaded_opencv
@@ -40,6 +40,8 @@ from .options import Options, option_specs
 from .parts import WorkFolder
 from .processors import FrameContext, run_processors
 from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
+from .safety import audit
+from .safety.policy import SafetyPolicy
 from .safety.watermark import VideoMarker, format_id
 from .types import Face, FrameBGR, Identity
 
@@ -71,6 +73,8 @@ class Job:
     watermark_id: int | None = None
     """The output id the video's watermark carries (a service may use its own job numbers); None draws one at
     random. Below 2**20."""
+    safety: SafetyPolicy = SafetyPolicy()
+    """The operator's policy: protected people to refuse, the audit log to write to."""
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,26 @@ def run(job: Job, options: Options, stop: threading.Event | None = None) -> Iter
     frame with :class:`StoppedError` (completed segments are kept for a later resume)."""
     stop = stop or threading.Event()
     if is_image_path(job.target):
-        yield from _run_image(job, options)
+        events = _run_image(job, options)
     elif is_video_path(job.target):
-        yield from _run_video(job, options, stop)
+        events = _run_video(job, options, stop)
     else:
         raise InvalidInputError(f"unsupported target type '{Path(job.target).suffix}': {job.target}; give an "
                                 "image (jpg, png, webp, bmp, tiff) or a video (mp4, mov, mkv, webm, avi)")
+    yield from _audited(job, events)
+
+
+def _audited(job: Job, events: Iterator[Progress | RunResult]) -> Iterator[Progress | RunResult]:
+    """``events``, with every refusal and every written output appended to the operator's audit log."""
+    log, inputs = job.safety.audit_log, {"sources": list(job.sources), "target": job.target}
+    try:
+        for event in events:
+            if isinstance(event, RunResult) and event.output_path is not None:
+                audit.record(log, "written", **inputs, output=str(event.output_path), watermark_id=event.watermark_id)
+            yield event
+    except RefusedError as error:
+        audit.record(log, "refused", **inputs, reason=error.message)
+        raise
 
 
 def run_to_end(job: Job, options: Options, stop: threading.Event | None = None) -> RunResult:
@@ -144,7 +162,7 @@ def run_to_end(job: Job, options: Options, stop: threading.Event | None = None) 
 
 def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
     start = time.perf_counter()
-    with Studio(options) as studio:
+    with Studio(options, safety=job.safety) as studio:
         report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
                                    job.reference_face_path)
         engine = studio.engine
@@ -260,9 +278,11 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
                 writer = None
 
 
-def _identities_for(studio: Studio, plan, options: Options):
+def _identities_for(studio: Studio, plan, options: Options, target: str):
     def decide(frame: FrameBGR, new_faces: list[Face]) -> list[Identity | None]:
         ordered, assignments = assign_faces(frame, new_faces, plan, options, studio.analyser)
+        # Each face is checked once, when it is first seen: what a run swaps is what it decided here.
+        studio.refuse_protected_targets(frame, assignments, f"the target {Path(target).name}")
         by_face = {id(assignment.face): assignment.identity for assignment in assignments}
         # assign_faces may return embedded copies in its own order: match them back by position.
         return [by_face.get(id(face)) for face in _align(new_faces, ordered)]
@@ -311,7 +331,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
     segments_total = (total + segment_frames - 1) // segment_frames
     failed: list[int] = []
     swaps = 0
-    with Studio(options) as studio:
+    with Studio(options, safety=job.safety) as studio:
         reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
@@ -343,7 +363,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             engine_note = f"{engine}; IPTC digital source type: {studio.digital_source_type}"
         else:
             engine_note = engine
-        tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options),
+        tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options, job.target),
                               meshless_tracks=studio.works_without_mesh)
         frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
         encode_jobs: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -434,8 +454,8 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             encode_jobs.put(("abandon", None))
             encode_jobs.put(_END)
             encoder.join(timeout=30)
-            if not parts.has_finished():
-                parts.remove()  # nothing worth resuming: the failure leaves nothing behind
+            if not parts.has_finished() or isinstance(error, RefusedError):
+                parts.remove()  # nothing worth resuming (or allowed to be): the failure leaves nothing behind
             elif isinstance(error, StorageError):
                 raise StorageError(f"{error.message}; the finished segments in {parts.folder} are kept: the "
                                    "same command continues from them") from None
@@ -479,7 +499,7 @@ def _analyse(studio: Studio, tracker: FaceTracker, image: FrameBGR, index: int
     end a long run (the frame is then written unprocessed and reported)."""
     try:
         tracks = tracker.update(image)
-    except (StoppedError, MemoryError):
+    except (StoppedError, MemoryError, RefusedError):
         raise
     except Exception as error:  # noqa: BLE001 - see docstring
         _log_failure(index, error)

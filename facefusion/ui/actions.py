@@ -30,6 +30,7 @@ from ..media.image import fit_within, is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
+from ..safety.policy import SafetyPolicy
 
 logger = logging.getLogger("facefusion")
 
@@ -84,6 +85,8 @@ class Engine:
     allow_downloads: bool = True
     """Whether the page may make the server download models (off by default when the app is exposed)."""
     uploads: UploadKeeper = field(default_factory=UploadKeeper)
+    safety: SafetyPolicy = field(default_factory=SafetyPolicy)
+    """The operator's policy (--protected-faces, --audit-log), for every run and preview of every session."""
     _analysers: dict[tuple[object, ...], tuple[FaceAnalyser, threading.Lock]] = field(default_factory=dict)
     """Each analyser with the lock its users hold: its mediapipe graphs take one picture at a time (two page
     events at once, the sources' gallery and the preview, broke a graph's timestamps)."""
@@ -185,12 +188,13 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
             face_map: list[str], before_after: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """The processed preview frame (RGB) and the gallery of faces found in it (in the chosen order)."""
     frame = engine.frame(target, frame_number)
-    with engine.analysing(options) as analyser, Studio(options, analyser=analyser) as studio:
+    with engine.analysing(options) as analyser, Studio(options, analyser=analyser, safety=engine.safety) as studio:
         faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
         result, chosen, reference = frame, set(), None
         if sources or face_map or "face_swapper" not in options.processors:
             plan = studio.plan(sources, frame, face_map)
             processed = studio.process_frame(frame, plan)
+            studio.refuse_protected_targets(frame, processed.assignments, "the preview frame")
             result, faces, reference = processed.frame, processed.faces, plan.reference_embedding
             chosen = {id(assignment.face) for assignment in processed.assignments}
     gallery = [(face_thumbnail(frame, face.bbox), face_label(index, face, id(face) in chosen, reference))
@@ -293,7 +297,7 @@ def start(engine: Engine, session: str, options: Options, sources: list[str], ta
         reference_path = str(engine.output_path(".png"))
         write_image(reference_path, target_frame(target, reference_frame))
     job = Job(sources=tuple(sources), target=target, output=str(output), face_map=tuple(face_map),
-              reference_face_path=reference_path, resume=False)
+              reference_face_path=reference_path, resume=False, safety=engine.safety)
     started = time.perf_counter()
     try:
         for event in run(job, options, stop):
@@ -319,6 +323,8 @@ def report_text(result: RunResult) -> str:
     lines = [f"**Frames:** {result.frames}  ·  **faces swapped:** {result.faces_swapped}  ·  "
              f"**time:** {result.seconds:.1f} s",
              f"**Engine:** {result.engine}"]
+    if result.watermark_id:
+        lines.append(f"**Invisible watermark:** id {result.watermark_id} (`facefusion inspect FILE` reads it)")
     if result.faces_found is not None:
         lines.append(f"**Faces found:** {result.faces_found}, selected: {result.faces_selected}")
     if result.failed_frames:
@@ -338,7 +344,7 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
         raise InvalidInputError("give at least one source image")
     result = None
     for event in run(Job(sources=tuple(sources), target=target, output=str(engine.output_path(
-            ".mp4" if video else ".png")), resume=False), options):
+            ".mp4" if video else ".png")), resume=False, safety=engine.safety), options):
         if isinstance(event, RunResult):
             result = event
     assert result is not None and result.output_path is not None
