@@ -22,6 +22,10 @@ from facefusion.ui.uploads import parse_size  # noqa: E402
 from facefusion.safety.policy import SafetyPolicy, add_safety_flags, policy_from_args  # noqa: E402
 
 
+EXPOSED_LABEL = "AI-generated"
+"""The visible label of an app others can reach, unless its operator chooses another."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     on_space = bool(os.environ.get("SPACE_ID"))
     parser = argparse.ArgumentParser(description="facefusion-studio web UI")
@@ -41,9 +45,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-model-downloads", action=argparse.BooleanOptionalAction, default=None,
                         help="let the page download models to this server (default: yes on 127.0.0.1, no when "
                              "the app is exposed: --share, a Space or another --server-name)")
+    parser.add_argument("--output-label", default=None, metavar="TEXT",
+                        help="visible label burnt into every result, e.g. 'AI-generated' (default: 'AI-generated' "
+                             "when the app is exposed, and then the page cannot change it; none on 127.0.0.1); "
+                             "'' for none")
     add_safety_flags(parser)
     args = parser.parse_args(argv)
     args.exposed = is_exposed(args.server_name, args.share, on_space)
+    if args.output_label is None:
+        args.output_label = EXPOSED_LABEL if args.exposed else ""
     if args.allow_model_downloads is None:
         args.allow_model_downloads = not args.exposed
     return args
@@ -80,13 +90,15 @@ def example_media(folder: Path) -> list[list[object]]:
             [[str(hopper_copy)], str(clip)]]
 
 
-def create_app(output_dir: Path | None = None, allow_downloads: bool = True, safety: SafetyPolicy | None = None):
-    """The Blocks app and the engine it owns (close both when done)."""
+def create_app(output_dir: Path | None = None, allow_downloads: bool = True, safety: SafetyPolicy | None = None,
+               output_label: str | None = None, label_locked: bool = False):
+    """The Blocks app and the engine it owns (close both when done). ``output_label``: the results' visible
+    label; ``label_locked``: the page cannot change it (an app others can reach)."""
     from facefusion.ui.actions import Engine, new_output_dir
     from facefusion.ui.layout import build_ui
 
     engine = Engine(output_dir=output_dir or new_output_dir(), allow_downloads=allow_downloads,
-                    safety=safety or SafetyPolicy())
+                    safety=safety or SafetyPolicy(), output_label=output_label or None, label_locked=label_locked)
     demo = build_ui(engine, example_media(engine.output_dir / "examples"))
     return demo, engine
 
@@ -114,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     output_dir = new_output_dir()
     # Uploads go inside the app's own folder (unless the operator chose a place), so they leave with it.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(output_dir / "uploads"))
-    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads, safety=policy_from_args(args))
+    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads, safety=policy_from_args(args),
+                              output_label=args.output_label, label_locked=args.exposed)
     # `kill`, `docker stop` and systemd stop with SIGTERM: it takes the same way out as Ctrl+C, so the
     # results folder and the uploads are removed either way.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -19,6 +19,7 @@ from .analysis.analyse import FaceAnalyser, analyser_for
 from .analysis.select import pick_reference
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
+from .safety.label import label_painter
 from .safety.policy import SafetyPolicy
 from .safety.protected import ProtectedPerson, load_protected, refuse_protected
 from .safety.watermark import SMALLEST_SIDE, Watermarker, format_id, new_output_id
@@ -270,10 +271,15 @@ class Studio:
         picture, mark = frame_result.frame, None
         # Every file written is marked (a picture handed back in memory is the caller's to mark or not); a
         # picture the processors left as it was is not: the mark says this product made it.
-        if output_path is not None and self.options.output_watermark and not np.array_equal(picture, loaded.frame):
+        changed = output_path is not None and not np.array_equal(picture, loaded.frame)
+        painter = label_painter(self.options)
+        if changed and painter is not None:
+            picture = painter.draw(picture)
+        if changed and self.options.output_watermark:
             output_id = new_output_id()
+            unmarked = picture
             picture, mark = self.watermarker.mark(picture, output_id), format_id(output_id)
-            if picture is frame_result.frame:
+            if picture is unmarked:
                 mark = None
                 warnings.append(f"the picture is too small to carry the invisible watermark (under {SMALLEST_SIDE} px)")
         if output_path is not None:

@@ -15,7 +15,7 @@ from . import __version__
 from .console import quiet_native_logs
 from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED, InvalidInputError, RefusedError, StudioError,
                      storage_error)
-from .options import Options, make_options, option_specs
+from .options import Options, is_text_option, make_options, option_specs
 from .safety.policy import add_safety_flags, policy_from_args
 
 logger = logging.getLogger("facefusion")
@@ -45,7 +45,7 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
             continue
         kind: Any = type(default[0]) if isinstance(default, list) else type(default)
         if default is None:
-            kind = float if "float" in str(field_type) else int
+            kind = str if is_text_option(name) else float if "float" in str(field_type) else int
         group.add_argument(spec.flag, dest=name, type=kind, default=default,
                            metavar=name.upper().split("_")[-1] if spec.choices is None else None,
                            choices=None if spec.accepts_onnx_path else spec.choices,

@@ -58,6 +58,9 @@ FACE_DEBUGGER_ITEMS: tuple[str, ...] = get_args(FaceDebuggerItem)
 PROCESSOR_NAMES: tuple[str, ...] = get_args(ProcessorName)
 FACE_ENHANCER_MODELS: tuple[str, ...] = get_args(FaceEnhancerModel)
 FRAME_ENHANCER_MODELS: tuple[str, ...] = get_args(FrameEnhancerModel)
+OutputLabelPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
+OUTPUT_LABEL_POSITIONS: tuple[str, ...] = get_args(OutputLabelPosition)
+MAX_LABEL_LENGTH = 60
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,17 @@ class Options:
         "--output-watermark", "hide an invisible watermark in every output image and video frame (the "
         "product's mark and an output id the run logs; `facefusion inspect FILE` reads it after JPEG, resizing, "
         "cropping and re-encoding); --no-output-watermark leaves it out", "output"))
+    output_label: str | None = _option(None, OptionSpec(
+        "--output-label", "burn this text (e.g. AI-generated) visibly into a corner of every output image and "
+        "video frame; none by default on this computer, on by default in a web app others can reach", "output"))
+    output_label_position: str = _option("bottom-right", OptionSpec(
+        "--output-label-position", "corner of the visible label", "output", choices=OUTPUT_LABEL_POSITIONS))
+    output_label_size: float = _option(3.0, OptionSpec(
+        "--output-label-size", "height of the visible label's text, in percent of the picture's height", "output",
+        minimum=1, maximum=20, step=0.5))
+    output_label_opacity: int = _option(80, OptionSpec(
+        "--output-label-opacity", "opacity of the visible label, 0 (invisible) to 100", "output",
+        minimum=0, maximum=100, step=1))
     output_image_quality: int = _option(90, OptionSpec(
         "--output-image-quality", "JPEG and WebP quality of the output image", "output",
         minimum=0, maximum=100, step=1))
@@ -247,6 +261,11 @@ class Options:
 def option_specs() -> dict[str, OptionSpec]:
     """Field name -> spec, in declaration order."""
     return {f.name: f.metadata["spec"] for f in dataclasses.fields(Options)}
+
+
+def is_text_option(name: str) -> bool:
+    """Whether the option takes free text (none by default), not a number or a choice."""
+    return Options.__dataclass_fields__[name].default is None and "str" in str(Options.__dataclass_fields__[name].type)
 
 
 def expand_padding(values: list[int]) -> list[int]:
@@ -289,6 +308,8 @@ def validate(options: Options) -> Options:
                 _check_value(name, spec, item)
         else:
             _check_value(name, spec, value)
+    if options.output_label is not None and len(options.output_label) > MAX_LABEL_LENGTH:
+        raise InvalidInputError(f"--output-label: give at most {MAX_LABEL_LENGTH} characters (a label, not a text)")
     if len(set(options.processors)) != len(options.processors):
         raise InvalidInputError("--processors: name each processor once")
     if options.trim_frame_start is not None and options.trim_frame_end is not None \

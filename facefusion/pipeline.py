@@ -41,6 +41,7 @@ from .parts import WorkFolder
 from .processors import FrameContext, run_processors
 from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .safety import audit
+from .safety.label import LabelPainter, label_painter
 from .safety.policy import SafetyPolicy
 from .safety.watermark import VideoMarker, format_id
 from .types import Face, FrameBGR, Identity
@@ -248,9 +249,10 @@ def _decoder(info: VideoInfo, first: int, last: int, out: queue.Queue, stop: thr
         out.put(error)
 
 
-def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker | None) -> None:
-    """Writes the segments; with ``marker``, each frame gets the invisible watermark first (here, beside
-    the drawing, not in its way)."""
+def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker | None,
+             painter: LabelPainter | None) -> None:
+    """Writes the segments; each frame gets the visible label (with ``painter``) and the invisible watermark
+    (with ``marker``) first: here, beside the drawing, not in its way."""
     writer: SegmentWriter | None = None
     while True:
         item = jobs.get()
@@ -262,6 +264,7 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
                 writer = SegmentWriter(*payload)
             elif kind == "frame" and writer is not None:
                 image, pts = payload
+                image = painter.draw(image) if painter is not None else image
                 writer.write(marker.mark(image) if marker is not None else image, pts)
             elif kind == "close" and writer is not None:
                 parts, number, swaps, failed = payload
@@ -377,7 +380,8 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         if marker is not None:
             logger.info("watermark id %s", format_id(parts.watermark_id))
             engine_note = f"{engine_note}; watermark id {format_id(parts.watermark_id)}"
-        encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors, marker), daemon=True)
+        encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors, marker,
+                                                            label_painter(options)), daemon=True)
         encoder.start()
         current = None
         most_faces = 0

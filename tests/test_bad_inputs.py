@@ -316,7 +316,7 @@ def test_the_web_api_answers_bad_inputs_readably_and_keeps_working(corpus, tmp_p
         for name in API_CASES:
             case = by_name[name]
             try:
-                output = client.predict([_file(astronaut())], _file(corpus / case.target), "many", 80,
+                output = client.predict([_file(astronaut())], _file(corpus / case.target), "many", 80, True,
                                         api_name="/swap_image")
                 assert case.code == 0 and Path(output).is_file(), name
             except gradio_client.exceptions.AppError as error:
@@ -325,7 +325,7 @@ def test_the_web_api_answers_bad_inputs_readably_and_keeps_working(corpus, tmp_p
                 assert case.fragment in message and "Traceback" not in message, f"{name}: {message}"
                 assert "/" not in message.split(":", 1)[-1], f"{name}: a server path in {message}"
             # The next call works.
-            output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+            output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80, True,
                                     api_name="/swap_image")
             assert Path(output).is_file()
     finally:

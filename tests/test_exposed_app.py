@@ -154,7 +154,7 @@ def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
             shutil.copy(source, tmp_path / name)
             names.append(name)
             try:
-                client.predict([_file(tmp_path / name)], _file(generated["grace_hopper"]), "many", 80,
+                client.predict([_file(tmp_path / name)], _file(generated["grace_hopper"]), "many", 80, True,
                                api_name="/swap_image")
             except Exception:  # noqa: BLE001 - the source without a face is refused; that is the point here
                 pass
@@ -221,7 +221,8 @@ def test_a_client_calling_page_events_directly_cannot_read_server_files(tmp_path
     import app
     from sample_media import astronaut
 
-    demo, engine = app.create_app(tmp_path / "out", allow_downloads=False)
+    demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
+                                  label_locked=True)
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(engine.output_dir)])
@@ -261,7 +262,8 @@ def _exposed_app(tmp_path) -> Iterator[tuple[str, object]]:
     import app
     from facefusion.ui.exposure import PageEventsOnly, public_events
 
-    demo, engine = app.create_app(tmp_path / "out", allow_downloads=False)
+    demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
+                                  label_locked=True)
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(engine.output_dir)],
@@ -292,7 +294,7 @@ def test_an_exposed_app_answers_its_page_events_only_to_its_page(tmp_path, gener
             _queue_call(url, index, data, {"Origin": "http://elsewhere.example"})
         # The documented endpoints stay open to scripts.
         client = gradio_client.Client(url, verbose=False)
-        output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+        output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80, True,
                                 api_name="/swap_image")
         assert Path(output).is_file()
 
@@ -307,3 +309,24 @@ def test_the_page_works_in_a_browser_when_exposed(tmp_path, generated):
             page.wait_for_selector("#result-image img", timeout=60000)
             page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
             page.screenshot(path=str(ARTIFACTS / "ui_exposed.png"), full_page=False)
+
+
+def test_an_exposed_apps_results_carry_the_label_and_need_consent(tmp_path, generated):
+    import gradio_client
+    import numpy as np
+
+    from facefusion.media.image import read_image
+    from test_ui import _file
+
+    with _exposed_app(tmp_path) as (url, _):
+        client = gradio_client.Client(url, verbose=False)
+        with pytest.raises(Exception, match="consent"):
+            client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+                           api_name="/swap_image")
+        output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80, True,
+                                api_name="/swap_image")
+    result, target = read_image(output).frame, read_image(generated["grace_hopper"]).frame
+    height, width = target.shape[:2]
+    corner = (slice(int(height * 0.9), height), slice(int(width * 0.6), width))
+    assert np.abs(result[corner].astype(int) - target[corner].astype(int)).max() > 100
+    assert result[corner].max() >= 190  # the white text at the default opacity of 80 %

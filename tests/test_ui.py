@@ -55,7 +55,7 @@ def _file(path: Path | str):
 
 
 def test_swap_image_endpoint(client, generated):
-    output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+    output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80, True,
                             api_name="/swap_image")
     result = read_image(output).frame
     target = read_image(generated["grace_hopper"]).frame
@@ -65,14 +65,14 @@ def test_swap_image_endpoint(client, generated):
 
 def test_swap_image_endpoint_on_real_photos(client):
     output = client.predict([_file(shared_file("woman_frontal_03.jpg"))], _file(shared_file("two_faces_01.jpg")),
-                            "many", 80, api_name="/swap_image")
+                            "many", 80, True, api_name="/swap_image")
     assert read_image(output).frame.shape == read_image(shared_file("two_faces_01.jpg")).frame.shape
 
 
 def test_swap_video_endpoint_keeps_audio(client, tmp_path):
     clip = shared_file("video_talking_man_01.mp4") if has_shared() else make_clip(tmp_path / "clip.mp4", frames=30,
                                                                                    size=(640, 360), face_width=110)
-    output = client.predict([_file(_source(tmp_path))], _file(clip), "many", 80, api_name="/swap_video")
+    output = client.predict([_file(_source(tmp_path))], _file(clip), "many", 80, True, api_name="/swap_video")
     made, source = probe_video(output), probe_video(clip)
     assert made.frame_count == source.frame_count
     assert made.audio_streams == 1
@@ -88,13 +88,13 @@ def test_a_bad_file_gives_a_readable_error_and_the_next_call_works(client, tmp_p
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff" + bytes(500))
     with pytest.raises(Exception) as raised:
-        client.predict([_file(generated["astronaut"])], _file(broken), "many", 80, api_name="/swap_image")
+        client.predict([_file(generated["astronaut"])], _file(broken), "many", 80, True, api_name="/swap_image")
     assert "cannot read image" in str(raised.value)
     with pytest.raises(Exception) as raised:
-        client.predict([_file(generated["no_face"])], _file(generated["grace_hopper"]), "many", 80,
+        client.predict([_file(generated["no_face"])], _file(generated["grace_hopper"]), "many", 80, True,
                        api_name="/swap_image")
     assert "no face found in source image" in str(raised.value)
-    output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80,
+    output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80, True,
                             api_name="/swap_image")
     assert Path(output).is_file()
 
@@ -104,7 +104,7 @@ def test_two_clients_at_once_both_finish(server, generated):
 
     def call(number: int) -> None:
         own = gradio_client.Client(server, verbose=False)
-        results[number] = own.predict([_file(generated["astronaut"])], _file(generated["two_people"]), "many", 80,
+        results[number] = own.predict([_file(generated["astronaut"])], _file(generated["two_people"]), "many", 80, True,
                                       api_name="/swap_image")
 
     threads = [threading.Thread(target=call, args=(number,)) for number in range(2)]
@@ -131,14 +131,17 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _open_with(browser, server: str, source: Path, target: Path):
-    """A page of the app with a source and a target uploaded, once its preview is shown."""
+def _open_with(browser, server: str, source: Path, target: Path, agree: bool = True):
+    """A page of the app with a source and a target uploaded, once its preview is shown (with ``agree``, the
+    consent box ticked)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(server)
     page.wait_for_selector("#start", timeout=30000)
     page.locator("#sources input[type=file]").set_input_files(str(source))
     page.locator("#target input[type=file]").set_input_files(str(target))
     page.wait_for_selector("#preview img", timeout=60000)
+    if agree:
+        page.locator("#consent input").check()
     return page
 
 
@@ -150,14 +153,14 @@ def _launch(driver):
 
 
 @contextlib.contextmanager
-def _browser_page(server: str, source: Path, target: Path):
+def _browser_page(server: str, source: Path, target: Path, agree: bool = True):
     """A page of the app in headless chromium with a source and a target uploaded (closed afterwards)."""
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as driver:
         browser = _launch(driver)
         try:
-            yield _open_with(browser, server, source, target)
+            yield _open_with(browser, server, source, target, agree)
         finally:
             browser.close()
 
@@ -170,6 +173,21 @@ def test_browser_upload_start_and_result(server, generated):
         page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
         page.screenshot(path=str(ARTIFACTS / "ui_result.png"), full_page=True)
         assert page.locator("#result-image img").count() == 1
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_start_asks_for_consent_once(server, generated):
+    with _browser_page(server, generated["astronaut"], generated["grace_hopper"], agree=False) as page:
+        page.click("#start")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Nothing was started')",
+                               timeout=30000)
+        assert page.locator("#result-image img").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "ui_consent.png"), full_page=False)
+        page.locator("#consent input").check()
+        page.click("#start")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+        assert page.locator("#result-image img").count() == 1
+        assert page.locator("#consent input").is_checked()  # stays given for the page's next runs
 
 
 @pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")

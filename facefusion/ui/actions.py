@@ -19,7 +19,7 @@ import gradio as gr
 import numpy as np
 
 from ..api import Studio
-from ..errors import InvalidInputError, StoppedError, StudioError, storage_error
+from ..errors import InvalidInputError, RefusedError, StoppedError, StudioError, storage_error
 from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
@@ -86,6 +86,10 @@ class Engine:
     """Whether the page may make the server download models (off by default when the app is exposed)."""
     uploads: UploadKeeper = field(default_factory=UploadKeeper)
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
+    output_label: str | None = None
+    """The visible label results get unless the page changes it (the operator's --output-label)."""
+    label_locked: bool = False
+    """Whether the page may change the label: not on an app others can reach."""
     """The operator's policy (--protected-faces, --audit-log), for every run and preview of every session."""
     _analysers: dict[tuple[object, ...], tuple[FaceAnalyser, threading.Lock]] = field(default_factory=dict)
     """Each analyser with the lock its users hold: its mediapipe graphs take one picture at a time (two page
@@ -333,6 +337,18 @@ def report_text(result: RunResult) -> str:
     for warning in result.warnings:
         lines.append(f"⚠️ {warning}")
     return "\n\n".join(lines)
+
+
+CONSENT_QUESTION = "The people whose faces I use have agreed to it"
+CONSENT_NEEDED = (f"Nothing was started: tick “{CONSENT_QUESTION}” above Start first (asked once while this "
+                  "page is open).")
+
+
+def check_consent(agreed: object) -> None:
+    """The API's swaps run only for a caller who says, each time, that the people shown agreed."""
+    if agreed is not True:
+        raise RefusedError("consent: confirm that the people whose faces are used have agreed to it (pass "
+                           "consent=True, the fifth argument); nothing was run")
 
 
 def api_swap(engine: Engine, sources: list[str], target: str, options: Options, video: bool) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import InvalidInputError
-from ..options import Options, OptionSpec, make_options, option_specs
+from ..options import Options, OptionSpec, is_text_option, make_options, option_specs
 
 # Options the page shows elsewhere or sets itself.
 HANDLED_ELSEWHERE = {"processors", "reference_face_position", "trim_frame_start", "trim_frame_end"}
@@ -59,6 +59,8 @@ def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component
                            allow_custom_value=spec.accepts_onnx_path)
     if spec.multiple:
         return gr.Textbox(value=" ".join(map(str, default)), label=label, info=f"{info} (e.g. 0 or 10 0 5 0)")
+    if is_text_option(name):
+        return gr.Textbox(value=default or "", label=label, info=f"{info}; leave empty for none")
     if default is None:
         return gr.Number(value=None, label=label, info=f"{info}; leave empty for the default",
                          minimum=spec.minimum, maximum=spec.maximum)
@@ -90,6 +92,8 @@ def values_to_options(names: list[str], values: list[Any], **fixed: Any) -> Opti
                 value = [int(part) for part in str(value).replace(",", " ").split()]
             except ValueError as error:
                 raise InvalidInputError(f"{_label(name)}: give whole numbers separated by spaces") from error
+        elif is_text_option(name):
+            value = str(value).strip() or None if value is not None else None
         elif spec.choices is None and value is not None and not spec.multiple:
             default = getattr(Options(), name)
             if isinstance(default, bool):

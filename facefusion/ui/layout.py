@@ -7,7 +7,7 @@ import gradio as gr
 
 from ..options import PROCESSOR_NAMES, Options, option_specs
 from . import actions
-from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options
+from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options, widget
 
 TITLE = "facefusion-studio"
 INTRO = ("Swap a face into photos and videos, offline. Add one or more photos of the source person, a target "
@@ -29,6 +29,15 @@ PAGE_CSS = """
 """
 """Face galleries as rows of small square thumbnails, however few faces there are (the gallery would
 otherwise stretch a single face across the column). Passed to ``launch``, which takes a page's css."""
+
+
+def label_widget(engine: actions.Engine) -> gr.Textbox:
+    """The visible label's text box: the operator's label, fixed on an app others can reach."""
+    if not engine.label_locked:
+        return widget("output_label", option_specs()["output_label"], engine.output_label)
+    return gr.Textbox(value=engine.output_label or "", label="Output label", interactive=False,
+                      info="burnt visibly into every result; set by this server's operator, so that everyone who "
+                           "sees a result made here knows how it was made")
 
 
 def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) -> gr.Blocks:
@@ -64,7 +73,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                                       visible=visible) as box:
                         for name in names:
                             option_names.append(name)
-                            option_inputs.append(default_widget(name))
+                            option_inputs.append(label_widget(engine) if name == "output_label"
+                                                 else default_widget(name))
                     if processor is not None:
                         processor_boxes[processor] = box
                 with gr.Accordion("Models (neural engine)", open=False):
@@ -99,6 +109,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                         clear_map = gr.Button("Clear face map", size="sm")
                 map_text = gr.Markdown("Face map: none (the source photos go to the selected faces).")
                 reference_position = gr.Number(value=0, precision=0, label="Reference face position", minimum=0)
+                # Asked once per page session: the box stays ticked until the page is closed or reloaded.
+                consent = gr.Checkbox(value=False, label=actions.CONSENT_QUESTION, elem_id="consent")
                 with gr.Row():
                     start_button = gr.Button("Start", variant="primary", elem_id="start")
                     stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -118,6 +130,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             api_mode = gr.Dropdown(choices=list(option_specs()["face_selector_mode"].choices), value="many",
                                    label="face_selector_mode")
             api_morph = gr.Slider(0, 100, value=Options().face_swapper_morph, label="face_swapper_morph")
+            api_consent = gr.Checkbox(value=False, label="consent")
             api_output = gr.File(label="output")
             api_image_button = gr.Button("swap_image")
             api_video_button = gr.Button("swap_video")
@@ -126,6 +139,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                             end_frame: Any, length: int) -> Options:
             fixed: dict[str, Any] = {"processors": chosen or ["face_swapper"],
                                      "reference_face_position": int(position or 0)}
+            if engine.label_locked:
+                fixed["output_label"] = engine.output_label
             if length > 1:
                 fixed["trim_frame_start"] = int(start_frame) if start_frame else None
                 fixed["trim_frame_end"] = int(end_frame) if end_frame and int(end_frame) < length else None
@@ -198,7 +213,11 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
 
         @actions.on_gpu
         @actions.user_errors_stream
-        def start_run(session: str, *values: Any) -> Iterator[tuple[Any, ...]]:
+        def start_run(session: str, agreed: bool, *values: Any) -> Iterator[tuple[Any, ...]]:
+            if not agreed:
+                yield (gr.update(), actions.CONSENT_NEEDED, PROGRESS_BAR.format(percent=0), gr.update(), gr.update(),
+                       gr.update(), "")
+                return
             sources_list, target_path, options, frame_number, mapping, _ = unpack(values)
             actions.check_target(target_path)
             is_video = actions.video_length(target_path) > 1
@@ -217,8 +236,9 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         def stop_run(session: str) -> None:
             engine.stop_flag(session).set()
 
-        def api_request(files: Any, target_file: Any, mode: str, morph: float, video: bool) -> str:
-            options = Options(face_selector_mode=mode, face_swapper_morph=int(morph))
+        def api_request(files: Any, target_file: Any, mode: str, morph: float, agreed: bool, video: bool) -> str:
+            actions.check_consent(agreed)
+            options = Options(face_selector_mode=mode, face_swapper_morph=int(morph), output_label=engine.output_label)
             inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
             engine.uploads.hold(inputs)
             try:
@@ -228,13 +248,13 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
 
         @actions.on_gpu
         @actions.user_errors
-        def api_swap_image(files: Any, target_file: Any, mode: str, morph: float) -> str:
-            return api_request(files, target_file, mode, morph, video=False)
+        def api_swap_image(files: Any, target_file: Any, mode: str, morph: float, agreed: bool) -> str:
+            return api_request(files, target_file, mode, morph, agreed, video=False)
 
         @actions.on_gpu
         @actions.user_errors
-        def api_swap_video(files: Any, target_file: Any, mode: str, morph: float) -> str:
-            return api_request(files, target_file, mode, morph, video=True)
+        def api_swap_video(files: Any, target_file: Any, mode: str, morph: float, agreed: bool) -> str:
+            return api_request(files, target_file, mode, morph, agreed, video=True)
 
         @actions.user_errors
         def fetch_models(names: list[str], progress: gr.Progress = gr.Progress()) -> str:
@@ -277,13 +297,13 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                          api_visibility="private").then(refresh_preview, **common)
         clear_map.click(lambda: ([], describe_map([])), None, [face_map, map_text], api_visibility="private") \
             .then(refresh_preview, **common)
-        start_button.click(start_run, [session_id, *page_inputs], [preview, status, bar, result_image, result_video, download, report],
+        start_button.click(start_run, [session_id, consent, *page_inputs], [preview, status, bar, result_image, result_video, download, report],
                            api_visibility="private", concurrency_id="engine")
         # The run itself says "stopped" (at the next frame): a "stopping…" reply from here could reach the
         # page after it and cover it.
         stop_button.click(stop_run, session_id, None, api_visibility="private", queue=False)
-        api_image_button.click(api_swap_image, [api_sources, api_target, api_mode, api_morph], api_output,
-                               api_name="swap_image", concurrency_id="engine")
-        api_video_button.click(api_swap_video, [api_sources, api_target, api_mode, api_morph], api_output,
-                               api_name="swap_video", concurrency_id="engine")
+        api_image_button.click(api_swap_image, [api_sources, api_target, api_mode, api_morph, api_consent],
+                               api_output, api_name="swap_image", concurrency_id="engine")
+        api_video_button.click(api_swap_video, [api_sources, api_target, api_mode, api_morph, api_consent],
+                               api_output, api_name="swap_video", concurrency_id="engine")
     return demo
