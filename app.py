@@ -54,6 +54,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.exposed = is_exposed(args.server_name, args.share, on_space)
     if args.output_label is None:
         args.output_label = EXPOSED_LABEL if args.exposed else ""
+    from facefusion.errors import InvalidInputError
+
+    try:
+        args.safety = policy_from_args(args)
+        if args.safety.c2pa_cert and args.safety.c2pa_key:
+            from facefusion.safety.provenance import load_credentials
+
+            load_credentials(args.safety.c2pa_cert, args.safety.c2pa_key)  # a bad pair stops the app, not each run
+    except InvalidInputError as error:
+        parser.error(error.message)
     if args.allow_model_downloads is None:
         args.allow_model_downloads = not args.exposed
     return args
@@ -126,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     output_dir = new_output_dir()
     # Uploads go inside the app's own folder (unless the operator chose a place), so they leave with it.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(output_dir / "uploads"))
-    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads, safety=policy_from_args(args),
+    demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads, safety=args.safety,
                               output_label=args.output_label, label_locked=args.exposed)
     # `kill`, `docker stop` and systemd stop with SIGTERM: it takes the same way out as Ctrl+C, so the
     # results folder and the uploads are removed either way.

@@ -43,6 +43,7 @@ from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .safety import audit
 from .safety.label import LabelPainter, label_painter
 from .safety.policy import SafetyPolicy
+from .safety.provenance import Credentials, load_credentials, sign_output
 from .safety.watermark import VideoMarker, format_id
 from .types import Face, FrameBGR, Identity
 
@@ -107,9 +108,14 @@ class RunResult:
     faces_selected: int | None = None
     watermark_id: str | None = None
     """The output id its invisible watermark carries (None with --no-output-watermark)."""
+    source_type: str | None = None
+    """How it was made, in IPTC's digital source type vocabulary (None when only annotations were drawn)."""
+    signed: bool = False
+    """Whether the output carries signed content credentials (C2PA)."""
 
     def summary(self) -> str:
         mark = f", watermark id {self.watermark_id}" if self.watermark_id else ""
+        mark += ", signed (C2PA)" if self.signed else ""
         if self.faces_found is not None:
             return (f"{self.faces_found} face(s) found, {self.faces_selected} selected, {self.faces_swapped} "
                     f"swapped, {self.seconds:.2f} s{mark}, engine {self.engine}")
@@ -137,20 +143,46 @@ def run(job: Job, options: Options, stop: threading.Event | None = None) -> Iter
     else:
         raise InvalidInputError(f"unsupported target type '{Path(job.target).suffix}': {job.target}; give an "
                                 "image (jpg, png, webp, bmp, tiff) or a video (mp4, mov, mkv, webm, avi)")
-    yield from _audited(job, events)
+    yield from _signed_and_audited(job, events)
 
 
-def _audited(job: Job, events: Iterator[Progress | RunResult]) -> Iterator[Progress | RunResult]:
-    """``events``, with every refusal and every written output appended to the operator's audit log."""
+def _signed_and_audited(job: Job, events: Iterator[Progress | RunResult]) -> Iterator[Progress | RunResult]:
+    """``events``, with the output signed (when the operator gave C2PA credentials) and every refusal and
+    every written output appended to the operator's audit log."""
     log, inputs = job.safety.audit_log, {"sources": list(job.sources), "target": job.target}
+    credentials = None
+    if job.safety.c2pa_cert and job.safety.c2pa_key and job.output is not None:
+        credentials = load_credentials(job.safety.c2pa_cert, job.safety.c2pa_key)
     try:
         for event in events:
             if isinstance(event, RunResult) and event.output_path is not None:
+                if credentials is not None:
+                    _sign(event, credentials, job.target)
                 audit.record(log, "written", **inputs, output=str(event.output_path), watermark_id=event.watermark_id)
             yield event
     except RefusedError as error:
         audit.record(log, "refused", **inputs, reason=error.message)
         raise
+
+
+def _sign(result: RunResult, credentials: Credentials, target: str) -> None:
+    """Sign the result's file; a failure removes it (an output that should be signed is never left unsigned)."""
+    from . import __version__
+
+    assert result.output_path is not None
+    try:
+        warning = sign_output(result.output_path, credentials, target=target, source_type=result.source_type,
+                              software=f"facefusion-studio {__version__}")
+    except Exception as error:
+        result.output_path.unlink(missing_ok=True)
+        if isinstance(error, StorageError):
+            raise
+        raise InvalidInputError(f"the output could not be signed (C2PA: {error}); nothing was kept") from None
+    if warning is None:
+        result.signed = True
+    else:
+        logger.warning(warning)
+        result.warnings.append(warning)
 
 
 def run_to_end(job: Job, options: Options, stop: threading.Event | None = None) -> RunResult:
@@ -166,13 +198,13 @@ def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
     with Studio(options, safety=job.safety) as studio:
         report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
                                    job.reference_face_path)
-        engine = studio.engine
+        engine, source_type = studio.engine, studio.digital_source_type
     seconds = time.perf_counter() - start
     yield Progress(frame=1, total=1, fps=1 / max(seconds, 1e-6), eta=0.0, preview=_preview(report.frame))
     yield RunResult(output_path=report.output_path, frames=1, faces_swapped=report.faces_swapped, failed_frames=[],
                     seconds=seconds, engine=engine, warnings=report.warnings, frame=report.frame,
                     faces_found=report.faces_found, faces_selected=report.faces_selected,
-                    watermark_id=report.watermark_id)
+                    watermark_id=report.watermark_id, source_type=source_type)
 
 
 @dataclass(frozen=True)
@@ -361,7 +393,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             warnings.append(estimate)
             # Said before the first frame, so the page can show it while the work starts.
             yield Progress(frame=first_output, total=total, fps=0.0, eta=seconds, note=estimate)
-        engine = studio.engine
+        engine, source_type = studio.engine, studio.digital_source_type
         if studio.digital_source_type:
             engine_note = f"{engine}; IPTC digital source type: {studio.digital_source_type}"
         else:
@@ -493,7 +525,8 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
     return_value = RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=failed,
                              seconds=time.perf_counter() - started, engine=engine, resumed_from=first_output,
                              warnings=warnings,
-                             watermark_id=format_id(parts.watermark_id) if options.output_watermark else None)
+                             watermark_id=format_id(parts.watermark_id) if options.output_watermark else None,
+                             source_type=source_type)
     yield return_value
 
 

@@ -19,6 +19,7 @@ from ..media.files import existing_file
 from ..media.image import is_image_path, read_image
 from ..media.video import probe_video, read_frames
 from ..types import FrameBGR
+from .provenance import read_credentials
 from .watermark import MarkReading, Watermarker, format_id
 
 VIDEO_SAMPLES = 24
@@ -36,7 +37,8 @@ class Inspection:
     frames_read: int
     metadata: dict[str, str] = field(default_factory=dict)
     """What the file's own metadata says: software, description, IPTC digital source type."""
-    c2pa: str = "not read: content credentials (C2PA) are not supported by this version"
+    c2pa: dict[str, object] | None = None
+    """The content credentials (C2PA manifest): state, signer, issues, actions, ingredients; None without."""
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -53,8 +55,26 @@ class Inspection:
             lines += [f"metadata {name}: {value}" for name, value in self.metadata.items()]
         else:
             lines.append("metadata: nothing about how it was made")
-        lines.append(f"c2pa: {self.c2pa}")
+        lines.append(f"c2pa: {describe_credentials(self.c2pa)}")
         return lines
+
+
+def describe_credentials(credentials: dict[str, object] | None) -> str:
+    """One line for the report: whether the manifest is intact, who signed it, what it says was done."""
+    if credentials is None:
+        return "no content credentials (C2PA manifest)"
+    state = str(credentials["state"])
+    verdict = {"Valid": "valid (intact, signed)", "Trusted": "valid, signed by a trusted signer"}.get(
+        state, f"INVALID ({state})")
+    issues = [str(issue) for issue in credentials["issues"]]  # type: ignore[attr-defined]
+    untrusted = "signingCredential.untrusted" in issues
+    text = f"{verdict}; signer {credentials['signer'] or 'unnamed'}"
+    text += " (not in this computer's trust list)" if untrusted else ""
+    text += f"; actions: {', '.join(credentials['actions']) or 'none'}"  # type: ignore[arg-type]
+    if credentials.get("digital_source_type"):
+        text += f"; digital source type {credentials['digital_source_type']}"
+    others = [issue for issue in issues if issue != "signingCredential.untrusted"]
+    return text + (f"; problems: {', '.join(others)}" if others else "")
 
 
 def _image_metadata(path: Path) -> dict[str, str]:
@@ -115,4 +135,5 @@ def inspect_file(path: str | Path, watermarker: Watermarker | None = None) -> In
     reading: MarkReading = watermarker.read(frames, video=kind == "video")
     return Inspection(path=str(file), kind=kind, marked=reading.marked,
                       watermark_id=format_id(reading.output_id) if reading.output_id is not None else None,
-                      confidence=reading.confidence, frames_read=len(frames), metadata=metadata)
+                      confidence=reading.confidence, frames_read=len(frames), metadata=metadata,
+                      c2pa=read_credentials(file))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from ..errors import InvalidInputError
+
 
 @dataclass(frozen=True)
 class SafetyPolicy:
@@ -15,6 +17,10 @@ class SafetyPolicy:
     """A folder of photos of people who must never be swapped (see safety.protected)."""
     audit_log: str | None = None
     """A JSON-lines file every refusal and every marked output is appended to (see safety.audit)."""
+    c2pa_cert: str | None = None
+    """PEM certificate chain that signs the outputs' content credentials (see safety.provenance)."""
+    c2pa_key: str | None = None
+    """The certificate's PEM private key."""
 
 
 def add_safety_flags(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +32,15 @@ def add_safety_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audit-log", metavar="FILE", default=None,
                        help="append every refusal and every marked output to FILE as JSON lines (time, input "
                             "hashes, decision, watermark id)")
+    group.add_argument("--c2pa-cert", metavar="FILE", default=None,
+                       help="sign every jpg, png, webp, mp4 and mov output with content credentials (C2PA) made "
+                            "with this PEM certificate chain (ES256); needs --c2pa-key")
+    group.add_argument("--c2pa-key", metavar="FILE", default=None, help="the PEM private key of --c2pa-cert")
 
 
 def policy_from_args(args: argparse.Namespace) -> SafetyPolicy:
+    cert, key = getattr(args, "c2pa_cert", None), getattr(args, "c2pa_key", None)
+    if (cert is None) != (key is None):
+        raise InvalidInputError("--c2pa-cert and --c2pa-key go together: give both, or neither")
     return SafetyPolicy(protected_faces=getattr(args, "protected_faces", None),
-                        audit_log=getattr(args, "audit_log", None))
+                        audit_log=getattr(args, "audit_log", None), c2pa_cert=cert, c2pa_key=key)
