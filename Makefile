@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REALESRGAN_NCNN := 2.0.0
 INVISIBLE_WATERMARK := 0.2.0
+NUDENET := 3.4.2
+NSFW_STAMP := $(VENV)/.nsfw
 
-.PHONY: run example test bench setup gpu clean
+.PHONY: run example test bench setup nsfw gpu clean
 
 setup: $(STAMP)
 
@@ -30,7 +32,16 @@ run: $(STAMP)
 example: $(STAMP)
 	$(BIN)/python examples/swap_example.py
 
-test: $(STAMP)
+# The optional NSFW check (--content-check nsfw): NudeNet's detector file. AGPL-3.0, so never part of the
+# default setup (make run does not install it); --no-deps keeps its second OpenCV out. The tests install it
+# to check that path.
+nsfw: $(NSFW_STAMP)
+
+$(NSFW_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps nudenet==$(NUDENET)
+	touch $(NSFW_STAMP)
+
+test: $(STAMP) $(NSFW_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -20,6 +20,7 @@ from .analysis.select import pick_reference
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .media.image import check_output_path, is_image_path, read_image, write_image
 from .safety.label import label_painter
+from .safety.moderation import ContentCheck, content_checks, run_checks
 from .safety.policy import SafetyPolicy
 from .safety.protected import ProtectedPerson, load_protected, refuse_protected
 from .safety.watermark import SMALLEST_SIDE, Watermarker, format_id, new_output_id
@@ -88,6 +89,7 @@ class Studio:
         """Whether the plan compares identities (then the recogniser is part of what ran)."""
         self._watermarker: Watermarker | None = None
         self._protected: list[ProtectedPerson] | None = None
+        self._content_checks: list[ContentCheck] | None = None
 
     @property
     def watermarker(self) -> Watermarker:
@@ -115,6 +117,18 @@ class Studio:
         """Refuse when a face chosen for the swap in ``frame`` is a protected person's."""
         self.refuse_protected_faces([(f"a selected face of {where}", assignment.face, frame)
                                      for assignment in assignments])
+
+    @property
+    def checks_content(self) -> bool:
+        return bool(self.safety.content_checks)
+
+    def refuse_content(self, frame: FrameBGR, what: str, stage: str) -> None:
+        """Raise RefusedError when one of the operator's content checks rejects ``frame`` (target or output)."""
+        if not self.safety.content_checks:
+            return
+        if self._content_checks is None:
+            self._content_checks = content_checks(self.safety.content_checks)
+        run_checks(self._content_checks, frame, what, stage)
 
     @property
     def frame_scale(self) -> int:
@@ -241,6 +255,7 @@ class Studio:
                 item.split("=", 1)[-1] for item in face_map or []]
             output_path = check_output_path(output, inputs)
         loaded = read_image(target_path)
+        self.refuse_content(loaded.frame, f"the target {Path(target_path).name}", "target")
         reference_frame = read_image(str(reference_face_path)).frame if reference_face_path else loaded.frame
         plan = self.plan([str(path) for path in sources], reference_frame, face_map,
                          str(reference_face_path) if reference_face_path else None)
@@ -272,6 +287,8 @@ class Studio:
         # Every file written is marked (a picture handed back in memory is the caller's to mark or not); a
         # picture the processors left as it was is not: the mark says this product made it.
         changed = output_path is not None and not np.array_equal(picture, loaded.frame)
+        if changed:
+            self.refuse_content(picture, f"the output for {Path(target_path).name}", "output")
         painter = label_painter(self.options)
         if changed and painter is not None:
             picture = painter.draw(picture)

@@ -42,6 +42,7 @@ from .processors import FrameContext, run_processors
 from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .safety import audit
 from .safety.label import LabelPainter, label_painter
+from .safety.moderation import sample_positions
 from .safety.policy import SafetyPolicy
 from .safety.provenance import Credentials, load_credentials, sign_output
 from .safety.watermark import VideoMarker, format_id
@@ -313,6 +314,18 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
                 writer = None
 
 
+def _check_target_frames(studio: Studio, info: VideoInfo, schedule: Schedule, target: str) -> set[int]:
+    """Run the content checks on frames spread over the target (before any work); return the output positions
+    to check while drawing (none without checks)."""
+    if not studio.checks_content:
+        return set()
+    for position in sorted(sample_positions(len(schedule.inputs))):
+        index = schedule.inputs[position]
+        for decoded in read_frames(info, index, index + 1):
+            studio.refuse_content(decoded.image, f"frame {index} of the target {Path(target).name}", "target")
+    return sample_positions(len(schedule.inputs))
+
+
 def _identities_for(studio: Studio, plan, options: Options, target: str):
     def decide(frame: FrameBGR, new_faces: list[Face]) -> list[Identity | None]:
         ordered, assignments = assign_faces(frame, new_faces, plan, options, studio.analyser)
@@ -370,6 +383,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
                            else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
         plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
+        output_samples = _check_target_frames(studio, info, schedule, job.target)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
         parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)
         held.append(parts)
@@ -430,6 +444,9 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
                 failed.append(schedule.inputs[position])
             swaps += count
             frame_out = resized(image, options.output_video_scale)
+            if position in output_samples:
+                studio.refuse_content(frame_out, f"frame {position} of the output for {Path(job.target).name}",
+                                      "output")
             encode_jobs.put(("frame", (frame_out, schedule.pts[position])))
             done = position + 1
             fps = (done - first_output) / max(time.perf_counter() - loop_start, 1e-6)

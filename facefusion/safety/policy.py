@@ -21,6 +21,8 @@ class SafetyPolicy:
     """PEM certificate chain that signs the outputs' content credentials (see safety.provenance)."""
     c2pa_key: str | None = None
     """The certificate's PEM private key."""
+    content_checks: tuple[str, ...] = ()
+    """``nsfw`` and/or moderation service URLs the target and the output are checked with (safety.moderation)."""
 
 
 def add_safety_flags(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +38,10 @@ def add_safety_flags(parser: argparse.ArgumentParser) -> None:
                        help="sign every jpg, png, webp, mp4 and mov output with content credentials (C2PA) made "
                             "with this PEM certificate chain (ES256); needs --c2pa-key")
     group.add_argument("--c2pa-key", metavar="FILE", default=None, help="the PEM private key of --c2pa-cert")
+    group.add_argument("--content-check", nargs="+", default=[], metavar="CHECK",
+                       help="refuse (exit code 3) targets and outputs a check rejects: nsfw (NudeNet's detector, "
+                            "AGPL-3.0, an optional extra: make nsfw) and/or the URL of your moderation service, "
+                            "which gets sampled frames as JPEG and answers {\"decision\": \"allow\" or \"deny\"}")
 
 
 def policy_from_args(args: argparse.Namespace) -> SafetyPolicy:
@@ -43,4 +49,5 @@ def policy_from_args(args: argparse.Namespace) -> SafetyPolicy:
     if (cert is None) != (key is None):
         raise InvalidInputError("--c2pa-cert and --c2pa-key go together: give both, or neither")
     return SafetyPolicy(protected_faces=getattr(args, "protected_faces", None),
-                        audit_log=getattr(args, "audit_log", None), c2pa_cert=cert, c2pa_key=key)
+                        audit_log=getattr(args, "audit_log", None), c2pa_cert=cert, c2pa_key=key,
+                        content_checks=tuple(getattr(args, "content_check", None) or ()))
