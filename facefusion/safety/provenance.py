@@ -8,13 +8,13 @@ photos are never part of the manifest. ``read_credentials`` is what ``facefusion
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError, storage_error
+from .audit import file_hash
 
 SIGNED_FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
                   ".mp4": "video/mp4", ".mov": "video/quicktime"}
@@ -62,14 +62,6 @@ def _signer(credentials: Credentials):
                                                      credentials.key, None))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def sign_output(output: Path, credentials: Credentials, *, target: str, source_type: str | None,
                 software: str) -> str | None:
     """Sign ``output`` in place. Returns a warning for a format C2PA cannot carry here (else None)."""
@@ -91,7 +83,7 @@ def sign_output(output: Path, credentials: Credentials, *, target: str, source_t
         "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [
             {"action": "c2pa.opened", "parameters": {"ingredientIds": ["target"]}}, edited]}}],
         "ingredients": [{"title": target_path.name, "format": target_type, "relationship": "parentOf",
-                         "label": "target", "instance_id": f"sha256:{_sha256(target_path)}"}],
+                         "label": "target", "instance_id": f"sha256:{file_hash(target_path)}"}],
     }
     signed = output.with_name(f".{output.name}.signing")
     try:
