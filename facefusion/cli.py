@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 the watermark was found, 1 it was not, 2 the file cannot be read")
     inspect.add_argument("file", help="image or video to inspect")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_serve_command(commands)
     commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
                         "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
     return parser
@@ -131,6 +132,61 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     add_safety_flags(parser)
     parser.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                         help="how much to print (default: info)")
+
+
+def _add_serve_command(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve", help="the studio as an HTTP job API (API keys, job store, workers, signed callbacks)",
+        description="Serve the job API: POST /v1/jobs, GET /v1/jobs/ID (and /events, /result), DELETE /v1/jobs/ID, "
+                    "GET /v1/capabilities; OpenAPI documentation at /docs.", epilog=EXIT_CODES_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--api-keys", required=True, metavar="FILE",
+                       help="callers and their keys, one 'NAME KEY' per line (keys of 16 characters or more, e.g. "
+                            "from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    serve.add_argument("--data", default="service-data", metavar="DIR",
+                       help="folder of the job store (jobs.sqlite3) and, unless --storage says otherwise, the jobs' "
+                            "files (default: service-data)")
+    serve.add_argument("--storage", default=None, metavar="DIR", help="folder of the jobs' inputs and results "
+                       "(default: DATA/files)")
+    serve.add_argument("--workers", type=int, default=1, help="jobs run at once in this process (default: 1)")
+    serve.add_argument("--webhook-secret", default=os.environ.get("FACEFUSION_WEBHOOK_SECRET"), metavar="SECRET",
+                       help="signs every callback (HMAC-SHA256; default: $FACEFUSION_WEBHOOK_SECRET)")
+    serve.add_argument("--max-queued-jobs", type=int, default=16,
+                       help="jobs a caller may have queued or running at once (default: 16)")
+    serve.add_argument("--max-upload-size", default="1gb", help="largest upload of one request (default: 1gb)")
+    serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
+                       help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
+    add_safety_flags(serve)
+    serve.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
+                       help="how much to print (default: info)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import uvicorn
+
+    from .service.api import ServiceConfig, create_service
+    from .service.keys import load_keys
+    from .ui.uploads import parse_size
+
+    if args.workers < 1 or args.max_queued_jobs < 1:
+        raise InvalidInputError("--workers and --max-queued-jobs: give 1 or more")
+    try:
+        upload_limit = parse_size(args.max_upload_size)
+    except ValueError as error:
+        raise InvalidInputError(f"--max-upload-size: {error}") from None
+    data = Path(args.data)
+    config = ServiceConfig(keys=load_keys(args.api_keys), data=data, storage=Path(args.storage or data / "files"),
+                           workers=args.workers, webhook_secret=args.webhook_secret,
+                           max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
+                           segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args))
+    logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
+                args.workers, data)
+    uvicorn.run(create_service(config), host=args.host, port=args.port, log_level=args.log_level.replace("warn",
+                "warning"), access_log=args.log_level == "debug")
+    return EXIT_OK
 
 
 def _add_models_command(commands: Any) -> None:
@@ -332,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _batch_run(args)
         if args.command == "inspect":
             return _inspect(args)
+        if args.command == "serve":
+            return _serve(args)
         return _models(args) if args.command == "models" else _headless_run(args)
     except StudioError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""``facefusion serve``: the studio as an HTTP job API (keys, job store, storage, workers, signed callbacks)."""

@@ -1,0 +1,255 @@
+"""The HTTP job API (FastAPI): submit, follow, cancel and fetch jobs; list every option.
+
+Routes (all but ``/health`` need ``Authorization: Bearer KEY``; a caller sees only its own jobs):
+
+- ``POST /v1/jobs``: multipart ``sources`` (one or more photos), ``target`` (image or video), ``options``
+  (JSON object of option names, checked like the CLI's flags), ``callback_url``, ``consent`` (must be
+  true); header ``Idempotency-Key``. 202 with the job; the same key again gives the same job (200).
+- ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (server-sent events until the job ends),
+  ``DELETE /v1/jobs/{id}`` (cancel), ``GET /v1/jobs/{id}/result`` (the file).
+- ``GET /v1/capabilities``: every option with its type, default, choices and range.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from .. import __version__
+from ..errors import InvalidInputError, StudioError
+from ..media.image import is_image_path, read_image
+from ..media.video import is_video_path, probe_video
+from ..options import Options, make_options, option_specs
+from ..safety.policy import SafetyPolicy
+from ..workers.local import LocalWorkers, output_suffix
+from .keys import caller_of
+from .storage import LocalStorage
+from .store import JobRecord, JobStore, new_job_id
+
+CONSENT_REFUSAL = ("consent: send consent=true to confirm that the people whose faces are used have agreed to it; "
+                   "no job was made")
+
+
+@dataclass
+class ServiceConfig:
+    keys: dict[str, str]
+    """Caller name -> API key."""
+    data: Path
+    """The job store's folder (jobs.sqlite3)."""
+    storage: Path
+    workers: int = 1
+    webhook_secret: str | None = None
+    max_queued_jobs: int = 16
+    """Per caller: jobs queued or running at once."""
+    max_upload_bytes: int = 1 << 30
+    """Per request: all uploaded files together."""
+    segment_frames: int = 240
+    """Frames per resumable video segment."""
+    safety: SafetyPolicy = field(default_factory=SafetyPolicy)
+
+
+def capabilities() -> dict[str, Any]:
+    """Every option as an API caller needs it: its JSON type, default, choices, range and help."""
+    defaults = Options()
+    described = {}
+    for name, spec in option_specs().items():
+        default = getattr(defaults, name)
+        kind = Options.__dataclass_fields__[name].type
+        described[name] = {
+            "flag": spec.flag, "group": spec.group, "help": spec.help, "default": default,
+            "type": "array" if spec.multiple else "boolean" if isinstance(default, bool) else
+            "string" if "str" in str(kind) else "number" if "float" in str(kind) else "integer",
+            "choices": list(spec.choices) if spec.choices is not None else None,
+            "minimum": spec.minimum, "maximum": spec.maximum, "accepts_onnx_path": spec.accepts_onnx_path,
+        }
+    return {"version": __version__, "options": described}
+
+
+def _check_options(raw: str | None) -> dict[str, Any]:
+    """The options JSON, checked by the option definitions (422 naming the option that is off)."""
+    try:
+        values = json.loads(raw) if raw else {}
+    except ValueError:
+        raise HTTPException(422, "options: not JSON; send an object such as {\"face_selector_mode\": \"many\"}")
+    if not isinstance(values, dict):
+        raise HTTPException(422, "options: send a JSON object of option names and values")
+    try:
+        make_options(**values)
+    except InvalidInputError as error:
+        raise HTTPException(422, f"options: {error.message}") from None
+    except TypeError as error:
+        raise HTTPException(422, f"options: {error}") from None
+    return values
+
+
+def create_service(config: ServiceConfig) -> FastAPI:
+    """The app, its store, storage and workers (started with the app, stopped with it)."""
+    store = JobStore(config.data / "jobs.sqlite3")
+    storage = LocalStorage(config.storage)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        workers.start()
+        try:
+            yield
+        finally:
+            workers.close()
+            store.close()
+
+    app = FastAPI(title="facefusion-studio job API", version=__version__, lifespan=lifespan,
+                  description="Swap and enhance faces in images and videos, as jobs.")
+
+    def describe(job: JobRecord) -> dict[str, Any]:
+        done = job.status == "done"
+        return {"id": job.id, "status": job.status, "created": job.created, "updated": job.updated,
+                "progress": job.progress, "report": job.result, "error": job.error,
+                "result_url": f"/v1/jobs/{job.id}/result" if done else None, "callbacks": job.callbacks}
+
+    workers = LocalWorkers(store=store, safety=config.safety, describe=describe, count=config.workers,
+                           webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
+    app.state.store, app.state.workers = store, workers
+
+    def caller(authorization: str | None) -> str:
+        name = caller_of(authorization, config.keys)
+        if name is None:
+            raise HTTPException(401, "give a valid API key: Authorization: Bearer KEY",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return name
+
+    def own_job(job_id: str, owner: str) -> JobRecord:
+        job = store.get(job_id)
+        if job is None or job.owner != owner:
+            raise HTTPException(404, f"no job {job_id}")
+        return job
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/capabilities")
+    def list_capabilities(authorization: str | None = Header(None)) -> dict[str, Any]:
+        caller(authorization)
+        return capabilities()
+
+    @app.post("/v1/jobs", status_code=202)
+    async def submit(request: Request, target: UploadFile = File(...), sources: list[UploadFile] = File(default=[]),
+                     options: str | None = Form(None), callback_url: str | None = Form(None),
+                     consent: bool = Form(False), authorization: str | None = Header(None),
+                     idempotency_key: str | None = Header(None)) -> JSONResponse:
+        owner = caller(authorization)
+        if idempotency_key:
+            earlier = store.find(owner, idempotency_key)
+            if earlier is not None:
+                return JSONResponse(describe(earlier), status_code=200)
+        if not consent:
+            raise HTTPException(422, CONSENT_REFUSAL)
+        values = _check_options(options)
+        if callback_url is not None and not callback_url.startswith(("http://", "https://")):
+            raise HTTPException(422, "callback_url: give an http(s) URL")
+        if store.count_waiting(owner) >= config.max_queued_jobs:
+            raise HTTPException(429, f"{config.max_queued_jobs} of your jobs are already queued or running; wait for "
+                                     "one to finish")
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > config.max_upload_bytes:
+            raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
+        job_id = new_job_id()
+        try:
+            paths = await asyncio.to_thread(_save_uploads, storage, job_id, target, sources, config.max_upload_bytes)
+            await asyncio.to_thread(_check_media, paths, values)
+        except HTTPException:
+            storage.remove(job_id)
+            raise
+        except StudioError as error:
+            storage.remove(job_id)
+            raise HTTPException(422, error.message) from None
+        target_path, source_paths = paths[0], paths[1:]
+        job_request = {"target": str(target_path), "sources": [str(path) for path in source_paths], "options": values,
+                       "callback_url": callback_url,
+                       "output": str(storage.output_path(job_id, output_suffix(str(target_path))))}
+        job, new = store.create(owner, job_request, idempotency_key, job_id=job_id)
+        if not new:
+            storage.remove(job_id)
+        workers.wake()
+        return JSONResponse(describe(job), status_code=202 if new else 200)
+
+    @app.get("/v1/jobs/{job_id}")
+    def status(job_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        return describe(own_job(job_id, caller(authorization)))
+
+    @app.get("/v1/jobs/{job_id}/events")
+    async def events(job_id: str, authorization: str | None = Header(None)) -> StreamingResponse:
+        owner = caller(authorization)
+        own_job(job_id, owner)
+
+        async def stream() -> AsyncIterator[bytes]:
+            last = None
+            while True:
+                job = store.get(job_id)
+                assert job is not None
+                now = describe(job)
+                if now != last:
+                    yield f"event: {job.status}\ndata: {json.dumps(now)}\n\n".encode()
+                    last = now
+                if job.finished:
+                    return
+                await asyncio.sleep(0.5)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.delete("/v1/jobs/{job_id}", status_code=202)
+    def cancel(job_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        own_job(job_id, caller(authorization))
+        job = store.cancel(job_id)
+        workers.cancel(job_id)
+        assert job is not None
+        return describe(job)
+
+    @app.get("/v1/jobs/{job_id}/result")
+    def result(job_id: str, authorization: str | None = Header(None)) -> FileResponse:
+        job = own_job(job_id, caller(authorization))
+        if job.status != "done":
+            raise HTTPException(409, f"job {job_id} is {job.status}: the result exists once it is done")
+        output = Path(job.request["output"])
+        return FileResponse(output, filename=f"{job_id}{output.suffix}")
+
+    return app
+
+
+def _save_uploads(storage: LocalStorage, job_id: str, target: UploadFile, sources: list[UploadFile],
+                  limit: int) -> list[Path]:
+    """Write the uploads to the job's folder (target first), counting bytes against ``limit``."""
+    written, total = [], 0
+    for index, upload in enumerate([target, *sources]):
+        path = storage.input_path(job_id, index, upload.filename or ("target" if index == 0 else "source"))
+        with open(path, "wb") as handle:
+            while block := upload.file.read(1 << 20):
+                total += len(block)
+                if total > limit:
+                    raise HTTPException(413, f"the upload is larger than {limit} bytes")
+                handle.write(block)
+        written.append(path)
+    return written
+
+
+def _check_media(paths: list[Path], options: dict[str, Any]) -> None:
+    """Decode what was uploaded before the job is accepted: a bad file is the caller's 422, not a failed job."""
+    target, sources = paths[0], paths[1:]
+    if is_image_path(str(target)):
+        read_image(str(target))
+    elif is_video_path(str(target)):
+        probe_video(str(target))
+    else:
+        raise InvalidInputError(f"target: unsupported type '{target.suffix}'; send an image (jpg, png, webp, bmp, "
+                                "tiff) or a video (mp4, mov, mkv, webm, avi)")
+    for source in sources:
+        if not is_image_path(str(source)):
+            raise InvalidInputError(f"sources: {source.name[3:]} is not an image (jpg, png, webp, bmp, tiff)")
+        read_image(str(source))
+    if not sources and "face_swapper" in options.get("processors", Options().processors):
+        raise InvalidInputError("sources: the face swapper needs at least one source photo")
+

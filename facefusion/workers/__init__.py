@@ -1,0 +1,1 @@
+"""Where service jobs run: the embedded pool of worker threads (``local``)."""

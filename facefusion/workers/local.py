@@ -1,0 +1,145 @@
+"""The embedded worker pool: threads of the API's own process that take jobs from the store and run them
+through the same pipeline as the CLI (no server to start).
+
+Each worker claims the oldest queued job, runs it, writes its progress to the store about twice a second,
+and at the end records the result and sends the signed callback. DELETE on a running job sets its stop
+flag: the pipeline ends at the next frame and the job is recorded as cancelled.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import StoppedError, StudioError
+from ..options import make_options
+from ..pipeline import Job, Progress, RunResult, run
+from ..safety.policy import SafetyPolicy
+from ..service.callbacks import deliver
+from ..service.store import JobRecord, JobStore
+
+logger = logging.getLogger("facefusion")
+
+PROGRESS_EVERY = 0.5
+IDLE_WAIT = 0.5
+
+
+def report_of(result: RunResult) -> dict[str, Any]:
+    """The job's report: what the run did, as the CLI's summary says it."""
+    return {"frames": result.frames, "faces_swapped": result.faces_swapped, "faces_found": result.faces_found,
+            "faces_selected": result.faces_selected, "failed_frames": result.failed_frames,
+            "seconds": round(result.seconds, 3), "engine": result.engine, "warnings": result.warnings,
+            "watermark_id": result.watermark_id, "signed": result.signed, "resumed_from": result.resumed_from}
+
+
+@dataclass
+class LocalWorkers:
+    store: JobStore
+    safety: SafetyPolicy
+    describe: Callable[[JobRecord], dict[str, Any]]
+    """The job's public JSON (what GET answers and the callback carries)."""
+    count: int = 1
+    webhook_secret: str | None = None
+    segment_frames: int = 240
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stops: dict[str, threading.Event] = field(default_factory=dict)
+    _closing: threading.Event = field(default_factory=threading.Event)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        requeued = self.store.requeue_running()
+        if requeued:
+            logger.info("%d job(s) left running by an earlier server are queued again (videos resume)", requeued)
+        for number in range(self.count):
+            thread = threading.Thread(target=self._work, name=f"job-worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        """A job was queued: an idle worker takes it now rather than at its next look."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            stop = self._stops.get(job_id)
+        if stop is not None:
+            stop.set()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs; running ones stop at their next frame and stay queued for the next server."""
+        self._closing.set()
+        self._wake.set()
+        with self._lock:
+            for stop in self._stops.values():
+                stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _work(self) -> None:
+        while not self._closing.is_set():
+            job = self.store.claim()
+            if job is None:
+                self._wake.wait(IDLE_WAIT)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _run(self, record: JobRecord) -> None:
+        stop = threading.Event()
+        with self._lock:
+            self._stops[record.id] = stop
+        request = record.request
+        try:
+            options = make_options(**request["options"])
+            job = Job(sources=tuple(request["sources"]), target=request["target"], output=request["output"],
+                      resume=True, segment_frames=self.segment_frames, safety=self.safety)
+            last = 0.0
+            for event in run(job, options, stop):
+                if isinstance(event, Progress) and time.monotonic() - last >= PROGRESS_EVERY:
+                    last = time.monotonic()
+                    self.store.set_progress(record.id, {"frames": event.frame, "total": event.total,
+                                                        "fps": round(event.fps, 2), "eta": round(event.eta, 1)})
+                elif isinstance(event, RunResult):
+                    self.store.set_progress(record.id, {"frames": event.frames, "total": event.frames,
+                                                        "fps": 0.0, "eta": 0.0})
+                    self.store.finish(record.id, "done", result=report_of(event))
+        except StoppedError:
+            if self._closing.is_set():  # the server is stopping: the job waits for the next one, and resumes
+                self.store.requeue(record.id)
+                return
+            self.store.finish(record.id, "cancelled", error="cancelled by the caller")
+        except StudioError as error:
+            self.store.finish(record.id, "failed", error=error.message)
+        except Exception as error:  # noqa: BLE001 - one job's failure must not end the worker
+            logger.exception("job %s failed", record.id)
+            self.store.finish(record.id, "failed", error=f"unexpected failure ({type(error).__name__}: {error})")
+        finally:
+            with self._lock:
+                self._stops.pop(record.id, None)
+        self._call_back(record.id)
+
+    def _call_back(self, job_id: str) -> None:
+        finished = self.store.get(job_id)
+        if finished is None or not finished.request.get("callback_url"):
+            return
+        body = json.dumps(self.describe(finished), sort_keys=True).encode()
+        delivered = deliver(finished.request["callback_url"], body, self.webhook_secret,
+                            lambda attempt: self.store.add_callback_attempt(job_id, attempt))
+        if not delivered:
+            logger.warning("job %s: the callback to %s failed after every attempt", job_id,
+                           finished.request["callback_url"])
+
+
+def output_suffix(target: str) -> str:
+    """The result's format: a video stays mp4, a PNG or WebP picture keeps its format, others become JPEG."""
+    from ..media.image import is_image_path
+
+    suffix = Path(target).suffix.lower()
+    if not is_image_path(target):
+        return ".mp4"
+    return suffix if suffix in (".png", ".webp") else ".jpg"

@@ -1,0 +1,263 @@
+"""The job API: a real `facefusion serve` process on 127.0.0.1, HTTP calls, a real webhook receiver."""
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+import pytest
+
+from facefusion.media.image import read_image
+from facefusion.service.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+from conftest import ROOT, embedding_of
+
+KEY = "test-key-0123456789abcdef"
+OTHER_KEY = "other-key-0123456789abcdef"
+SECRET = "webhook-secret-for-tests"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(folder: Path, *flags: str) -> Iterator[str]:
+    """`facefusion serve` in its own process (stopped by its PID); yields its base URL."""
+    keys = folder / "keys.txt"
+    keys.write_text(f"# callers\nalice {KEY}\nbob {OTHER_KEY}\n")
+    port = _free_port()
+    log = open(folder / f"serve-{port}.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "facefusion", "serve", "--port", str(port), "--api-keys",
+                                str(keys), "--data", str(folder / "data"), "--webhook-secret", SECRET, *flags],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None:
+                    raise AssertionError((folder / f"serve-{port}.log").read_text())
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def call(method: str, url: str, key: str | None = KEY, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def multipart(fields: dict[str, str], files: list[tuple[str, Path]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, path in files:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{path.name}"\r\n'
+                     f'Content-Type: application/octet-stream\r\n\r\n'.encode() + path.read_bytes() + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def submit(url: str, target: Path, sources: list[Path], key: str = KEY, idempotency: str | None = None,
+           **fields: str) -> tuple[int, dict]:
+    fields.setdefault("consent", "true")
+    body, kind = multipart(fields, [("target", target)] + [("sources", source) for source in sources])
+    headers = {"Content-Type": kind}
+    if idempotency:
+        headers["Idempotency-Key"] = idempotency
+    status, answer = call("POST", f"{url}/v1/jobs", key, body, headers)
+    return status, json.loads(answer)
+
+
+def wait_for(url: str, job_id: str, timeout: float = 240) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, answer = call("GET", f"{url}/v1/jobs/{job_id}")
+        job = json.loads(answer)
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.calls.append((dict(self.headers), body))  # type: ignore[attr-defined]
+        failing = len(self.server.calls) <= self.server.fail_first  # type: ignore[attr-defined]
+        self.send_response(500 if failing else 204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def receiver(fail_first: int = 0) -> Iterator[tuple[str, list]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.calls, server.fail_first = [], fail_first  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", server.calls  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory) -> Iterator[str]:
+    with serving(tmp_path_factory.mktemp("service")) as url:
+        yield url
+
+
+def test_keys_are_required_and_options_are_checked_by_name(service, generated):
+    assert call("GET", f"{service}/v1/capabilities", key=None)[0] == 401
+    assert call("GET", f"{service}/v1/capabilities", key="wrong-key-0123456789")[0] == 401
+    status, answer = call("GET", f"{service}/v1/capabilities")
+    options = json.loads(answer)["options"]
+    assert status == 200 and options["face_selector_mode"]["choices"] == ["many", "one", "reference"]
+    assert options["face_swapper_morph"]["minimum"] == 0 and options["output_watermark"]["type"] == "boolean"
+    status, answer = submit(service, generated["grace_hopper"], [generated["astronaut"]],
+                            options=json.dumps({"face_swapper_morph": 500}))
+    assert status == 422 and "--face-swapper-morph: 500 is out of range" in answer["detail"]
+    status, answer = submit(service, generated["grace_hopper"], [generated["astronaut"]],
+                            options=json.dumps({"face_swap_strength": 1}))
+    assert status == 422 and "face_swap_strength" in answer["detail"]
+    status, answer = submit(service, generated["grace_hopper"], [generated["astronaut"]], consent="false")
+    assert status == 422 and answer["detail"].startswith("consent:")
+
+
+def test_a_bad_upload_is_refused_before_a_job_exists(service, generated, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture at all")
+    status, answer = submit(service, broken, [generated["astronaut"]])
+    assert status == 422 and "broken.jpg" in answer["detail"]
+    status, answer = submit(service, generated["grace_hopper"], [generated["no_face"]])
+    assert status in (202, 422)  # a source without a face is found when the job runs
+    if status == 202:
+        job = wait_for(service, answer["id"])
+        assert job["status"] == "failed" and "no face found in source image" in job["error"]
+
+
+def test_an_image_job_swaps_the_face_and_calls_back_signed(service, generated, analyser, tmp_path):
+    with receiver(fail_first=1) as (hook, calls):
+        status, job = submit(service, generated["grace_hopper"], [generated["astronaut"]], callback_url=hook,
+                             options=json.dumps({"face_selector_mode": "many"}))
+        assert status == 202 and job["status"] == "queued"
+        finished = wait_for(service, job["id"])
+        assert finished["status"] == "done", finished
+        assert finished["report"]["faces_swapped"] == 1 and finished["report"]["watermark_id"]
+        status, data = call("GET", f"{service}{finished['result_url']}")
+        assert status == 200
+        output = tmp_path / "result.jpg"
+        output.write_bytes(data)
+        for _ in range(100):
+            if len(calls) >= 2:
+                break
+            time.sleep(0.1)
+    swapped, target = read_image(output).frame, read_image(generated["grace_hopper"]).frame
+    assert swapped.shape == target.shape and not np.array_equal(swapped, target)
+    source_identity = embedding_of(analyser, read_image(generated["astronaut"]).frame)
+    from facefusion.analysis.recognise import embedding_distance
+
+    assert embedding_distance(embedding_of(analyser, swapped), source_identity) < embedding_distance(
+        embedding_of(analyser, target), source_identity)
+    # The first callback got a 500 and was retried; both carry a signature the receiver can check.
+    assert len(calls) == 2
+    for headers, body in calls:
+        assert verify(SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+        assert not verify("another-secret", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+        assert json.loads(body)["id"] == job["id"] and json.loads(body)["status"] == "done"
+    recorded = json.loads(call("GET", f"{service}/v1/jobs/{job['id']}")[1])["callbacks"]
+    assert [attempt.get("status") for attempt in recorded] == [500, 204]
+
+
+def test_a_video_job_keeps_frames_duration_and_audio_and_reports_progress(service, tmp_path):
+    from sample_media import grace_hopper, make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=45, size=(480, 270), face_width=110)
+    status, job = submit(service, clip, [grace_hopper()])
+    assert status == 202
+    request = urllib.request.Request(f"{service}/v1/jobs/{job['id']}/events", headers={"Authorization": f"Bearer {KEY}"})
+    kinds = []
+    with urllib.request.urlopen(request, timeout=240) as stream:
+        for line in stream:
+            if line.startswith(b"event: "):
+                kinds.append(line[7:].strip().decode())
+    assert kinds[-1] == "done" and "running" in kinds
+    finished = wait_for(service, job["id"])
+    assert finished["report"]["frames"] == 45 and finished["progress"]["total"] == 45
+    output = tmp_path / "out.mp4"
+    output.write_bytes(call("GET", f"{service}{finished['result_url']}")[1])
+    with av.open(str(output)) as written, av.open(str(clip)) as original:
+        assert written.streams.audio
+        assert abs(float(written.duration - original.duration)) / 1e6 < 0.1
+        assert sum(1 for _ in written.decode(video=0)) == 45
+
+
+def test_jobs_are_private_idempotent_and_cancellable(service, generated, tmp_path):
+    from sample_media import grace_hopper, make_clip
+
+    first = submit(service, generated["grace_hopper"], [generated["astronaut"]], idempotency="same-request")
+    again = submit(service, generated["grace_hopper"], [generated["astronaut"]], idempotency="same-request")
+    assert first[0] == 202 and again[0] == 200 and again[1]["id"] == first[1]["id"]
+    assert call("GET", f"{service}/v1/jobs/{first[1]['id']}", key=OTHER_KEY)[0] == 404
+    clip = make_clip(tmp_path / "long.mp4", frames=600, size=(480, 270), face_width=110, audio=False)
+    status, job = submit(service, clip, [grace_hopper()])
+    for _ in range(600):
+        if json.loads(call("GET", f"{service}/v1/jobs/{job['id']}")[1])["status"] == "running":
+            break
+        time.sleep(0.2)
+    assert call("DELETE", f"{service}/v1/jobs/{job['id']}")[0] == 202
+    cancelled = wait_for(service, job["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["result_url"] is None
+    assert call("GET", f"{service}/v1/jobs/{job['id']}/result")[0] == 409
+
+
+def test_a_restarted_server_finishes_the_jobs_it_was_given(tmp_path, generated):
+    from sample_media import grace_hopper, make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=120, size=(480, 270), face_width=110)
+    with serving(tmp_path, "--video-segment-frames", "48") as url:
+        status, job = submit(url, clip, [grace_hopper()])
+        for _ in range(600):
+            progress = json.loads(call("GET", f"{url}/v1/jobs/{job['id']}")[1])["progress"]
+            if progress.get("frames", 0) >= 50:
+                break
+            time.sleep(0.1)
+    with serving(tmp_path, "--video-segment-frames", "48") as url:  # the same data folder
+        finished = wait_for(url, job["id"])
+    assert finished["status"] == "done", finished
+    assert finished["report"]["frames"] == 120
+    assert finished["report"]["resumed_from"] >= 48  # at least one finished segment was kept
