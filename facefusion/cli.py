@@ -20,6 +20,9 @@ from .safety.policy import add_safety_flags, policy_from_args
 
 logger = logging.getLogger("facefusion")
 
+FACEFUSION_SPELLINGS = {"processors": ["--frame-processors"], "execution_providers": ["--execution-provider"]}
+"""FaceFusion's older flag names, accepted so that commands written for it run unchanged (also -s/-t/-o's
+--source, --target, --output)."""
 EXIT_CODES_HELP = ("exit codes: 0 done, 1 failure, 2 invalid input or options, 3 refused by a safety check, "
                    "4 stopped by the user")
 
@@ -46,7 +49,7 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
         kind: Any = type(default[0]) if isinstance(default, list) else type(default)
         if default is None:
             kind = str if is_text_option(name) else float if "float" in str(field_type) else int
-        group.add_argument(spec.flag, dest=name, type=kind, default=default,
+        group.add_argument(spec.flag, *FACEFUSION_SPELLINGS.get(name, []), dest=name, type=kind, default=default,
                            metavar=name.upper().split("_")[-1] if spec.choices is None else None,
                            choices=None if spec.accepts_onnx_path else spec.choices,
                            nargs="+" if spec.multiple else None,
@@ -71,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         "headless-run", help="process one target without the UI", epilog=EXIT_CODES_HELP,
         description="Swap faces in a target image and write the result.")
     paths = run.add_argument_group("paths")
-    paths.add_argument("-s", "--source-paths", nargs="+", default=[], metavar="SOURCE",
+    paths.add_argument("-s", "--source-paths", "--source", nargs="+", default=[], metavar="SOURCE",
                        help="source photo(s) of one person; several photos make one better identity")
-    paths.add_argument("-t", "--target-path", required=True, metavar="TARGET", help="the image or video to process")
-    paths.add_argument("-o", "--output-path", required=True, metavar="OUTPUT",
+    paths.add_argument("-t", "--target-path", "--target", required=True, metavar="TARGET", help="the image or video to process")
+    paths.add_argument("-o", "--output-path", "--output", required=True, metavar="OUTPUT",
                        help="where to write the result; its extension sets the format (jpg, png, webp for "
                             "images; mp4, mov, mkv, webm for videos)")
     paths.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",

@@ -234,3 +234,12 @@ def test_a_face_map_position_with_no_face_is_reported(tmp_path, generated):
     assert result.returncode == 0, result.stderr
     assert "--face-map position(s) 99 match no face: the target has 1 face(s)" in result.stderr
     assert "1 swapped" in result.stderr and output.is_file()
+
+
+def test_facefusions_older_flag_names_work(tmp_path, generated):
+    output = tmp_path / "out.jpg"
+    result = run_cli("headless-run", "--source", generated["astronaut"], "--target", generated["grace_hopper"],
+                     "--output", output, "--execution-provider", "cpu", "--frame-processors", "face_swapper",
+                     "--face-selector-mode", "many")
+    assert result.returncode == 0, result.stderr
+    assert "1 swapped" in result.stderr and output.is_file()
