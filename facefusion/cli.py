@@ -150,8 +150,14 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--data", default="service-data", metavar="DIR",
                        help="folder of the job store (jobs.sqlite3) and, unless --storage says otherwise, the jobs' "
                             "files (default: service-data)")
-    serve.add_argument("--storage", default=None, metavar="DIR", help="folder of the jobs' inputs and results "
-                       "(default: DATA/files)")
+    serve.add_argument("--storage", default=None, metavar="DIR or s3://BUCKET/PREFIX",
+                       help="where the jobs' inputs and results go: a folder (default: DATA/files) or S3-compatible "
+                            "storage, results handed out as presigned URLs (credentials: AWS_ACCESS_KEY_ID and "
+                            "AWS_SECRET_ACCESS_KEY, or boto3's other ways)")
+    serve.add_argument("--s3-endpoint", default=None, metavar="URL",
+                       help="the S3 server, for storage other than AWS (e.g. http://127.0.0.1:8333)")
+    serve.add_argument("--s3-url-expiry", type=int, default=86400, metavar="SECONDS",
+                       help="how long a result's presigned URL works (default: 86400, a day)")
     serve.add_argument("--workers", type=int, default=1, help="jobs run at once in this process (default: 1)")
     serve.add_argument("--webhook-secret", default=os.environ.get("FACEFUSION_WEBHOOK_SECRET"), metavar="SECRET",
                        help="signs every callback (HMAC-SHA256; default: $FACEFUSION_WEBHOOK_SECRET)")
@@ -181,7 +187,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise InvalidInputError(f"--max-upload-size: {error}") from None
     data = Path(args.data)
-    config = ServiceConfig(keys=load_keys(args.api_keys), data=data, storage=Path(args.storage or data / "files"),
+    config = ServiceConfig(keys=load_keys(args.api_keys), data=data, storage=args.storage or str(data / "files"),
+                           s3_endpoint=args.s3_endpoint, s3_url_expiry=args.s3_url_expiry,
                            workers=args.workers, webhook_secret=args.webhook_secret,
                            max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
                            segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(folder: Path, *flags: str) -> Iterator[str]:
+def serving(folder: Path, *flags: str, environment: dict[str, str] | None = None) -> Iterator[str]:
     """`facefusion serve` in its own process (stopped by its PID); yields its base URL."""
     keys = folder / "keys.txt"
     keys.write_text(f"# callers\nalice {KEY}\nbob {OTHER_KEY}\n")
@@ -45,7 +46,7 @@ def serving(folder: Path, *flags: str) -> Iterator[str]:
     log = open(folder / f"serve-{port}.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "facefusion", "serve", "--port", str(port), "--api-keys",
                                 str(keys), "--data", str(folder / "data"), "--webhook-secret", SECRET, *flags],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(environment or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

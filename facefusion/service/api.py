@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from .. import __version__
 from ..errors import InvalidInputError, StudioError
@@ -29,7 +29,7 @@ from ..options import Options, make_options, option_specs
 from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
 from .keys import caller_of
-from .storage import LocalStorage
+from .storage import LocalStorage, S3Storage
 from .store import JobRecord, JobStore, new_job_id
 
 CONSENT_REFUSAL = ("consent: send consent=true to confirm that the people whose faces are used have agreed to it; "
@@ -42,7 +42,10 @@ class ServiceConfig:
     """Caller name -> API key."""
     data: Path
     """The job store's folder (jobs.sqlite3)."""
-    storage: Path
+    storage: str
+    """A folder, or s3://BUCKET/PREFIX."""
+    s3_endpoint: str | None = None
+    s3_url_expiry: int = 86400
     workers: int = 1
     webhook_secret: str | None = None
     max_queued_jobs: int = 16
@@ -91,7 +94,8 @@ def _check_options(raw: str | None) -> dict[str, Any]:
 def create_service(config: ServiceConfig) -> FastAPI:
     """The app, its store, storage and workers (started with the app, stopped with it)."""
     store = JobStore(config.data / "jobs.sqlite3")
-    storage = LocalStorage(config.storage)
+    storage = storage_for(config)
+    storage.check()
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         workers.start()
@@ -104,13 +108,19 @@ def create_service(config: ServiceConfig) -> FastAPI:
     app = FastAPI(title="facefusion-studio job API", version=__version__, lifespan=lifespan,
                   description="Swap and enhance faces in images and videos, as jobs.")
 
-    def describe(job: JobRecord) -> dict[str, Any]:
-        done = job.status == "done"
-        return {"id": job.id, "status": job.status, "created": job.created, "updated": job.updated,
-                "progress": job.progress, "report": job.result, "error": job.error,
-                "result_url": f"/v1/jobs/{job.id}/result" if done else None, "callbacks": job.callbacks}
+    def result_url(job: JobRecord) -> str | None:
+        if job.status != "done":
+            return None
+        stored = (job.result or {}).get("object")
+        return storage.url_of(stored) if stored else f"/v1/jobs/{job.id}/result"
 
-    workers = LocalWorkers(store=store, safety=config.safety, describe=describe, count=config.workers,
+    def describe(job: JobRecord) -> dict[str, Any]:
+        return {"id": job.id, "status": job.status, "created": job.created, "updated": job.updated,
+                "progress": job.progress, "report": job.result, "error": job.error, "result_url": result_url(job),
+                "callbacks": job.callbacks}
+
+    workers = LocalWorkers(store=store, safety=config.safety, describe=describe, publish=storage.publish,
+                           count=config.workers,
                            webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
     app.state.store, app.state.workers = store, workers
 
@@ -137,8 +147,10 @@ def create_service(config: ServiceConfig) -> FastAPI:
         return capabilities()
 
     @app.post("/v1/jobs", status_code=202)
-    async def submit(request: Request, target: UploadFile = File(...), sources: list[UploadFile] = File(default=[]),
-                     options: str | None = Form(None), callback_url: str | None = Form(None),
+    async def submit(request: Request, target: UploadFile | None = File(None),
+                     sources: list[UploadFile] = File(default=[]), target_url: str | None = Form(None),
+                     source_urls: list[str] = Form(default=[]), options: str | None = Form(None),
+                     callback_url: str | None = Form(None),
                      consent: bool = Form(False), authorization: str | None = Header(None),
                      idempotency_key: str | None = Header(None)) -> JSONResponse:
         owner = caller(authorization)
@@ -157,9 +169,12 @@ def create_service(config: ServiceConfig) -> FastAPI:
         declared = int(request.headers.get("content-length") or 0)
         if declared > config.max_upload_bytes:
             raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
+        if (target is None) == (target_url is None):
+            raise HTTPException(422, "target: send either a target file or a target_url")
         job_id = new_job_id()
         try:
-            paths = await asyncio.to_thread(_save_uploads, storage, job_id, target, sources, config.max_upload_bytes)
+            paths = await asyncio.to_thread(_save_inputs, storage, job_id, target, target_url, sources, source_urls,
+                                            config.max_upload_bytes)
             await asyncio.to_thread(_check_media, paths, values)
         except HTTPException:
             storage.remove(job_id)
@@ -209,31 +224,47 @@ def create_service(config: ServiceConfig) -> FastAPI:
         assert job is not None
         return describe(job)
 
-    @app.get("/v1/jobs/{job_id}/result")
-    def result(job_id: str, authorization: str | None = Header(None)) -> FileResponse:
+    @app.get("/v1/jobs/{job_id}/result", response_model=None)
+    def result(job_id: str, authorization: str | None = Header(None)) -> FileResponse | RedirectResponse:
         job = own_job(job_id, caller(authorization))
         if job.status != "done":
             raise HTTPException(409, f"job {job_id} is {job.status}: the result exists once it is done")
+        url = result_url(job)
+        if url and not url.startswith("/"):
+            return RedirectResponse(url, status_code=307)
         output = Path(job.request["output"])
         return FileResponse(output, filename=f"{job_id}{output.suffix}")
 
     return app
 
 
-def _save_uploads(storage: LocalStorage, job_id: str, target: UploadFile, sources: list[UploadFile],
-                  limit: int) -> list[Path]:
-    """Write the uploads to the job's folder (target first), counting bytes against ``limit``."""
+def _save_inputs(storage: LocalStorage, job_id: str, target: UploadFile | None, target_url: str | None,
+                 sources: list[UploadFile], source_urls: list[str], limit: int) -> list[Path]:
+    """The job's inputs in its folder, target first: uploads (counted against ``limit``) or objects of the
+    storage named by URL."""
     written, total = [], 0
-    for index, upload in enumerate([target, *sources]):
-        path = storage.input_path(job_id, index, upload.filename or ("target" if index == 0 else "source"))
+    inputs: list[UploadFile | str] = [target if target is not None else str(target_url), *sources,
+                                      *[url for item in source_urls for url in item.split(",") if url.strip()]]
+    for index, given in enumerate(inputs):
+        if isinstance(given, str):
+            path = storage.input_path(job_id, index, given.rsplit("/", 1)[-1])
+            written.append(storage.fetch(given.strip(), path))
+            continue
+        path = storage.input_path(job_id, index, given.filename or ("target" if index == 0 else "source"))
         with open(path, "wb") as handle:
-            while block := upload.file.read(1 << 20):
+            while block := given.file.read(1 << 20):
                 total += len(block)
                 if total > limit:
                     raise HTTPException(413, f"the upload is larger than {limit} bytes")
                 handle.write(block)
         written.append(path)
     return written
+
+
+def storage_for(config: ServiceConfig) -> LocalStorage:
+    if config.storage.startswith("s3://"):
+        return S3Storage(config.storage, config.data / "work", config.s3_endpoint, config.s3_url_expiry)
+    return LocalStorage(Path(config.storage))
 
 
 def _check_media(paths: list[Path], options: dict[str, Any]) -> None:

