@@ -11,7 +11,7 @@ NUDENET := 3.4.2
 NSFW_STAMP := $(VENV)/.nsfw
 CLUSTER_STAMP := $(VENV)/.cluster
 
-.PHONY: run example test bench setup nsfw cluster gpu clean
+.PHONY: run example test bench setup nsfw cluster gpu image-test clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/neural.py
 	$(BIN)/python bench/upscale.py
 	$(BIN)/python bench/watermark.py
+
+# Builds the container image here (a Debian base made with mmdebstrap, podman) and runs a swap and the
+# job API's health check inside it. Needs root; minutes, so CI leaves it out.
+image-test:
+	docker/image-test.sh
 
 gpu: $(STAMP)
 	$(BIN)/python -m pip uninstall -y onnxruntime

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file", help="image or video to inspect")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_serve_command(commands)
+    commands.add_parser("ui", help="the web app: `facefusion ui [app.py's flags]` (e.g. --server-name 0.0.0.0)",
+                        add_help=False)
     commands.add_parser("system", help="what this installation can use: versions, ONNX Runtime providers, GPU, "
                         "the CUDA/cuDNN it needs, encoders, models present", epilog=EXIT_CODES_HELP)
     return parser
@@ -166,6 +168,11 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--max-upload-size", default="1gb", help="largest upload of one request (default: 1gb)")
     serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
                        help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
+    serve.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="run the jobs on this Ray cluster (e.g. 127.0.0.1:6379; needs make cluster): long-lived "
+                            "actors keep the models, a video's segments spread over them")
+    serve.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                       help="actors to start (default: one per GPU of the cluster, else one per CPU)")
     add_safety_flags(serve)
     serve.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
                        help="how much to print (default: info)")
@@ -191,11 +198,27 @@ def _serve(args: argparse.Namespace) -> int:
                            s3_endpoint=args.s3_endpoint, s3_url_expiry=args.s3_url_expiry,
                            workers=args.workers, webhook_secret=args.webhook_secret,
                            max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
-                           segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args))
+                           segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args),
+                           ray_address=args.ray_address, ray_actors=args.ray_actors)
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)
     uvicorn.run(create_service(config), host=args.host, port=args.port, log_level=args.log_level.replace("warn",
                 "warning"), access_log=args.log_level == "debug")
+    return EXIT_OK
+
+
+def _ui(arguments: list[str]) -> int:
+    """The web app (app.py beside the package) with its own flags, e.g. `facefusion ui --server-name 0.0.0.0`."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "app.py").is_file():
+        print("error: the web app (app.py) is not beside this installation; run it from a checkout", file=sys.stderr)
+        return EXIT_FAILURE
+    sys.path.insert(0, str(root))
+    import app
+
+    app.main(arguments)
     return EXIT_OK
 
 
@@ -382,8 +405,14 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["ui"]:
+        return _ui(arguments[1:])
+    if arguments and arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "-v", "--version"):
+        # FaceFusion's container command names no subcommand: `IMAGE -s SRC -t TARGET -o OUT --execution-provider …`
+        arguments.insert(0, "headless-run")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_OK

@@ -29,7 +29,7 @@ from typing import Iterator
 import numpy as np
 
 from .api import Studio, unfitted_note
-from .assign import Assignment, assign_faces
+from .assign import Assignment, SwapPlan, assign_faces
 from .errors import InvalidInputError, RefusedError, StoppedError, StorageError
 from .analysis.track import FaceTracker
 from .media.image import check_output_path, fit_within, is_image_path, read_image, resized
@@ -144,10 +144,10 @@ def run(job: Job, options: Options, stop: threading.Event | None = None) -> Iter
     else:
         raise InvalidInputError(f"unsupported target type '{Path(job.target).suffix}': {job.target}; give an "
                                 "image (jpg, png, webp, bmp, tiff) or a video (mp4, mov, mkv, webm, avi)")
-    yield from _signed_and_audited(job, events)
+    yield from signed_and_audited(job, events)
 
 
-def _signed_and_audited(job: Job, events: Iterator[Progress | RunResult]) -> Iterator[Progress | RunResult]:
+def signed_and_audited(job: Job, events: Iterator[Progress | RunResult]) -> Iterator[Progress | RunResult]:
     """``events``, with the output signed (when the operator gave C2PA credentials) and every refusal and
     every written output appended to the operator's audit log."""
     log, inputs = job.safety.audit_log, {"sources": list(job.sources), "target": job.target}
@@ -314,6 +314,113 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
                 writer = None
 
 
+def video_settings(job: Job, options: Options) -> tuple[Path, VideoInfo, EncoderSettings, Schedule, list[str]]:
+    """What a video run writes, read from the job before any model loads: (output, the target's info, the
+    encoder, which input frame becomes each output frame, warnings)."""
+    if job.output is None:
+        raise InvalidInputError("a video target needs an output path (-o)")
+    output = check_output_path(job.output, [job.target, *job.sources], OUTPUT_VIDEO_EXTENSIONS, "a video")
+    info = probe_video(job.target)
+    warnings: list[str] = []
+    settings = EncoderSettings(options.output_video_encoder, options.output_video_preset, options.output_video_quality)
+    if output.suffix.lower() == ".webm" and settings.encoder not in WEBM_ENCODERS:
+        warnings.append(f"webm holds VP9 or AV1 video: using libvpx-vp9 instead of {settings.encoder}")
+        settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
+    schedule = make_schedule(info, options)
+    if options.output_video_fps is not None and abs(options.output_video_fps - info.fps) > 0.01:
+        # Said in numbers: 1 fps on a 1.6 s clip is one frame, which surprises nobody who reads it.
+        seconds = schedule.end_time - schedule.start_time
+        warnings.append(f"--output-video-fps {options.output_video_fps:g}: {len(schedule.inputs)} frame(s) for "
+                        f"{seconds:.1f} s (the target has {info.fps:.3g} fps)")
+    return output, info, settings, schedule, warnings
+
+
+def plan_video(studio: Studio, job: Job, info: VideoInfo, schedule: Schedule) -> tuple[SwapPlan, set[int]]:
+    """The run's identities (computed once) and the content checks of the target; returns the plan and the
+    output positions the content checks look at while drawing."""
+    reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
+                       else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
+    plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
+    return plan, _check_target_frames(studio, info, schedule, job.target)
+
+
+def engine_description(studio: Studio, watermark_id: int | None) -> str:
+    """What the output's metadata says made it: engine, IPTC digital source type, watermark id."""
+    note = studio.engine
+    if studio.digital_source_type:
+        note += f"; IPTC digital source type: {studio.digital_source_type}"
+    if watermark_id is not None:
+        note += f"; watermark id {format_id(watermark_id)}"
+    return note
+
+
+def join_segments(parts: WorkFolder, segments_total: int, info: VideoInfo, output: Path, schedule: Schedule,
+                  options: Options, description: str, warnings: list[str]) -> None:
+    """Join the finished segments with the target's audio into ``output`` (no re-encoding), then drop them."""
+    segments = [parts.segment(number) for number in range(segments_total)]
+    shift = schedule.start_time if options.trim_frame_start else 0.0
+    try:
+        assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
+                 schedule.end_time if options.trim_frame_end else float("inf"), shift, description=description,
+                 keep_audio=options.output_audio_volume > 0, volume=options.output_audio_volume / 100)
+    except StorageError as error:
+        raise StorageError(f"{error.message}; every segment is rendered and kept in {parts.folder}: the same "
+                           "command only joins them") from None
+    parts.remove()
+    if not info.audio_streams and options.output_audio_volume > 0:
+        warnings.append("the target has no audio: the output has none either")
+
+
+def render_segment(studio: Studio, plan: SwapPlan, job: Job, options: Options, number: int, path: Path,
+                   watermark_id: int | None, checked: set[int] = frozenset()) -> tuple[int, int, list[int]]:
+    """Render output segment ``number`` of ``job`` alone into ``path``: (frames, face swaps, failed input
+    frames). Gives the frames the whole run gives for that segment (tracking restarts at each segment there
+    too), so segments made apart, on several workers, join into the same video. ``checked``: output positions
+    the content checks look at."""
+    _, info, settings, schedule, _ = video_settings(job, options)
+    total, size = len(schedule.inputs), max(1, job.segment_frames)
+    first, end = number * size, min(total, (number + 1) * size)
+    if first >= end:
+        raise InvalidInputError(f"segment {number} is past the end of {job.target}")
+    width = round(info.width * studio.frame_scale * options.output_video_scale)
+    height = round(info.height * studio.frame_scale * options.output_video_scale)
+    marker = VideoMarker(watermark_id) if options.output_watermark and watermark_id is not None else None
+    painter = label_painter(options)
+    tracker = FaceTracker(studio.analyser, rate=float(schedule.rate),
+                          decide=_identities_for(studio, plan, options, job.target),
+                          meshless_tracks=studio.works_without_mesh)
+    writer = SegmentWriter(path, width, height, schedule.time_base, schedule.rate, settings)
+    swaps, failed = 0, []
+    try:
+        decoded = read_frames(info, schedule.inputs[first], schedule.inputs[end - 1] + 1)
+        current, drawn = None, None
+        for position in range(first, end):
+            wanted = schedule.inputs[position]
+            if current is None or current.index < wanted:
+                while current is None or current.index < wanted:
+                    current = next(decoded, None)
+                    if current is None:
+                        raise InvalidInputError(f"the video ended early at frame {wanted}: {job.target}")
+                context, error = _analyse(studio, tracker, current.image, current.index)
+                drawn = _render(studio, current.image, context, error)
+            image, count, error = drawn  # type: ignore[misc]
+            if error is not None:
+                failed.append(wanted)
+            swaps += count
+            frame = resized(image, options.output_video_scale)
+            if position in checked:
+                studio.refuse_content(frame, f"frame {position} of the output for {Path(job.target).name}", "output")
+            frame = painter.draw(frame) if painter is not None else frame
+            writer.write(marker.mark(frame) if marker is not None else frame, schedule.pts[position])
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        tracker.close()
+    return end - first, swaps, failed
+
+
 def _check_target_frames(studio: Studio, info: VideoInfo, schedule: Schedule, target: str) -> set[int]:
     """Run the content checks on frames spread over the target (before any work); return the output positions
     to check while drawing (none without checks)."""
@@ -359,31 +466,14 @@ def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Pr
 def _render_video(job: Job, options: Options, stop: threading.Event, held: list[WorkFolder]
                   ) -> Iterator[Progress | RunResult]:
     started = time.perf_counter()
-    if job.output is None:
-        raise InvalidInputError("a video target needs an output path (-o)")
-    output = check_output_path(job.output, [job.target, *job.sources], OUTPUT_VIDEO_EXTENSIONS, "a video")
-    info = probe_video(job.target)
-    warnings: list[str] = []
-    settings = EncoderSettings(options.output_video_encoder, options.output_video_preset, options.output_video_quality)
-    if output.suffix.lower() == ".webm" and settings.encoder not in WEBM_ENCODERS:
-        warnings.append(f"webm holds VP9 or AV1 video: using libvpx-vp9 instead of {settings.encoder}")
-        settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
-    schedule = make_schedule(info, options)
+    output, info, settings, schedule, warnings = video_settings(job, options)
     total = len(schedule.inputs)
-    if options.output_video_fps is not None and abs(options.output_video_fps - info.fps) > 0.01:
-        # Said in numbers: 1 fps on a 1.6 s clip is one frame, which surprises nobody who reads it.
-        seconds = schedule.end_time - schedule.start_time
-        warnings.append(f"--output-video-fps {options.output_video_fps:g}: {total} frame(s) for {seconds:.1f} s "
-                        f"(the target has {info.fps:.3g} fps)")
     segment_frames = max(1, job.segment_frames)
     segments_total = (total + segment_frames - 1) // segment_frames
     failed: list[int] = []
     swaps = 0
     with Studio(options, safety=job.safety) as studio:
-        reference_frame = (read_image(job.reference_face_path).frame if job.reference_face_path
-                           else next(read_frames(info, schedule.inputs[0], schedule.inputs[0] + 1)).image)
-        plan = studio.plan(list(job.sources), reference_frame, list(job.face_map), job.reference_face_path)
-        output_samples = _check_target_frames(studio, info, schedule, job.target)
+        plan, output_samples = plan_video(studio, job, info, schedule)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
         parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)
         held.append(parts)
@@ -408,10 +498,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
             # Said before the first frame, so the page can show it while the work starts.
             yield Progress(frame=first_output, total=total, fps=0.0, eta=seconds, note=estimate)
         engine, source_type = studio.engine, studio.digital_source_type
-        if studio.digital_source_type:
-            engine_note = f"{engine}; IPTC digital source type: {studio.digital_source_type}"
-        else:
-            engine_note = engine
+        engine_note = engine_description(studio, parts.watermark_id if options.output_watermark else None)
         tracker = FaceTracker(studio.analyser, rate=float(schedule.rate), decide=_identities_for(studio, plan, options, job.target),
                               meshless_tracks=studio.works_without_mesh)
         frames: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -425,7 +512,6 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         marker = VideoMarker(parts.watermark_id) if options.output_watermark else None
         if marker is not None:
             logger.info("watermark id %s", format_id(parts.watermark_id))
-            engine_note = f"{engine_note}; watermark id {format_id(parts.watermark_id)}"
         encoder = threading.Thread(target=_encoder, args=(encode_jobs, encode_errors, marker,
                                                             label_painter(options)), daemon=True)
         encoder.start()
@@ -525,18 +611,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
                             f"{options.face_selector_order}")
         if tracker.unfitted and "face_swapper" in options.processors:
             warnings.append(unfitted_note(tracker.unfitted, " at the full detections (every few frames)"))
-    segments = [parts.segment(number) for number in range(segments_total)]
-    shift = schedule.start_time if options.trim_frame_start else 0.0
-    try:
-        assemble(segments, info, output, schedule.start_time if options.trim_frame_start else -float("inf"),
-                 schedule.end_time if options.trim_frame_end else float("inf"), shift, description=engine_note,
-                 keep_audio=options.output_audio_volume > 0, volume=options.output_audio_volume / 100)
-    except StorageError as error:
-        raise StorageError(f"{error.message}; every segment is rendered and kept in {parts.folder}: the same "
-                           "command only joins them") from None
-    parts.remove()
-    if not info.audio_streams and options.output_audio_volume > 0:
-        warnings.append("the target has no audio: the output has none either")
+    join_segments(parts, segments_total, info, output, schedule, options, engine_note, warnings)
     for message in warnings:
         logger.warning(message)
     return_value = RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=failed,

@@ -26,6 +26,7 @@ from ..errors import InvalidInputError, StudioError
 from ..media.image import is_image_path, read_image
 from ..media.video import is_video_path, probe_video
 from ..options import Options, make_options, option_specs
+from ..pipeline import run
 from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
 from .keys import caller_of
@@ -53,7 +54,9 @@ class ServiceConfig:
     max_upload_bytes: int = 1 << 30
     """Per request: all uploaded files together."""
     segment_frames: int = 240
-    """Frames per resumable video segment."""
+    """Frames per resumable video segment (on Ray: the unit of work an actor takes)."""
+    ray_address: str | None = None
+    ray_actors: int | None = None
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
@@ -104,6 +107,8 @@ def create_service(config: ServiceConfig) -> FastAPI:
         finally:
             workers.close()
             store.close()
+            if pool is not None:
+                pool.close()
 
     app = FastAPI(title="facefusion-studio job API", version=__version__, lifespan=lifespan,
                   description="Swap and enhance faces in images and videos, as jobs.")
@@ -119,8 +124,13 @@ def create_service(config: ServiceConfig) -> FastAPI:
                 "progress": job.progress, "report": job.result, "error": job.error, "result_url": result_url(job),
                 "callbacks": job.callbacks}
 
+    pool = None
+    if config.ray_address:
+        from ..workers.ray_pool import RayPool
+
+        pool = RayPool(config.ray_address, config.ray_actors)
     workers = LocalWorkers(store=store, safety=config.safety, describe=describe, publish=storage.publish,
-                           count=config.workers,
+                           runner=pool.run if pool is not None else run, count=config.workers,
                            webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
     app.state.store, app.state.workers = store, workers
 

@@ -1,5 +1,5 @@
 """The embedded worker pool: threads of the API's own process that take jobs from the store and run them
-through the same pipeline as the CLI (no server to start).
+through the same pipeline as the CLI (no server to start), or hand them to a Ray pool (``runner``).
 
 Each worker claims the oldest queued job, runs it, writes its progress to the store about twice a second,
 and at the end records the result and sends the signed callback. DELETE on a running job sets its stop
@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import StoppedError, StudioError
 from ..options import make_options
@@ -47,6 +47,8 @@ class LocalWorkers:
     count: int = 1
     webhook_secret: str | None = None
     segment_frames: int = 240
+    runner: Callable[..., Iterator[Progress | RunResult]] = run
+    """What runs a job: the pipeline in this process, or a Ray pool's ``run`` (same events)."""
     _threads: list[threading.Thread] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _closing: threading.Event = field(default_factory=threading.Event)
@@ -101,7 +103,7 @@ class LocalWorkers:
             job = Job(sources=tuple(request["sources"]), target=request["target"], output=request["output"],
                       resume=True, segment_frames=self.segment_frames, safety=self.safety)
             last = 0.0
-            for event in run(job, options, stop):
+            for event in self.runner(job, options, stop):
                 if isinstance(event, Progress) and time.monotonic() - last >= PROGRESS_EVERY:
                     last = time.monotonic()
                     self.store.set_progress(record.id, {"frames": event.frame, "total": event.total,

@@ -1,0 +1,227 @@
+"""Jobs on a Ray cluster (``facefusion serve --ray-address ADDRESS``): long-lived actors that keep their models.
+
+Each actor holds a Studio per set of options (one actor per GPU, or one per CPU slot on a CPU cluster). A
+video job is planned once here (probe, identities, content checks of the target, the resumable parts
+folder): its source identity is computed once and shared with every actor through Ray's object store.
+Its segments then go to the actors at once; each actor renders whole segments (``render_segment``: the
+frames the single-process run gives) and sends back the encoded file, which lands in the parts folder;
+the usual assembly joins them without re-encoding. A segment whose actor dies is given to another (its
+actor restarts and loads its models again); a failing frame still only marks that frame. An image job
+runs on one actor. Signing (C2PA) and the audit log stay here, beside the output.
+
+Actors read the job's inputs by path, so every node must see the service's storage folder (one machine,
+or a shared file system).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..api import Studio
+from ..errors import InvalidInputError, RefusedError, StoppedError, StudioError
+from ..media.image import is_image_path
+from ..media.opencv_threads import single_threaded_opencv
+from ..options import Options
+from ..parts import WorkFolder
+from ..pipeline import (Job, Progress, RunResult, _fingerprint, engine_description, join_segments, plan_video,
+                        render_segment, run_to_end, signed_and_audited, video_settings)
+from ..safety.policy import SafetyPolicy
+from ..safety.watermark import format_id
+
+logger = logging.getLogger("facefusion")
+
+SEGMENT_ATTEMPTS = 3
+"""Times one segment is tried (on another actor after its actor died) before the job fails."""
+
+
+class SegmentActor:
+    """One Ray actor: Studios kept per options, segments and images rendered on request."""
+
+    def __init__(self) -> None:
+        self._studios: dict[str, Studio] = {}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _studio(self, options: Options, safety: SafetyPolicy) -> Studio:
+        key = json.dumps([dataclasses.asdict(options), dataclasses.asdict(safety)], sort_keys=True, default=str)
+        if key not in self._studios:
+            self._studios[key] = Studio(options, safety=safety)
+        return self._studios[key]
+
+    def render(self, job: Job, options: Options, plan: Any, number: int, watermark_id: int | None,
+               checked: set[int]) -> tuple[bytes, int, int, list[int]]:
+        studio = self._studio(options, job.safety)
+        with tempfile.TemporaryDirectory() as folder, single_threaded_opencv():
+            path = Path(folder) / f"segment_{number:05d}.mkv"
+            frames, swaps, failed = render_segment(studio, plan, job, options, number, path, watermark_id, checked)
+            return path.read_bytes(), frames, swaps, failed
+
+    def image(self, job: Job, options: Options) -> tuple[bytes, RunResult]:
+        with tempfile.TemporaryDirectory() as folder:
+            output = Path(folder) / f"output{Path(job.output or 'output.png').suffix}"
+            result = run_to_end(dataclasses.replace(job, output=str(output)), options)
+            data = output.read_bytes()
+        result.frame, result.output_path = None, None
+        return data, result
+
+
+def _worker_policy(policy: SafetyPolicy) -> SafetyPolicy:
+    """What actors enforce: the refusals; signing and the audit log are the driver's."""
+    return dataclasses.replace(policy, audit_log=None, c2pa_cert=None, c2pa_key=None)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".partial")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _cause(error: BaseException) -> BaseException:
+    """A task's own exception (a StudioError keeps its message and exit code), not Ray's wrapper."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, BaseException) else error
+
+
+class RayPool:
+    """Actors on the cluster at ``address``; ``run`` has the pipeline's shape (progress, then the result)."""
+
+    def __init__(self, address: str, actors: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise InvalidInputError("--ray-address needs Ray, an optional part: run `make cluster`") from None
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, namespace="facefusion-studio", log_to_driver=False,
+                         configure_logging=False)
+            except ConnectionError as error:
+                raise InvalidInputError(f"--ray-address {address}: no Ray cluster answers there ({error})") from None
+        self._ray = ray
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        count = actors or gpus or max(1, int(resources.get("CPU", 1)))
+        remote = ray.remote(max_restarts=-1, max_task_retries=0)(SegmentActor)
+        # One per GPU (its memory fraction is an option of the run), else one per CPU slot.
+        self.actors = [remote.options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1).remote()
+                       for _ in range(count)]
+        ray.get([actor.pid.remote() for actor in self.actors])  # started, models not yet loaded
+        self._lock = threading.Lock()
+        logger.info("Ray cluster at %s: %d actor(s) (%d GPU(s))", address, count, gpus)
+
+    def run(self, job: Job, options: Options, stop: threading.Event | None = None
+            ) -> Iterator[Progress | RunResult]:
+        stop = stop or threading.Event()
+        events = self._image(job, options) if is_image_path(job.target) else self._video(job, options, stop)
+        yield from signed_and_audited(job, events)
+
+    def _get(self, reference: Any) -> Any:
+        try:
+            return self._ray.get(reference)
+        except self._ray.exceptions.RayTaskError as error:
+            raise _cause(error) from None
+
+    def _image(self, job: Job, options: Options) -> Iterator[Progress | RunResult]:
+        if job.output is None:
+            raise InvalidInputError("an image job needs an output path")
+        worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
+        data, result = self._get(self.actors[0].image.remote(worker_job, options))
+        _write_atomically(Path(job.output), data)
+        result.output_path = Path(job.output)
+        yield Progress(frame=1, total=1, fps=1 / max(result.seconds, 1e-6), eta=0.0)
+        yield result
+
+    def _video(self, job: Job, options: Options, stop: threading.Event) -> Iterator[Progress | RunResult]:
+        ray = self._ray
+        started = time.perf_counter()
+        output, info, _, schedule, warnings = video_settings(job, options)
+        total = len(schedule.inputs)
+        size = max(1, job.segment_frames)
+        segments_total = (total + size - 1) // size
+        with Studio(options, safety=job.safety) as studio:
+            plan, checked = plan_video(studio, job, info, schedule)
+            engine, source_type = studio.engine, studio.digital_source_type
+            parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)
+            try:
+                watermark_id = parts.watermark_id if options.output_watermark else None
+                description = engine_description(studio, watermark_id)
+                expected = [min(size, total - number * size) for number in range(segments_total)]
+                records = parts.finished(expected)
+                swaps = sum(record.swaps for record in records)
+                failed = [index for record in records for index in record.failed_frames]
+                first_output = len(records) * size
+                done_frames = min(total, first_output)
+                worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
+                plan_reference = ray.put(plan)  # the identity, computed once, for every actor
+                waiting = list(range(len(records), segments_total))
+                attempts = {number: 0 for number in waiting}
+                running: dict[Any, tuple[int, Any]] = {}
+                idle = list(self.actors)
+                loop_start = time.perf_counter()
+                while waiting or running:
+                    if stop.is_set():
+                        for reference in running:
+                            ray.cancel(reference, force=True)
+                        raise StoppedError("stopped by the user; run the same job again to continue")
+                    while waiting and idle:
+                        number, actor = waiting.pop(0), idle.pop(0)
+                        attempts[number] += 1
+                        reference = actor.render.remote(worker_job, options, plan_reference, number, watermark_id,
+                                                        {position for position in checked
+                                                         if number * size <= position < (number + 1) * size})
+                        running[reference] = (number, actor)
+                    ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+                    for reference in ready:
+                        number, actor = running.pop(reference)
+                        try:
+                            data, frames, segment_swaps, segment_failed = ray.get(reference)
+                        except ray.exceptions.RayActorError:
+                            if attempts[number] >= SEGMENT_ATTEMPTS:
+                                raise StudioError(f"segment {number} failed on {SEGMENT_ATTEMPTS} actors; the "
+                                                  "cluster's workers keep dying (memory?)") from None
+                            logger.warning("the actor rendering segment %d died; the segment goes to another",
+                                           number)
+                            waiting.insert(0, number)
+                            idle.append(actor)  # restarted by Ray (its models load again)
+                            continue
+                        except ray.exceptions.RayTaskError as error:
+                            raise _cause(error) from None
+                        idle.append(actor)
+                        _write_atomically(parts.segment(number), data)
+                        parts.record(number, frames, segment_swaps, segment_failed)
+                        swaps += segment_swaps
+                        failed.extend(segment_failed)
+                        done_frames += frames
+                        fps = (done_frames - first_output) / max(time.perf_counter() - loop_start, 1e-6)
+                        yield Progress(frame=done_frames, total=total, fps=fps,
+                                       eta=(total - done_frames) / max(fps, 1e-6))
+                warnings.extend(studio.setup_warnings)
+                join_segments(parts, segments_total, info, output, schedule, options, description, warnings)
+            except BaseException as error:
+                if isinstance(error, RefusedError) or not parts.has_finished():
+                    parts.remove()
+                raise
+            finally:
+                parts.release()
+        for message in warnings:
+            logger.warning(message)
+        yield RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=sorted(failed),
+                        seconds=time.perf_counter() - started, engine=engine, resumed_from=first_output,
+                        warnings=warnings, watermark_id=format_id(watermark_id) if watermark_id is not None else None,
+                        source_type=source_type)
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self._ray.kill(actor)
+        self.actors = []
