@@ -80,7 +80,8 @@ class FaceSwapper:
         if self.model is None and model_masks:
             self.warnings.append(f"--face-mask-types {' '.join(model_masks)} needs a neural swapper; the offline "
                                  "engine keeps hands and hair out with its own skin test instead")
-        self._latents: dict[int, object] = {}
+        self._latents: dict[int, tuple[object, object]] = {}
+        """Per identity: (the identity, its latent); the identity is kept so that its id is not reused."""
         self._drawn: dict[int, tuple[SourceFace, SourceFace]] = {}
         """Per source photo: (the photo's face, the face the classical engine draws with: glasses taken off)."""
 
@@ -95,11 +96,13 @@ class FaceSwapper:
                 continue
             if self.model is not None:
                 key = id(assignment.identity)
-                if key not in self._latents:  # once per identity, not per frame
-                    self._latents[key] = self.model.source_latent(assignment.identity)
+                known_latent = self._latents.get(key)
+                if known_latent is None or known_latent[0] is not assignment.identity:  # once per identity
+                    known_latent = self._latents[key] = (assignment.identity,
+                                                         self.model.source_latent(assignment.identity))
                 as_detected = None if context.detected is None else (context.detected,
                                                                       context.as_detected(assignment.face))
-                frame = self.model.swap(frame, assignment.face, self._latents[key], as_detected)  # type: ignore[arg-type]
+                frame = self.model.swap(frame, assignment.face, known_latent[1], as_detected)  # type: ignore[arg-type]
             else:
                 source = best_source_face(assignment.identity, assignment.face)
                 known = self._drawn.get(id(source))

@@ -114,8 +114,11 @@ class RayPool:
         count = actors or gpus or max(1, int(resources.get("CPU", 1)))
         remote = ray.remote(max_restarts=-1, max_task_retries=0)(SegmentActor)
         # One per GPU (its memory fraction is an option of the run), else one per CPU slot.
-        self.actors = [remote.options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1).remote()
-                       for _ in range(count)]
+        # One BLAS thread, as in the studio's own processes: a multi-threaded BLAS rounds sums in the order its
+        # threads finish, and a segment would then differ from the same segment made anywhere else.
+        environment = {"env_vars": {"OPENBLAS_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}}
+        self.actors = [remote.options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                                      runtime_env=environment).remote() for _ in range(count)]
         ray.get([actor.pid.remote() for actor in self.actors])  # started, models not yet loaded
         self._lock = threading.Lock()
         logger.info("Ray cluster at %s: %d actor(s) (%d GPU(s))", address, count, gpus)
