@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -18,9 +21,8 @@ def ray_binary() -> str | None:
     return str(beside) if beside.is_file() else None
 
 
-def cluster_environment(folder: Path) -> dict[str, str]:
-    (folder / "tmp").mkdir(parents=True, exist_ok=True)
-    return {"HOME": str(folder), "RAY_TMPDIR": str(folder / "tmp"), "TMPDIR": str(folder / "tmp"),
+def _environment(home: Path, temporary: Path) -> dict[str, str]:
+    return {"HOME": str(home), "RAY_TMPDIR": str(temporary), "TMPDIR": str(temporary),
             "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
@@ -34,12 +36,55 @@ def _free_port() -> int:
             return port
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (from /proc), e.g. the workers of a cluster this test started."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, waiting = [], [pid]
+    while waiting:
+        for child in children.get(waiting.pop(), []):
+            found.append(child)
+            waiting.append(child)
+    return found
+
+
+def actor_pids(head_pid: int, class_name: str = "SegmentActor") -> list[int]:
+    """PIDs of this cluster's actors of ``class_name`` (Ray titles them ``ray::CLASS``)."""
+    pids = []
+    for pid in descendants(head_pid):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith(f"ray::{class_name}"):
+            pids.append(pid)
+    return pids
+
+
+@dataclass(frozen=True)
+class Cluster:
+    address: str
+    head_pid: int
+    environment: dict[str, str]
+    """What a client of this cluster needs (its HOME and temporary folders, no auth token, no usage stats)."""
+
+
 @contextlib.contextmanager
-def ray_cluster(folder: Path, cpus: int = 2) -> Iterator[str]:
-    """Yields the cluster's address (for ``ray.init(address=...)`` and ``--ray-address``)."""
+def ray_cluster(folder: Path, cpus: int = 2) -> Iterator[Cluster]:
+    """Yields the cluster (its address for ``ray.init(address=...)`` and ``--ray-address``, the head's PID)."""
     binary = ray_binary()
     assert binary, "Ray is not installed (make cluster)"
-    environment = {**os.environ, **cluster_environment(folder)}
+    folder.mkdir(parents=True, exist_ok=True)
+    # Ray's socket paths must stay under 108 bytes: its temporary folder is a short one of its own.
+    temporary = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    own = _environment(folder, temporary)
+    environment = {**os.environ, **own}
     port = _free_port()
     log = open(folder / "ray-head.log", "w")
     process = subprocess.Popen([binary, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
@@ -58,7 +103,7 @@ def ray_cluster(folder: Path, cpus: int = 2) -> Iterator[str]:
                     raise AssertionError((folder / "ray-head.log").read_text()[-3000:])
                 time.sleep(0.5)
         time.sleep(2)  # the raylet registers after the GCS answers
-        yield address
+        yield Cluster(address, process.pid, own)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -67,3 +112,4 @@ def ray_cluster(folder: Path, cpus: int = 2) -> Iterator[str]:
             process.kill()
             process.wait(10)
         log.close()
+        shutil.rmtree(temporary, ignore_errors=True)

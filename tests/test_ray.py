@@ -12,7 +12,7 @@ import pytest
 from facefusion import Options
 from facefusion.pipeline import Job, Progress, RunResult, run_to_end
 
-from ray_cluster import cluster_environment, ray_binary, ray_cluster
+from ray_cluster import ray_binary, ray_cluster
 
 pytestmark = pytest.mark.skipif(ray_binary() is None, reason="needs Ray (make cluster)")
 
@@ -26,10 +26,10 @@ def pool(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("ray")
     saved = dict(os.environ)
-    with ray_cluster(folder) as address:
-        os.environ.update(cluster_environment(folder))
+    with ray_cluster(folder) as cluster:
+        os.environ.update(cluster.environment)
         try:
-            pool = RayPool(address, actors=2)
+            pool = RayPool(cluster.address, actors=2)
             yield pool
             pool.close()
         finally:
