@@ -152,6 +152,9 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--data", default="service-data", metavar="DIR",
                        help="folder of the job store (jobs.sqlite3) and, unless --storage says otherwise, the jobs' "
                             "files (default: service-data)")
+    serve.add_argument("--store", default=None, metavar="URL",
+                       help="the job store: SQLite in --data (default) or postgresql://USER@HOST:PORT/DB for several "
+                            "API processes (needs make cluster)")
     serve.add_argument("--storage", default=None, metavar="DIR or s3://BUCKET/PREFIX",
                        help="where the jobs' inputs and results go: a folder (default: DATA/files) or S3-compatible "
                             "storage, results handed out as presigned URLs (credentials: AWS_ACCESS_KEY_ID and "
@@ -199,7 +202,7 @@ def _serve(args: argparse.Namespace) -> int:
                            workers=args.workers, webhook_secret=args.webhook_secret,
                            max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
                            segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args),
-                           ray_address=args.ray_address, ray_actors=args.ray_actors)
+                           ray_address=args.ray_address, ray_actors=args.ray_actors, store=args.store)
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)
     uvicorn.run(create_service(config), host=args.host, port=args.port, log_level=args.log_level.replace("warn",

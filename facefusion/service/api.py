@@ -42,7 +42,7 @@ class ServiceConfig:
     keys: dict[str, str]
     """Caller name -> API key."""
     data: Path
-    """The job store's folder (jobs.sqlite3)."""
+    """The service's own folder: the SQLite job store (jobs.sqlite3) unless ``store`` names another."""
     storage: str
     """A folder, or s3://BUCKET/PREFIX."""
     s3_endpoint: str | None = None
@@ -57,6 +57,8 @@ class ServiceConfig:
     """Frames per resumable video segment (on Ray: the unit of work an actor takes)."""
     ray_address: str | None = None
     ray_actors: int | None = None
+    store: str | None = None
+    """A postgresql:// URL for a job store several API processes share (default: SQLite in ``data``)."""
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
@@ -96,7 +98,7 @@ def _check_options(raw: str | None) -> dict[str, Any]:
 
 def create_service(config: ServiceConfig) -> FastAPI:
     """The app, its store, storage and workers (started with the app, stopped with it)."""
-    store = JobStore(config.data / "jobs.sqlite3")
+    store = JobStore(config.store or config.data / "jobs.sqlite3")
     storage = storage_for(config)
     storage.check()
     @contextlib.asynccontextmanager
