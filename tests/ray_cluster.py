@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from processes import stop
 
 
 def ray_binary() -> str | None:
@@ -105,11 +106,6 @@ def ray_cluster(folder: Path, cpus: int = 2) -> Iterator[Cluster]:
         time.sleep(2)  # the raylet registers after the GCS answers
         yield Cluster(address, process.pid, own)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop(process, 30.0)
         log.close()
         shutil.rmtree(temporary, ignore_errors=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from processes import stop
 
 ACCESS_KEY = "studio-test-access"
 SECRET_KEY = "studio-test-secret-0123456789"
@@ -84,10 +85,5 @@ def s3_server(folder: Path, bucket: str = "studio-jobs") -> Iterator[S3Server]:
                 time.sleep(0.3)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:  # it once needed this after 10 s
-            process.kill()
-            process.wait(5)
+        stop(process, 10.0)  # it once needed the SIGKILL after 10 s
         log.close()

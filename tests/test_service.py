@@ -5,7 +5,6 @@ import contextlib
 import http.server
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from facefusion.media.image import read_image
 from facefusion.service.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 from conftest import ROOT, embedding_of
+from processes import stop
 
 KEY = "test-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"
@@ -59,11 +59,7 @@ def serving(folder: Path, *flags: str, environment: dict[str, str] | None = None
                 time.sleep(0.1)
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, 30.0)
         log.close()
 
 
