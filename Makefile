@@ -53,7 +53,7 @@ test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/neural.py
