@@ -101,14 +101,15 @@ def example_media(folder: Path) -> list[list[object]]:
 
 
 def create_app(output_dir: Path | None = None, allow_downloads: bool = True, safety: SafetyPolicy | None = None,
-               output_label: str | None = None, label_locked: bool = False):
+               output_label: str | None = None, marks_locked: bool = False):
     """The Blocks app and the engine it owns (close both when done). ``output_label``: the results' visible
-    label; ``label_locked``: the page cannot change it (an app others can reach)."""
+    label; ``marks_locked``: the page can neither change it nor turn the watermark off (an app others can
+    reach)."""
     from facefusion.ui.actions import Engine, new_output_dir
     from facefusion.ui.layout import build_ui
 
     engine = Engine(output_dir=output_dir or new_output_dir(), allow_downloads=allow_downloads,
-                    safety=safety or SafetyPolicy(), output_label=output_label or None, label_locked=label_locked)
+                    safety=safety or SafetyPolicy(), output_label=output_label or None, marks_locked=marks_locked)
     demo = build_ui(engine, example_media(engine.output_dir / "examples"))
     return demo, engine
 
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     # Uploads go inside the app's own folder (unless the operator chose a place), so they leave with it.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(output_dir / "uploads"))
     demo, engine = create_app(output_dir, allow_downloads=args.allow_model_downloads, safety=args.safety,
-                              output_label=args.output_label, label_locked=args.exposed)
+                              output_label=args.output_label, marks_locked=args.exposed)
     # `kill`, `docker stop` and systemd stop with SIGTERM: it takes the same way out as Ctrl+C, so the
     # results folder and the uploads are removed either way.
     signal.signal(signal.SIGTERM, _interrupt)

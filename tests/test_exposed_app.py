@@ -222,7 +222,7 @@ def test_a_client_calling_page_events_directly_cannot_read_server_files(tmp_path
     from sample_media import astronaut
 
     demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
-                                  label_locked=True)
+                                  marks_locked=True)
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(engine.output_dir)])
@@ -263,7 +263,7 @@ def _exposed_app(tmp_path) -> Iterator[tuple[str, object]]:
     from facefusion.ui.exposure import PageEventsOnly, public_events
 
     demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
-                                  label_locked=True)
+                                  marks_locked=True)
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(engine.output_dir)],
@@ -330,3 +330,23 @@ def test_an_exposed_apps_results_carry_the_label_and_need_consent(tmp_path, gene
     corner = (slice(int(height * 0.9), height), slice(int(width * 0.6), width))
     assert np.abs(result[corner].astype(int) - target[corner].astype(int)).max() > 100
     assert result[corner].max() >= 190  # the white text at the default opacity of 80 %
+
+
+def test_an_exposed_page_cannot_change_the_label_or_turn_the_watermark_off(tmp_path):
+    import gradio as gr
+
+    import app
+
+    for locked in (True, False):
+        demo, engine = app.create_app(tmp_path / str(locked), allow_downloads=False, output_label="AI-generated",
+                                      marks_locked=locked)
+        try:
+            marks = {block.label: block for block in demo.blocks.values()
+                     if isinstance(block, (gr.Checkbox, gr.Textbox)) and block.label in ("Output label",
+                                                                                         "Output watermark")}
+            assert set(marks) == {"Output label", "Output watermark"}
+            assert marks["Output label"].value == "AI-generated"
+            assert all((block.interactive is False) == locked for block in marks.values())
+        finally:
+            demo.close()
+            engine.close()

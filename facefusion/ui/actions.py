@@ -86,11 +86,11 @@ class Engine:
     """Whether the page may make the server download models (off by default when the app is exposed)."""
     uploads: UploadKeeper = field(default_factory=UploadKeeper)
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
+    """The operator's policy (--protected-faces, --audit-log), for every run and preview of every session."""
     output_label: str | None = None
     """The visible label results get unless the page changes it (the operator's --output-label)."""
-    label_locked: bool = False
-    """Whether the page may change the label: not on an app others can reach."""
-    """The operator's policy (--protected-faces, --audit-log), for every run and preview of every session."""
+    marks_locked: bool = False
+    """The page can neither change the label nor turn the watermark off: an app others can reach."""
     _analysers: dict[tuple[object, ...], tuple[FaceAnalyser, threading.Lock]] = field(default_factory=dict)
     """Each analyser with the lock its users hold: its mediapipe graphs take one picture at a time (two page
     events at once, the sources' gallery and the preview, broke a graph's timestamps)."""

@@ -31,13 +31,21 @@ PAGE_CSS = """
 otherwise stretch a single face across the column). Passed to ``launch``, which takes a page's css."""
 
 
-def label_widget(engine: actions.Engine) -> gr.Textbox:
-    """The visible label's text box: the operator's label, fixed on an app others can reach."""
-    if not engine.label_locked:
-        return widget("output_label", option_specs()["output_label"], engine.output_label)
-    return gr.Textbox(value=engine.output_label or "", label="Output label", interactive=False,
-                      info="burnt visibly into every result; set by this server's operator, so that everyone who "
-                           "sees a result made here knows how it was made")
+MARK_OPTIONS = ("output_label", "output_watermark")
+LOCKED_NOTE = "set by this server's operator, so that everyone who sees a result made here knows how it was made"
+
+
+def mark_widget(engine: actions.Engine, name: str) -> gr.components.Component:
+    """The label's text box and the watermark's checkbox: the operator's, fixed on an app others can reach."""
+    if name == "output_label" and not engine.marks_locked:
+        return widget(name, option_specs()[name], engine.output_label)
+    if name == "output_label":
+        return gr.Textbox(value=engine.output_label or "", label="Output label", interactive=False,
+                          info=f"burnt visibly into every result; {LOCKED_NOTE}")
+    if not engine.marks_locked:
+        return default_widget(name)
+    return gr.Checkbox(value=True, label="Output watermark", interactive=False,
+                       info=f"an invisible watermark in every result; {LOCKED_NOTE}")
 
 
 def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) -> gr.Blocks:
@@ -73,7 +81,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                                       visible=visible) as box:
                         for name in names:
                             option_names.append(name)
-                            option_inputs.append(label_widget(engine) if name == "output_label"
+                            option_inputs.append(mark_widget(engine, name) if name in MARK_OPTIONS
                                                  else default_widget(name))
                     if processor is not None:
                         processor_boxes[processor] = box
@@ -139,8 +147,8 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                             end_frame: Any, length: int) -> Options:
             fixed: dict[str, Any] = {"processors": chosen or ["face_swapper"],
                                      "reference_face_position": int(position or 0)}
-            if engine.label_locked:
-                fixed["output_label"] = engine.output_label
+            if engine.marks_locked:
+                fixed.update(output_label=engine.output_label, output_watermark=True)
             if length > 1:
                 fixed["trim_frame_start"] = int(start_frame) if start_frame else None
                 fixed["trim_frame_end"] = int(end_frame) if end_frame and int(end_frame) < length else None
