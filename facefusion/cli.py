@@ -171,6 +171,9 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--max-upload-size", default="1gb", help="largest upload of one request (default: 1gb)")
     serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
                        help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
+    serve.add_argument("--default-options", default=None, metavar="JSON",
+                       help="options every job gets unless it gives its own, e.g. "
+                            "'{\"execution_providers\": [\"cuda\"]}' on GPU workers")
     serve.add_argument("--ray-address", default=None, metavar="ADDRESS",
                        help="run the jobs on this Ray cluster (e.g. 127.0.0.1:6379; needs make cluster): long-lived "
                             "actors keep the models, a video's segments spread over them")
@@ -196,18 +199,42 @@ def _serve(args: argparse.Namespace) -> int:
         upload_limit = parse_size(args.max_upload_size)
     except ValueError as error:
         raise InvalidInputError(f"--max-upload-size: {error}") from None
+    defaults = _default_options(args.default_options)
     data = Path(args.data)
     config = ServiceConfig(keys=load_keys(args.api_keys), data=data, storage=args.storage or str(data / "files"),
                            s3_endpoint=args.s3_endpoint, s3_url_expiry=args.s3_url_expiry,
                            workers=args.workers, webhook_secret=args.webhook_secret,
                            max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
                            segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args),
-                           ray_address=args.ray_address, ray_actors=args.ray_actors, store=args.store)
+                           ray_address=args.ray_address, ray_actors=args.ray_actors, store=args.store,
+                           default_options=defaults)
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)
     uvicorn.run(create_service(config), host=args.host, port=args.port, log_level=args.log_level.replace("warn",
                 "warning"), access_log=args.log_level == "debug")
     return EXIT_OK
+
+
+def _default_options(text: str | None) -> dict[str, Any]:
+    """``--default-options``: a JSON object of option names, checked like a job's options."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise InvalidInputError("--default-options: not JSON; give an object such as "
+                                "'{\"execution_providers\": [\"cuda\"]}'") from None
+    if not isinstance(values, dict):
+        raise InvalidInputError("--default-options: give a JSON object of option names and values")
+    try:
+        make_options(**values)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"--default-options: {error.message}") from None
+    except TypeError as error:
+        raise InvalidInputError(f"--default-options: {error}") from None
+    return values
 
 
 def _ui(arguments: list[str]) -> int:

@@ -258,3 +258,21 @@ def test_a_restarted_server_finishes_the_jobs_it_was_given(tmp_path, generated):
     assert finished["status"] == "done", finished
     assert finished["report"]["frames"] == 120
     assert finished["report"]["resumed_from"] >= 48  # at least one finished segment was kept
+
+
+def test_the_servers_default_options_apply_unless_a_job_gives_its_own(tmp_path, generated):
+    defaults = json.dumps({"face_selector_mode": "many", "face_swapper_morph": 40})
+    with serving(tmp_path, "--default-options", defaults) as url:
+        options = json.loads(call("GET", f"{url}/v1/capabilities")[1])["options"]
+        assert options["face_selector_mode"]["default"] == "many" and options["face_swapper_morph"]["default"] == 40
+        status, job = submit(url, generated["two_people"], [generated["grace_hopper"]])
+        assert status == 202 and wait_for(url, job["id"])["report"]["faces_selected"] == 2
+        status, job = submit(url, generated["two_people"], [generated["grace_hopper"]],
+                             options=json.dumps({"face_selector_mode": "one"}))
+        assert status == 202 and wait_for(url, job["id"])["report"]["faces_selected"] == 1
+    keys = tmp_path / "keys.txt"
+    refused = subprocess.run([sys.executable, "-m", "facefusion", "serve", "--api-keys", str(keys), "--data",
+                              str(tmp_path / "other"), "--default-options", '{"face_swapper_morph": 500}'],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert "--default-options: --face-swapper-morph: 500 is out of range" in refused.stderr

@@ -57,14 +57,17 @@ class ServiceConfig:
     """Frames per resumable video segment (on Ray: the unit of work an actor takes)."""
     ray_address: str | None = None
     ray_actors: int | None = None
+    default_options: dict[str, Any] = field(default_factory=dict)
+    """Options every job gets unless it gives its own (e.g. {"execution_providers": ["cuda"]} on GPU workers)."""
     store: str | None = None
     """A postgresql:// URL for a job store several API processes share (default: SQLite in ``data``)."""
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
-def capabilities() -> dict[str, Any]:
-    """Every option as an API caller needs it: its JSON type, default, choices, range and help."""
-    defaults = Options()
+def capabilities(server_defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every option as an API caller needs it: its JSON type, default (this server's where it sets one),
+    choices, range and help."""
+    defaults = Options().replace(**(server_defaults or {}))
     described = {}
     for name, spec in option_specs().items():
         default = getattr(defaults, name)
@@ -79,14 +82,16 @@ def capabilities() -> dict[str, Any]:
     return {"version": __version__, "options": described}
 
 
-def _check_options(raw: str | None) -> dict[str, Any]:
-    """The options JSON, checked by the option definitions (422 naming the option that is off)."""
+def _check_options(raw: str | None, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options JSON over the server's defaults, checked by the option definitions (422 naming the option
+    that is off)."""
     try:
         values = json.loads(raw) if raw else {}
     except ValueError:
         raise HTTPException(422, "options: not JSON; send an object such as {\"face_selector_mode\": \"many\"}")
     if not isinstance(values, dict):
         raise HTTPException(422, "options: send a JSON object of option names and values")
+    values = {**(defaults or {}), **values}
     try:
         make_options(**values)
     except InvalidInputError as error:
@@ -156,7 +161,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
     @app.get("/v1/capabilities")
     def list_capabilities(authorization: str | None = Header(None)) -> dict[str, Any]:
         caller(authorization)
-        return capabilities()
+        return capabilities(config.default_options)
 
     @app.post("/v1/jobs", status_code=202)
     async def submit(request: Request, target: UploadFile | None = File(None),
@@ -172,7 +177,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
                 return JSONResponse(describe(earlier), status_code=200)
         if not consent:
             raise HTTPException(422, CONSENT_REFUSAL)
-        values = _check_options(options)
+        values = _check_options(options, config.default_options)
         if callback_url is not None and not callback_url.startswith(("http://", "https://")):
             raise HTTPException(422, "callback_url: give an http(s) URL")
         if store.count_waiting(owner) >= config.max_queued_jobs:
