@@ -124,7 +124,7 @@ class Studio:
 
     def refuse_content(self, frame: FrameBGR, what: str, stage: str) -> None:
         """Raise RefusedError when one of the operator's content checks rejects ``frame`` (target or output)."""
-        if not self.safety.content_checks:
+        if not self.checks_content:
             return
         if self._content_checks is None:
             self._content_checks = content_checks(self.safety.content_checks)

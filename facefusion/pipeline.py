@@ -297,8 +297,7 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
                 writer = SegmentWriter(*payload)
             elif kind == "frame" and writer is not None:
                 image, pts = payload
-                image = painter.draw(image) if painter is not None else image
-                writer.write(marker.mark(image) if marker is not None else image, pts)
+                writer.write(_marked(image, painter, marker), pts)
             elif kind == "close" and writer is not None:
                 parts, number, swaps, failed = payload
                 writer.close()
@@ -312,6 +311,12 @@ def _encoder(jobs: queue.Queue, errors: list[BaseException], marker: VideoMarker
             if writer is not None:
                 writer.abandon()
                 writer = None
+
+
+def _marked(frame: FrameBGR, painter: LabelPainter | None, marker: VideoMarker | None) -> FrameBGR:
+    """The frame as it is written: the visible label first, then the invisible watermark over everything."""
+    frame = painter.draw(frame) if painter is not None else frame
+    return marker.mark(frame) if marker is not None else frame
 
 
 def video_settings(job: Job, options: Options) -> tuple[Path, VideoInfo, EncoderSettings, Schedule, list[str]]:
@@ -410,8 +415,7 @@ def render_segment(studio: Studio, plan: SwapPlan, job: Job, options: Options, n
             frame = resized(image, options.output_video_scale)
             if position in checked:
                 studio.refuse_content(frame, f"frame {position} of the output for {Path(job.target).name}", "output")
-            frame = painter.draw(frame) if painter is not None else frame
-            writer.write(marker.mark(frame) if marker is not None else frame, schedule.pts[position])
+            writer.write(_marked(frame, painter, marker), schedule.pts[position])
         writer.close()
     except BaseException:
         writer.abandon()
@@ -426,11 +430,12 @@ def _check_target_frames(studio: Studio, info: VideoInfo, schedule: Schedule, ta
     to check while drawing (none without checks)."""
     if not studio.checks_content:
         return set()
-    for position in sorted(sample_positions(len(schedule.inputs))):
+    positions = sample_positions(len(schedule.inputs))
+    for position in sorted(positions):
         index = schedule.inputs[position]
         for decoded in read_frames(info, index, index + 1):
             studio.refuse_content(decoded.image, f"frame {index} of the target {Path(target).name}", "target")
-    return sample_positions(len(schedule.inputs))
+    return positions
 
 
 def _identities_for(studio: Studio, plan, options: Options, target: str):

@@ -6,25 +6,21 @@ write to one log at once.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 from ..errors import storage_error
+from ..inference.download import sha256_of
 
 
 def file_hash(path: str | os.PathLike[str]) -> str | None:
     """The SHA-256 of a file's bytes (None when it cannot be read)."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_of(Path(path))
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def record(log: str | os.PathLike[str] | None, decision: str, *, sources: list[str], target: str,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError, storage_error
-from .audit import file_hash
+from ..inference.download import sha256_of
 
 SIGNED_FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
                   ".mp4": "video/mp4", ".mov": "video/quicktime"}
@@ -83,7 +83,7 @@ def sign_output(output: Path, credentials: Credentials, *, target: str, source_t
         "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [
             {"action": "c2pa.opened", "parameters": {"ingredientIds": ["target"]}}, edited]}}],
         "ingredients": [{"title": target_path.name, "format": target_type, "relationship": "parentOf",
-                         "label": "target", "instance_id": f"sha256:{file_hash(target_path)}"}],
+                         "label": "target", "instance_id": f"sha256:{sha256_of(target_path)}"}],
     }
     signed = output.with_name(f".{output.name}.signing")
     try:

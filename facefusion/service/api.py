@@ -22,19 +22,18 @@ from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadF
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from .. import __version__
-from ..errors import InvalidInputError, StudioError
+from ..errors import InvalidInputError, RefusedError, StudioError
 from ..media.image import is_image_path, read_image
 from ..media.video import is_video_path, probe_video
 from ..options import Options, make_options, option_specs
 from ..pipeline import run
+from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
 from .keys import caller_of
 from .storage import LocalStorage, S3Storage
 from .store import JobRecord, JobStore, new_job_id
 
-CONSENT_REFUSAL = ("consent: send consent=true to confirm that the people whose faces are used have agreed to it; "
-                   "no job was made")
 
 
 @dataclass
@@ -175,8 +174,10 @@ def create_service(config: ServiceConfig) -> FastAPI:
             earlier = store.find(owner, idempotency_key)
             if earlier is not None:
                 return JSONResponse(describe(earlier), status_code=200)
-        if not consent:
-            raise HTTPException(422, CONSENT_REFUSAL)
+        try:
+            require_consent(consent, "send consent=true")
+        except RefusedError as error:
+            raise HTTPException(422, error.message) from None
         values = _check_options(options, config.default_options)
         if callback_url is not None and not callback_url.startswith(("http://", "https://")):
             raise HTTPException(422, "callback_url: give an http(s) URL")

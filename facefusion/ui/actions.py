@@ -19,7 +19,7 @@ import gradio as gr
 import numpy as np
 
 from ..api import Studio
-from ..errors import InvalidInputError, RefusedError, StoppedError, StudioError, storage_error
+from ..errors import InvalidInputError, StoppedError, StudioError, storage_error
 from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
@@ -342,13 +342,6 @@ def report_text(result: RunResult) -> str:
 CONSENT_QUESTION = "The people whose faces I use have agreed to it"
 CONSENT_NEEDED = (f"Nothing was started: tick “{CONSENT_QUESTION}” above Start first (asked once while this "
                   "page is open).")
-
-
-def check_consent(agreed: object) -> None:
-    """The API's swaps run only for a caller who says, each time, that the people shown agreed."""
-    if agreed is not True:
-        raise RefusedError("consent: confirm that the people whose faces are used have agreed to it (pass "
-                           "consent=True, the fifth argument); nothing was run")
 
 
 def api_swap(engine: Engine, sources: list[str], target: str, options: Options, video: bool) -> str:

@@ -6,6 +6,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..options import PROCESSOR_NAMES, Options, option_specs
+from ..safety.consent import require_consent
 from . import actions
 from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options, widget
 
@@ -245,7 +246,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             engine.stop_flag(session).set()
 
         def api_request(files: Any, target_file: Any, mode: str, morph: float, agreed: bool, video: bool) -> str:
-            actions.check_consent(agreed)
+            require_consent(agreed, "pass consent=True, the fifth argument")
             options = Options(face_selector_mode=mode, face_swapper_morph=int(morph), output_label=engine.output_label)
             inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
             engine.uploads.hold(inputs)
