@@ -17,6 +17,7 @@ from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED, InvalidI
                      storage_error)
 from .options import Options, is_text_option, make_options, option_specs
 from .safety.policy import add_safety_flags, policy_from_args
+from .service.store import LEASE_SECONDS
 
 logger = logging.getLogger("facefusion")
 
@@ -163,7 +164,12 @@ def _add_serve_command(commands: Any) -> None:
                        help="the S3 server, for storage other than AWS (e.g. http://127.0.0.1:8333)")
     serve.add_argument("--s3-url-expiry", type=int, default=86400, metavar="SECONDS",
                        help="how long a result's presigned URL works (default: 86400, a day)")
-    serve.add_argument("--workers", type=int, default=1, help="jobs run at once in this process (default: 1)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="jobs run at once in this process (default: 1; 0: this process only accepts jobs, "
+                            "other servers on the same --store run them)")
+    serve.add_argument("--job-lease", type=float, default=LEASE_SECONDS, metavar="SECONDS",
+                       help="how long a running job stays with a server that stopped answering before another "
+                            f"server on the same --store takes it and resumes it (default: {LEASE_SECONDS:g})"),
     serve.add_argument("--webhook-secret", default=os.environ.get("FACEFUSION_WEBHOOK_SECRET"), metavar="SECRET",
                        help="signs every callback (HMAC-SHA256; default: $FACEFUSION_WEBHOOK_SECRET)")
     serve.add_argument("--max-queued-jobs", type=int, default=16,
@@ -193,8 +199,10 @@ def _serve(args: argparse.Namespace) -> int:
     from .service.keys import load_keys
     from .ui.uploads import parse_size
 
-    if args.workers < 1 or args.max_queued_jobs < 1:
-        raise InvalidInputError("--workers and --max-queued-jobs: give 1 or more")
+    if args.workers < 0 or args.max_queued_jobs < 1:
+        raise InvalidInputError("--workers: give 0 or more; --max-queued-jobs: give 1 or more")
+    if args.job_lease < 1:
+        raise InvalidInputError("--job-lease: give 1 second or more")
     try:
         upload_limit = parse_size(args.max_upload_size)
     except ValueError as error:
@@ -207,6 +215,7 @@ def _serve(args: argparse.Namespace) -> int:
                            max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
                            segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args),
                            ray_address=args.ray_address, ray_actors=args.ray_actors, store=args.store,
+                           job_lease=args.job_lease,
                            default_options=defaults)
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)

@@ -35,9 +35,13 @@ def test_results_go_to_the_bucket_and_arrive_through_a_presigned_url(s3, tmp_pat
         presigned = finished["result_url"]
         assert presigned.startswith(f"{s3.endpoint}/{s3.bucket}/results/{job['id']}/output.jpg?")
         assert "X-Amz-Signature=" in presigned
-        # The object is in the bucket, and the presigned URL reads it without any key.
+        # The result and the uploaded inputs are in the bucket (any server can run a job), no local copy is left,
+        # and the presigned URL reads the result without any key.
         listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"results/{job['id']}/")
-        assert [item["Key"] for item in listed["Contents"]] == [f"results/{job['id']}/output.jpg"]
+        assert sorted(item["Key"] for item in listed["Contents"]) == [
+            f"results/{job['id']}/inputs/00-{generated['grace_hopper'].name}",
+            f"results/{job['id']}/inputs/01-{generated['astronaut'].name}", f"results/{job['id']}/output.jpg"]
+        assert not (tmp_path / "data" / "work" / job["id"]).exists()
         with urllib.request.urlopen(presigned, timeout=30) as response:
             data = response.read()
         picture = tmp_path / "result.jpg"

@@ -1,7 +1,9 @@
-"""The job store on SQLite and on a real PostgreSQL server: claims, idempotency, restarts, callbacks."""
+"""The job store on SQLite and on a real PostgreSQL server: claims, idempotency, leases, restarts, callbacks."""
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -11,19 +13,23 @@ from postgres_server import postgres_bin, postgres_server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
+def location(request, tmp_path):
+    """Where a store lives: a SQLite file, or a real PostgreSQL server's URL."""
     if request.param == "sqlite":
-        opened = JobStore(tmp_path / "jobs.sqlite3")
-        yield opened
-        opened.close()
+        yield tmp_path / "jobs.sqlite3"
         return
     pytest.importorskip("psycopg")
     if postgres_bin() is None:
         pytest.skip("needs Debian's postgresql (.ci/run installs it)")
     with postgres_server() as url:
-        opened = JobStore(url)
-        yield opened
-        opened.close()
+        yield url
+
+
+@pytest.fixture
+def store(location):
+    opened = JobStore(location)
+    yield opened
+    opened.close()
 
 
 def test_two_workers_never_claim_the_same_job(store):
@@ -54,8 +60,11 @@ def test_idempotency_restart_cancel_and_callbacks(store):
     assert other_new and other.id != first.id
     running = store.claim()
     assert running is not None and running.id == first.id and running.status == "running"
-    assert store.requeue_running() == 1 and store.get(first.id).status == "queued"
+    assert running.worker == store.worker_id
+    store.requeue(first.id)  # a stopping server gives its job back
+    assert store.get(first.id).status == "queued" and store.get(first.id).worker is None
     assert store.cancel(other.id).status == "cancelled"
+    assert store.claim().id == first.id
     store.set_progress(first.id, {"frames": 3, "total": 9})
     store.add_callback_attempt(first.id, {"attempt": 1, "status": 500})
     store.add_callback_attempt(first.id, {"attempt": 2, "status": 204})
@@ -86,3 +95,59 @@ def test_a_store_that_cannot_be_reached_is_a_clear_error():
 
     with pytest.raises(InvalidInputError, match="--store: cannot connect to postgresql://studio@127.0.0.1:1/x"):
         JobStore("postgresql://studio@127.0.0.1:1/x")
+
+
+def test_each_server_keeps_its_own_jobs_until_its_lease_runs_out(location):
+    """Two API processes on one store: a restart of one leaves the other's running job alone; a cancel
+    reaches the process that runs the job; a dead process's job goes to the other after the lease."""
+    first_server, second_server = JobStore(location, lease_seconds=1.5), JobStore(location, lease_seconds=1.5)
+    try:
+        early, _ = first_server.create("alice", {"n": 1})
+        late, _ = first_server.create("alice", {"n": 2})
+        assert first_server.claim().id == early.id and second_server.claim().id == late.id
+        second_server.requeue(late.id)  # the second server restarts ...
+        second_server.requeue(early.id)  # ... and cannot give back what the first runs
+        assert second_server.requeue_expired() == 0
+        assert second_server.get(early.id).status == "running" and second_server.get(late.id).status == "queued"
+        assert second_server.get(early.id).worker == first_server.worker_id
+
+        second_server.cancel(early.id)  # DELETE arrived at the other process
+        assert second_server.get(early.id).status == "running"  # until its own server stops it
+        held, cancelled = first_server.renew()
+        assert held == {early.id} and cancelled == {early.id}
+        assert not second_server.finish(early.id, "done", result={"frames": 1})
+
+        time.sleep(0.8)
+        first_server.renew()  # renewed in time: still its own
+        time.sleep(0.8)
+        assert second_server.requeue_expired() == 0
+        time.sleep(1.6)  # the first server died: no renewal for longer than the lease
+        assert second_server.requeue_expired() == 1
+        taken = second_server.claim()
+        assert taken.id == early.id and taken.worker == second_server.worker_id
+        assert first_server.renew() == (set(), set())  # the first one learns that it lost the job
+        assert not first_server.finish(early.id, "done")  # and its late outcome does not count
+        assert second_server.finish(early.id, "cancelled", error="cancelled by the caller")
+        assert second_server.get(early.id).status == "cancelled"
+    finally:
+        first_server.close()
+        second_server.close()
+
+
+def test_a_store_made_before_leases_gets_their_columns(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""CREATE TABLE jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL, idempotency_key TEXT,
+        status TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
+        request TEXT NOT NULL, progress TEXT NOT NULL DEFAULT '{}', result TEXT, error TEXT,
+        callbacks TEXT NOT NULL DEFAULT '[]', UNIQUE (owner, idempotency_key));
+        INSERT INTO jobs (id, owner, status, created, updated, request) VALUES ('old', 'alice', 'running', 1, 1, '{}');""")
+    old.commit()
+    old.close()
+    store = JobStore(path)
+    try:
+        assert store.get("old").worker is None
+        assert store.requeue_expired() == 1  # left running by a server of the earlier version
+        assert store.claim().id == "old"
+    finally:
+        store.close()

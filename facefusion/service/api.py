@@ -32,7 +32,7 @@ from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
 from .keys import caller_of
 from .storage import LocalStorage, S3Storage
-from .store import JobRecord, JobStore, new_job_id
+from .store import LEASE_SECONDS, JobRecord, JobStore, new_job_id
 
 
 
@@ -60,6 +60,8 @@ class ServiceConfig:
     """Options every job gets unless it gives its own (e.g. {"execution_providers": ["cuda"]} on GPU workers)."""
     store: str | None = None
     """A postgresql:// URL for a job store several API processes share (default: SQLite in ``data``)."""
+    job_lease: float = LEASE_SECONDS
+    """Seconds a running job stays with a server that stopped renewing it before another server takes it."""
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
@@ -102,7 +104,7 @@ def _check_options(raw: str | None, defaults: dict[str, Any] | None = None) -> d
 
 def create_service(config: ServiceConfig) -> FastAPI:
     """The app, its store, storage and workers (started with the app, stopped with it)."""
-    store = JobStore(config.store or config.data / "jobs.sqlite3")
+    store = JobStore(config.store or config.data / "jobs.sqlite3", lease_seconds=config.job_lease)
     storage = storage_for(config)
     storage.check()
     @contextlib.asynccontextmanager
@@ -135,7 +137,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
         from ..workers.ray_pool import RayPool
 
         pool = RayPool(config.ray_address, config.ray_actors)
-    workers = LocalWorkers(store=store, safety=config.safety, describe=describe, publish=storage.publish,
+    workers = LocalWorkers(store=store, safety=config.safety, describe=describe, storage=storage,
                            runner=pool.run if pool is not None else run, count=config.workers,
                            webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
     app.state.store, app.state.workers = store, workers
@@ -191,9 +193,10 @@ def create_service(config: ServiceConfig) -> FastAPI:
             raise HTTPException(422, "target: send either a target file or a target_url")
         job_id = new_job_id()
         try:
-            paths = await asyncio.to_thread(_save_inputs, storage, job_id, target, target_url, sources, source_urls,
-                                            config.max_upload_bytes)
+            paths, objects = await asyncio.to_thread(_save_inputs, storage, job_id, target, target_url, sources,
+                                                     source_urls, config.max_upload_bytes)
             await asyncio.to_thread(_check_media, paths, values)
+            kept = await asyncio.to_thread(storage.keep_inputs, job_id, paths, objects)
         except HTTPException:
             storage.remove(job_id)
             raise
@@ -204,6 +207,8 @@ def create_service(config: ServiceConfig) -> FastAPI:
         job_request = {"target": str(target_path), "sources": [str(path) for path in source_paths], "options": values,
                        "callback_url": callback_url,
                        "output": str(storage.output_path(job_id, output_suffix(str(target_path))))}
+        if kept:
+            job_request["input_objects"] = kept
         job, new = store.create(owner, job_request, idempotency_key, job_id=job_id)
         if not new:
             storage.remove(job_id)
@@ -257,16 +262,19 @@ def create_service(config: ServiceConfig) -> FastAPI:
 
 
 def _save_inputs(storage: LocalStorage, job_id: str, target: UploadFile | None, target_url: str | None,
-                 sources: list[UploadFile], source_urls: list[str], limit: int) -> list[Path]:
+                 sources: list[UploadFile], source_urls: list[str], limit: int) -> tuple[list[Path], list[str | None]]:
     """The job's inputs in its folder, target first: uploads (counted against ``limit``) or objects of the
-    storage named by URL."""
-    written, total = [], 0
+    storage named by URL; with each, the object it came from (None for an upload)."""
+    written: list[Path] = []
+    objects: list[str | None] = []
+    total = 0
     inputs: list[UploadFile | str] = [target if target is not None else str(target_url), *sources,
                                       *[url for item in source_urls for url in item.split(",") if url.strip()]]
     for index, given in enumerate(inputs):
         if isinstance(given, str):
             path = storage.input_path(job_id, index, given.rsplit("/", 1)[-1])
             written.append(storage.fetch(given.strip(), path))
+            objects.append(storage.object_key(given.strip()))
             continue
         path = storage.input_path(job_id, index, given.filename or ("target" if index == 0 else "source"))
         with open(path, "wb") as handle:
@@ -276,7 +284,8 @@ def _save_inputs(storage: LocalStorage, job_id: str, target: UploadFile | None, 
                     raise HTTPException(413, f"the upload is larger than {limit} bytes")
                 handle.write(block)
         written.append(path)
-    return written
+        objects.append(None)
+    return written, objects
 
 
 def storage_for(config: ServiceConfig) -> LocalStorage:

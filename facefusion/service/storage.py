@@ -1,11 +1,15 @@
 """Where a job's files live: its uploaded inputs and its result.
 
 The embedded default is a local folder (``--storage DIR``): ``DIR/JOB/inputs/…`` and ``DIR/JOB/output.EXT``;
-the API serves the result itself at ``/v1/jobs/JOB/result``. With ``--storage s3://BUCKET/PREFIX`` results
-go to object storage and are handed out as presigned URLs.
+the API serves the result itself at ``/v1/jobs/JOB/result``. Several API processes can share it only as one
+folder (one machine, or a shared file system). With ``--storage s3://BUCKET/PREFIX`` the inputs and the
+result go to object storage (results handed out as presigned URLs), and each process works in a local
+folder of its own: a job accepted by one process can run in another, on another machine, which fetches
+the inputs first.
 """
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +17,8 @@ from pathlib import Path
 from ..errors import InvalidInputError
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+logger = logging.getLogger("facefusion")
+NO_OBJECTS = "target_url/source_urls need object storage (--storage s3://BUCKET/PREFIX); upload the files instead"
 
 
 def safe_name(name: str, fallback: str) -> str:
@@ -46,19 +52,33 @@ class LocalStorage:
         """Make the finished result available; returns an object key (None: it stays in this folder)."""
         return None
 
+    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
+        """Make an accepted job's inputs reachable from every server; returns their object keys (none here:
+        the folder itself is what the servers share)."""
+        return []
+
+    def localise(self, job_id: str, request: dict) -> dict:
+        """The job's request with its inputs and output in this machine's folder (as accepted, here)."""
+        return request
+
+    def release(self, job_id: str) -> None:
+        """A job ended: its local work files may go (here they are the stored result: they stay)."""
+
     def url_of(self, key: str) -> str:
         raise NotImplementedError("a local folder's results are served by the API itself")
 
     def fetch(self, url: str, destination: Path) -> Path:
-        raise InvalidInputError("target_url/source_urls need object storage (--storage s3://BUCKET/PREFIX); "
-                                "upload the files instead")
+        raise InvalidInputError(NO_OBJECTS)
+
+    def object_key(self, url: str) -> str:
+        raise InvalidInputError(NO_OBJECTS)
 
     def check(self) -> None:
         """Nothing to reach: the folder exists."""
 
 
 class S3Storage(LocalStorage):
-    """Results (and inputs given by URL) in S3-compatible object storage; the work happens in a local folder.
+    """Inputs and results in S3-compatible object storage; the work happens in a local folder.
 
     ``s3://BUCKET/PREFIX``: a job's result is uploaded to ``PREFIX/JOB/output.EXT`` and handed out as a
     presigned GET URL that expires after ``expiry`` seconds (made anew at each request). Credentials come
@@ -80,6 +100,46 @@ class S3Storage(LocalStorage):
     def key(self, job_id: str, name: str) -> str:
         return "/".join(part for part in (self.prefix, job_id, name) if part)
 
+    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
+        """Upload the inputs that came as files (those given by URL are objects already); their keys."""
+        keys = []
+        for path, key in zip(paths, objects):
+            if key is None:
+                key = self.key(job_id, f"inputs/{path.name}")
+                self.client.upload_file(str(path), self.bucket, key)
+            keys.append(key)
+        return keys
+
+    def localise(self, job_id: str, request: dict) -> dict:
+        """Inputs the accepting process left on another machine are fetched from their objects; the output
+        goes to this process's work folder."""
+        keys = request.get("input_objects")
+        if not keys or Path(request["target"]).resolve().is_relative_to(self.root.resolve()):
+            return request  # accepted by a process working in this folder: everything is in place
+        logger.info("job %s was accepted by another server: its inputs are fetched from the storage", job_id)
+        paths = []
+        for accepted, key in zip([request["target"], *request["sources"]], keys):
+            path = self.folder(job_id) / "inputs" / Path(accepted).name
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(path.name + ".partial")
+                self.fetch(key, partial)
+                partial.replace(path)
+            paths.append(str(path))
+        output = self.output_path(job_id, Path(request["output"]).suffix)
+        return {**request, "target": paths[0], "sources": paths[1:], "output": str(output)}
+
+    def release(self, job_id: str) -> None:
+        """The inputs are kept as objects and the result was uploaded: the local work folder goes."""
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+
+    def remove(self, job_id: str) -> None:
+        """A refused or repeated request: its local files and the inputs it uploaded go."""
+        super().remove(job_id)
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(job_id, "inputs/"))
+        for item in listing.get("Contents", []):
+            self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
+
     def publish(self, job_id: str, output: Path) -> str:
         """Upload the result; returns its object key (the local copy is removed)."""
         key = self.key(job_id, output.name)
@@ -95,15 +155,20 @@ class S3Storage(LocalStorage):
         """Download ``s3://BUCKET/KEY`` (or a key of this storage's bucket) to ``destination``."""
         from botocore.exceptions import ClientError
 
-        bucket, key = parse_s3_url(url) if url.startswith("s3://") else (self.bucket, url.lstrip("/"))
-        if bucket != self.bucket:
-            raise InvalidInputError(f"{url}: only objects of this service's bucket ({self.bucket}) can be used")
+        key = self.object_key(url)
         try:
-            self.client.download_file(bucket, key, str(destination))
+            self.client.download_file(self.bucket, key, str(destination))
         except ClientError as error:
             raise InvalidInputError(f"{url}: cannot be read from the storage "
                                     f"({error.response.get('Error', {}).get('Code', 'error')})") from None
         return destination
+
+    def object_key(self, url: str) -> str:
+        """The key of ``s3://BUCKET/KEY`` or of a bare key, in this storage's bucket (no other is used)."""
+        bucket, key = parse_s3_url(url) if url.startswith("s3://") else (self.bucket, url.lstrip("/"))
+        if bucket != self.bucket:
+            raise InvalidInputError(f"{url}: only objects of this service's bucket ({self.bucket}) can be used")
+        return key
 
     def check(self) -> None:
         """Reach the bucket once at start-up: a wrong endpoint, key or bucket is said before any job."""

@@ -3,13 +3,20 @@
 SQLite in WAL mode in the service's data folder (the embedded default: no server to run), or PostgreSQL
 (``--store postgresql://…``) for several API processes on several machines. A job is claimed with one
 ``UPDATE … RETURNING`` (on PostgreSQL over ``FOR UPDATE SKIP LOCKED``), so two workers never take the same
-one. A server that restarts finds its queued jobs still queued and its running ones put back in the queue:
-the pipeline resumes a video from its last finished segment. (With several API processes on one store, a
-restart puts back every running job; give each process its own store or restart them together.)
+one.
+
+A claimed job is leased: it names the process that runs it (``worker``) and stays its own while that process
+renews the lease (``renew``, every few seconds). A server that stops puts its own running jobs back in the
+queue; one that died keeps them only until the lease runs out, and then any server takes them again (the
+pipeline resumes a video from its last finished segment). So restarting one of several API processes on one
+store touches only that process's jobs. Cancelling a job another process runs sets ``cancel_requested``,
+which that process sees at its next renewal.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -22,6 +29,8 @@ from ..errors import InvalidInputError
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
+LEASE_SECONDS = 20.0
+"""How long a running job stays with a server that stopped renewing it (it renews every quarter of this)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -40,10 +49,18 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
 """
+LEASE_COLUMNS = {"worker": "TEXT", "lease_until": "DOUBLE PRECISION",
+                 "cancel_requested": "INTEGER NOT NULL DEFAULT 0"}
+"""Added to stores made before jobs were leased (and created with the table)."""
 
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+def new_worker_id() -> str:
+    """Names one server process in the store (host and PID for the reader, a random part for uniqueness)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -60,6 +77,9 @@ class JobRecord:
     error: str | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     idempotency_key: str | None = None
+    worker: str | None = None
+    """The server process running it (while running)."""
+    cancel_requested: bool = False
 
     @property
     def finished(self) -> bool:
@@ -70,14 +90,17 @@ def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(id=row["id"], owner=row["owner"], status=row["status"], created=row["created"],
                      updated=row["updated"], request=json.loads(row["request"]), progress=json.loads(row["progress"]),
                      result=json.loads(row["result"]) if row["result"] else None, error=row["error"],
-                     callbacks=json.loads(row["callbacks"]), idempotency_key=row["idempotency_key"])
+                     callbacks=json.loads(row["callbacks"]), idempotency_key=row["idempotency_key"],
+                     worker=row["worker"], cancel_requested=bool(row["cancel_requested"]))
 
 
 class JobStore:
     """Jobs in SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL); safe to use from the API's threads
-    and its workers."""
+    and its workers. Each instance is one server process (``worker_id``) with its own leases."""
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.worker_id = new_worker_id()
+        self.lease_seconds = lease_seconds
         self._postgres = str(location).startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()
         if self._postgres:
@@ -100,6 +123,18 @@ class JobStore:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._execute(statement)
+        self._add_lease_columns()
+
+    def _add_lease_columns(self) -> None:
+        if self._postgres:
+            for name, kind in LEASE_COLUMNS.items():
+                self._execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {kind}")
+            return
+        with self._lock:
+            present = {row["name"] for row in self._connection.execute("PRAGMA table_info(jobs)")}
+        for name, kind in LEASE_COLUMNS.items():
+            if name not in present:
+                self._execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def _execute(self, sql: str, parameters: tuple = ()) -> int:
         """Run one statement (``?`` placeholders) under the store's lock; returns the rows it changed."""
@@ -110,10 +145,15 @@ class JobStore:
 
     def _row(self, sql: str, parameters: tuple = ()) -> Any:
         """The first row of one statement, read under the store's lock."""
+        rows = self._rows(sql, parameters)
+        return rows[0] if rows else None
+
+    def _rows(self, sql: str, parameters: tuple = ()) -> list[Any]:
+        """Every row of one statement, read under the store's lock."""
         if self._postgres:
             sql = sql.replace("?", "%s")
         with self._lock:
-            return self._connection.execute(sql, parameters).fetchone()
+            return list(self._connection.execute(sql, parameters).fetchall())
 
     def _one(self, sql: str, parameters: tuple = ()) -> JobRecord | None:
         row = self._row(sql, parameters)
@@ -153,33 +193,53 @@ class JobStore:
         return int(row["waiting"])
 
     def claim(self) -> JobRecord | None:
-        """The oldest queued job, now running (None when the queue is empty)."""
+        """The oldest queued job, now running and leased to this process (None when the queue is empty)."""
         lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        now = time.time()
         return self._one(
-            "UPDATE jobs SET status = 'running', updated = ? WHERE id = (SELECT id FROM jobs WHERE status = 'queued' "
-            f"ORDER BY created LIMIT 1{lock}) AND status = 'queued' RETURNING *", (time.time(),))
+            "UPDATE jobs SET status = 'running', updated = ?, worker = ?, lease_until = ? WHERE id = (SELECT id FROM "
+            f"jobs WHERE status = 'queued' ORDER BY created LIMIT 1{lock}) AND status = 'queued' RETURNING *",
+            (now, self.worker_id, now + self.lease_seconds))
 
-    def requeue_running(self) -> int:
-        """Put jobs a stopped server left running back in the queue (at start-up)."""
-        return self._execute("UPDATE jobs SET status = 'queued', updated = ? WHERE status = 'running'", (time.time(),))
+    def renew(self) -> tuple[set[str], set[str]]:
+        """Extend the leases of this process's running jobs: (the jobs still its own, those of them a caller
+        cancelled). A job missing from the first set was taken over after its lease ran out: stop it."""
+        rows = self._rows("UPDATE jobs SET lease_until = ? WHERE worker = ? AND status = 'running' "
+                          "RETURNING id, cancel_requested", (time.time() + self.lease_seconds, self.worker_id))
+        return {row["id"] for row in rows}, {row["id"] for row in rows if row["cancel_requested"]}
+
+    def requeue_expired(self) -> int:
+        """Put back in the queue running jobs whose server stopped renewing them (it died or lost the store)."""
+        return self._execute("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, updated = ? "
+                             "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < ?)",
+                             (time.time(), time.time()))
 
     def requeue(self, job_id: str) -> None:
-        self._execute("UPDATE jobs SET status = 'queued', updated = ? WHERE id = ? AND status = 'running'",
-                      (time.time(), job_id))
+        """Give a job this process runs back to the queue (the server is stopping: another one resumes it)."""
+        self._execute("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, updated = ? "
+                      "WHERE id = ? AND status = 'running' AND worker = ?", (time.time(), job_id, self.worker_id))
 
     def set_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         self._execute("UPDATE jobs SET progress = ?, updated = ? WHERE id = ?",
                       (json.dumps(progress), time.time(), job_id))
 
-    def finish(self, job_id: str, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
+    def finish(self, job_id: str, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> bool:
+        """Record how a job this process runs ended; False when it is no longer its own (its lease ran out and
+        another server took it: that one's outcome counts)."""
         assert status in FINISHED
-        self._execute("UPDATE jobs SET status = ?, result = ?, error = ?, updated = ? WHERE id = ?",
-                      (status, json.dumps(result) if result is not None else None, error, time.time(), job_id))
+        return self._execute("UPDATE jobs SET status = ?, result = ?, error = ?, updated = ?, worker = NULL, "
+                             "lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ?",
+                             (status, json.dumps(result) if result is not None else None, error, time.time(), job_id,
+                              self.worker_id)) == 1
 
     def cancel(self, job_id: str) -> JobRecord | None:
-        """A queued job is cancelled at once; a running one is marked for its worker (which stops it)."""
+        """A queued job is cancelled at once; a running one is marked for its worker (which stops it at its
+        next renewal, or at once when it runs in this process)."""
+        now = time.time()
         self._execute("UPDATE jobs SET status = 'cancelled', updated = ? WHERE id = ? AND status = 'queued'",
-                      (time.time(), job_id))
+                      (now, job_id))
+        self._execute("UPDATE jobs SET cancel_requested = 1, updated = ? WHERE id = ? AND status = 'running'",
+                      (now, job_id))
         return self.get(job_id)
 
     def add_callback_attempt(self, job_id: str, attempt: dict[str, Any]) -> None:

@@ -4,6 +4,10 @@ through the same pipeline as the CLI (no server to start), or hand them to a Ray
 Each worker claims the oldest queued job, runs it, writes its progress to the store about twice a second,
 and at the end records the result and sends the signed callback. DELETE on a running job sets its stop
 flag: the pipeline ends at the next frame and the job is recorded as cancelled.
+
+A keeper thread renews this process's leases on its running jobs, stops a job a caller cancelled through
+another API process, stops one whose lease was lost (another server took it over: it alone finishes it), and
+puts back in the queue the jobs of servers that died (their leases ran out).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from ..options import make_options
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.policy import SafetyPolicy
 from ..service.callbacks import deliver
+from ..service.storage import LocalStorage
 from ..service.store import JobRecord, JobStore
 
 logger = logging.getLogger("facefusion")
@@ -42,8 +47,8 @@ class LocalWorkers:
     safety: SafetyPolicy
     describe: Callable[[JobRecord], dict[str, Any]]
     """The job's public JSON (what GET answers and the callback carries)."""
-    publish: Callable[[str, Path], str | None] = lambda job_id, output: None
-    """Hands the finished result to the storage: its object key (None: it stays where it was written)."""
+    storage: LocalStorage
+    """Where the job's inputs come from and its result goes (its local work folder is released at the end)."""
     count: int = 1
     webhook_secret: str | None = None
     segment_frames: int = 240
@@ -51,18 +56,42 @@ class LocalWorkers:
     """What runs a job: the pipeline in this process, or a Ray pool's ``run`` (same events)."""
     _threads: list[threading.Thread] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
+    _lost: set[str] = field(default_factory=set)
+    """Running jobs whose lease another server took over: they stop without recording anything."""
     _closing: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        requeued = self.store.requeue_running()
-        if requeued:
-            logger.info("%d job(s) left running by an earlier server are queued again (videos resume)", requeued)
+        self._requeue_expired()
+        keeper = threading.Thread(target=self._keep_leases, name="job-leases", daemon=True)
+        keeper.start()
+        self._threads.append(keeper)
         for number in range(self.count):
             thread = threading.Thread(target=self._work, name=f"job-worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _requeue_expired(self) -> None:
+        requeued = self.store.requeue_expired()
+        if requeued:
+            logger.info("%d job(s) of a server that stopped answering are queued again (videos resume)", requeued)
+
+    def _keep_leases(self) -> None:
+        interval = max(0.1, self.store.lease_seconds / 4)
+        while not self._closing.wait(interval):
+            try:
+                held, cancelled = self.store.renew()
+                with self._lock:
+                    for job_id, stop in self._stops.items():
+                        if job_id not in held:
+                            logger.warning("job %s was taken over by another server; it stops here", job_id)
+                            self._lost.add(job_id)
+                        if job_id not in held or job_id in cancelled:
+                            stop.set()
+                self._requeue_expired()
+            except Exception:  # noqa: BLE001 - a store that does not answer now may answer at the next renewal
+                logger.exception("renewing the job leases failed")
 
     def wake(self) -> None:
         """A job was queued: an idle worker takes it now rather than at its next look."""
@@ -97,8 +126,25 @@ class LocalWorkers:
         stop = threading.Event()
         with self._lock:
             self._stops[record.id] = stop
-        request = record.request
         try:
+            outcome = self._outcome(record, stop)
+        finally:
+            with self._lock:
+                self._stops.pop(record.id, None)
+                lost = record.id in self._lost
+                self._lost.discard(record.id)
+        if lost or outcome is None:
+            return
+        status, report, error = outcome
+        if self.store.finish(record.id, status, result=report, error=error):
+            self.storage.release(record.id)
+            self._call_back(record.id)
+
+    def _outcome(self, record: JobRecord, stop: threading.Event
+                 ) -> tuple[str, dict[str, Any] | None, str | None] | None:
+        """Run one job: (status, report, error) to record, or None when it went back to the queue."""
+        try:
+            request = self.storage.localise(record.id, record.request)
             options = make_options(**request["options"])
             job = Job(sources=tuple(request["sources"]), target=request["target"], output=request["output"],
                       resume=True, segment_frames=self.segment_frames, safety=self.safety)
@@ -113,22 +159,19 @@ class LocalWorkers:
                                                         "fps": 0.0, "eta": 0.0})
                     report = report_of(event)
                     if event.output_path is not None:
-                        report["object"] = self.publish(record.id, Path(event.output_path))
-                    self.store.finish(record.id, "done", result=report)
+                        report["object"] = self.storage.publish(record.id, Path(event.output_path))
+                    return "done", report, None
+            return "failed", None, "the run ended without a result"
         except StoppedError:
             if self._closing.is_set():  # the server is stopping: the job waits for the next one, and resumes
                 self.store.requeue(record.id)
-                return
-            self.store.finish(record.id, "cancelled", error="cancelled by the caller")
+                return None
+            return "cancelled", None, "cancelled by the caller"
         except StudioError as error:
-            self.store.finish(record.id, "failed", error=error.message)
+            return "failed", None, error.message
         except Exception as error:  # noqa: BLE001 - one job's failure must not end the worker
             logger.exception("job %s failed", record.id)
-            self.store.finish(record.id, "failed", error=f"unexpected failure ({type(error).__name__}: {error})")
-        finally:
-            with self._lock:
-                self._stops.pop(record.id, None)
-        self._call_back(record.id)
+            return "failed", None, f"unexpected failure ({type(error).__name__}: {error})"
 
     def _call_back(self, job_id: str) -> None:
         finished = self.store.get(job_id)
