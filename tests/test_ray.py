@@ -110,3 +110,47 @@ def test_an_image_job_runs_on_an_actor(pool, tmp_path, generated):
                                output=str(output)), Options())
     assert result.faces_swapped == 1 and result.output_path == output
     assert not np.array_equal(read_image(output).frame, read_image(generated["grace_hopper"]).frame)
+
+
+def test_actors_need_no_view_of_the_jobs_folders(pool, tmp_path, generated):
+    """Inputs travel through the object store: once the job started, its folder can vanish from this
+    machine (as it is absent from another node) and the actors still render every segment. (The driver
+    itself needs the target back to join the segments with its audio.)"""
+    import shutil
+
+    import ray
+
+    from facefusion.errors import RefusedError
+    from facefusion.safety.policy import SafetyPolicy
+    from sample_media import grace_hopper, make_clip
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    clip = make_clip(inputs / "clip.mp4", frames=60, size=(480, 270), face_width=110)
+    source = shutil.copy(grace_hopper(), inputs / "me.jpg")
+    moved = []
+
+    def move_inputs(progress: Progress) -> None:
+        if not moved:
+            inputs.rename(tmp_path / "elsewhere")
+            moved.append(progress.frame)
+        if progress.frame == progress.total:  # every segment rendered without it
+            (tmp_path / "elsewhere").rename(inputs)
+
+    result = run_all(pool, Job(sources=(str(source),), target=str(clip), output=str(tmp_path / "out.mp4"),
+                               segment_frames=10), Options(face_selector_mode="many"), move_inputs)
+    assert moved and moved[0] < 60
+    assert result.frames == 60 and len(frames_of(tmp_path / "out.mp4")) == 60
+    cached = {path for actor in pool.actors for path in ray.get(actor.staged_paths.remote())}
+    assert any(path.endswith("/clip.mp4") for path in cached) and any(path.endswith("/me.jpg") for path in cached)
+
+    protected = tmp_path / "protected"
+    protected.mkdir()
+    shutil.copy(generated["astronaut"], protected / "Eileen Collins.png")
+    with pytest.raises(RefusedError, match="Eileen Collins"):
+        run_all(pool, Job(sources=(str(generated["astronaut"]),), target=str(generated["grace_hopper"]),
+                          output=str(tmp_path / "refused.png"), safety=SafetyPolicy(protected_faces=str(protected))),
+                Options())
+    cached = {path for actor in pool.actors for path in ray.get(actor.staged_paths.remote())}
+    assert any(path.endswith("/Eileen Collins.png") for path in cached)  # the actor used its staged copy
+    assert not (tmp_path / "refused.png").exists()

@@ -9,8 +9,8 @@ the usual assembly joins them without re-encoding. A segment whose actor dies is
 actor restarts and loads its models again); a failing frame still only marks that frame. An image job
 runs on one actor. Signing (C2PA) and the audit log stay here, beside the output.
 
-Actors read the job's inputs by path, so every node must see the service's storage folder (one machine,
-or a shared file system).
+Actors get the job's input files through the object store (see staging): a node needs no view of the
+service's folders, only the models.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from ..pipeline import (Job, Progress, RunResult, _fingerprint, engine_descripti
                         render_segment, run_to_end, signed_and_audited, video_settings)
 from ..safety.policy import SafetyPolicy
 from ..safety.watermark import format_id
+from .staging import InputCache, StagedFile, StagedInputs, folder_stamp, stage_file, stage_folder
 
 logger = logging.getLogger("facefusion")
 
@@ -46,6 +47,7 @@ class SegmentActor:
 
     def __init__(self) -> None:
         self._studios: dict[str, Studio] = {}
+        self._inputs = InputCache()
 
     def pid(self) -> int:
         return os.getpid()
@@ -56,21 +58,34 @@ class SegmentActor:
             self._studios[key] = Studio(options, safety=safety)
         return self._studios[key]
 
-    def render(self, job: Job, options: Options, plan: Any, number: int, watermark_id: int | None,
-               checked: set[int]) -> tuple[bytes, int, int, list[int]]:
-        studio = self._studio(options, job.safety)
+    def staged_paths(self) -> list[str]:
+        """The files this actor's node holds in its input cache (for tests and diagnosis)."""
+        folder = self._inputs.folder
+        return sorted(str(path) for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
+
+    def render(self, job: Job, staged: StagedInputs, options: Options, plan: Any, number: int,
+               watermark_id: int | None, checked: set[int]) -> tuple[bytes, int, int, list[int]]:
         with tempfile.TemporaryDirectory() as folder, single_threaded_opencv():
+            local = self._inputs.local_job(job, staged, _fetch, Path(folder) / f"output{Path(str(job.output)).suffix}")
+            studio = self._studio(options, local.safety)
             path = Path(folder) / f"segment_{number:05d}.mkv"
-            frames, swaps, failed = render_segment(studio, plan, job, options, number, path, watermark_id, checked)
+            frames, swaps, failed = render_segment(studio, plan, local, options, number, path, watermark_id, checked)
             return path.read_bytes(), frames, swaps, failed
 
-    def image(self, job: Job, options: Options) -> tuple[bytes, RunResult]:
+    def image(self, job: Job, staged: StagedInputs, options: Options) -> tuple[bytes, RunResult]:
         with tempfile.TemporaryDirectory() as folder:
             output = Path(folder) / f"output{Path(job.output or 'output.png').suffix}"
-            result = run_to_end(dataclasses.replace(job, output=str(output)), options)
+            result = run_to_end(self._inputs.local_job(job, staged, _fetch, output), options)
             data = output.read_bytes()
         result.frame, result.output_path = None, None
         return data, result
+
+
+def _fetch(reference: Any) -> bytes:
+    """A staged file's bytes, inside an actor."""
+    import ray
+
+    return ray.get(reference)
 
 
 def _worker_policy(policy: SafetyPolicy) -> SafetyPolicy:
@@ -121,6 +136,8 @@ class RayPool:
                                       runtime_env=environment).remote() for _ in range(count)]
         ray.get([actor.pid.remote() for actor in self.actors])  # started, models not yet loaded
         self._lock = threading.Lock()
+        self._protected: tuple[Any, tuple[tuple[str, StagedFile], ...]] | None = None
+        """The protected people's folder as staged last: (its stamp, its files), staged again when it changes."""
         logger.info("Ray cluster at %s: %d actor(s) (%d GPU(s))", address, count, gpus)
 
     def run(self, job: Job, options: Options, stop: threading.Event | None = None
@@ -128,6 +145,22 @@ class RayPool:
         stop = stop or threading.Event()
         events = self._image(job, options) if is_image_path(job.target) else self._video(job, options, stop)
         yield from signed_and_audited(job, events)
+
+    def _stage(self, job: Job) -> StagedInputs:
+        """The job's files into the object store, for actors on any node."""
+        put = self._ray.put
+        protected: tuple[tuple[str, StagedFile], ...] = ()
+        folder = Path(job.safety.protected_faces).expanduser().resolve() if job.safety.protected_faces else None
+        if folder is not None and folder.is_dir():
+            stamp = (str(folder), folder_stamp(folder))
+            with self._lock:
+                if self._protected is None or self._protected[0] != stamp:
+                    self._protected = (stamp, stage_folder(put, folder))
+                protected = self._protected[1]
+        return StagedInputs(target=stage_file(put, job.target),
+                            sources=tuple(stage_file(put, source) for source in job.sources),
+                            reference_face=stage_file(put, job.reference_face_path) if job.reference_face_path
+                            else None, protected=protected)
 
     def _get(self, reference: Any) -> Any:
         try:
@@ -139,7 +172,7 @@ class RayPool:
         if job.output is None:
             raise InvalidInputError("an image job needs an output path")
         worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
-        data, result = self._get(self.actors[0].image.remote(worker_job, options))
+        data, result = self._get(self.actors[0].image.remote(worker_job, self._stage(job), options))
         _write_atomically(Path(job.output), data)
         result.output_path = Path(job.output)
         yield Progress(frame=1, total=1, fps=1 / max(result.seconds, 1e-6), eta=0.0)
@@ -167,6 +200,7 @@ class RayPool:
                 done_frames = min(total, first_output)
                 worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
                 plan_reference = ray.put(plan)  # the identity, computed once, for every actor
+                staged = self._stage(job)
                 waiting = list(range(len(records), segments_total))
                 attempts = {number: 0 for number in waiting}
                 running: dict[Any, tuple[int, Any]] = {}
@@ -180,7 +214,8 @@ class RayPool:
                     while waiting and idle:
                         number, actor = waiting.pop(0), idle.pop(0)
                         attempts[number] += 1
-                        reference = actor.render.remote(worker_job, options, plan_reference, number, watermark_id,
+                        reference = actor.render.remote(worker_job, staged, options, plan_reference, number,
+                                                        watermark_id,
                                                         {position for position in checked
                                                          if number * size <= position < (number + 1) * size})
                         running[reference] = (number, actor)
