@@ -52,11 +52,16 @@ def _write_durably(path: Path, text: str) -> None:
     sync_folder(path.parent)
 
 
+def parts_folder(output: Path) -> Path:
+    """Where the run writing ``output`` keeps its finished segments."""
+    return output.with_name(output.name + ".parts")
+
+
 class WorkFolder:
     """``OUTPUT.parts`` for one run: locked from creation to :meth:`release` (or :meth:`remove`)."""
 
     def __init__(self, output: Path, fingerprint: str, resume: bool, watermark_id: int | None = None) -> None:
-        self.folder = output.with_name(output.name + ".parts")
+        self.folder = parts_folder(output)
         self.folder.mkdir(exist_ok=True)
         self._lock: int | None = os.open(self.folder, os.O_RDONLY)
         try:

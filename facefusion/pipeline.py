@@ -78,6 +78,9 @@ class Job:
     random. Below 2**20."""
     safety: SafetyPolicy = SafetyPolicy()
     """The operator's policy: protected people to refuse, the audit log to write to."""
+    inputs_id: str | None = None
+    """Names the inputs for resuming instead of their paths and times: a service's job id, whose inputs never
+    change, so that its finished segments can be continued on another machine."""
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,10 @@ def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
     """What a saved partial run must match to be continued: inputs (path, size, time), options, layout."""
     mapped = [source for item in job.face_map for source in item.split("=", 1)[-1].split(",")]
     files = [Path(path) for path in (job.target, *job.sources, *mapped, job.reference_face_path or "") if path]
-    described = [(str(file.resolve()), file.stat().st_size, file.stat().st_mtime_ns) for file in files if file.is_file()]
+    described: object = [(str(file.resolve()), file.stat().st_size, file.stat().st_mtime_ns) for file in files
+                         if file.is_file()]
+    if job.inputs_id is not None:
+        described = job.inputs_id
     # How the work is spread over threads and devices does not change the frames: a run started on the
     # CPU may be finished on a GPU.
     pixels = {name: value for name, value in asdict(options).items() if option_specs()[name].group != "execution"}

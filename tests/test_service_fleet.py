@@ -1,6 +1,7 @@
 """Several API processes on one PostgreSQL store and one S3 bucket (real servers on 127.0.0.1), each with a
 folder of its own as on separate machines: a job accepted by one runs on another; restarting one server
-leaves the job another runs alone; a killed server's job is taken over when its lease runs out."""
+leaves the job another runs alone; a killed server's job is taken over when its lease runs out, and its
+video continues from the segments the dead server finished."""
 from __future__ import annotations
 
 import json
@@ -102,9 +103,12 @@ def test_restarting_one_server_leaves_the_others_job_and_a_killed_servers_job_is
                 finished = wait_for(second, job["id"], timeout=400)
         assert finished["status"] == "done", finished
         assert finished["report"]["frames"] == 240
+        assert finished["report"]["resumed_from"] >= 48  # the dead server's finished segments were kept
         assert store.get(job["id"]).worker is None
         logs = _logs(second_folder)
         assert "of a server that stopped answering are queued again" in logs
-        assert "inputs are fetched from the storage" in logs
+        assert "inputs are fetched from the storage" in logs and "part file(s) of another server fetched" in logs
+        listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"fleet/{job['id']}/parts/")
+        assert not listed.get("Contents")  # the parts kept for a takeover went with the job
     finally:
         store.close()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from ..parts import parts_folder
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 logger = logging.getLogger("facefusion")
@@ -64,6 +66,9 @@ class LocalStorage:
     def release(self, job_id: str) -> None:
         """A job ended: its local work files may go (here they are the stored result: they stay)."""
 
+    def keep_parts(self, job_id: str, folder: Path) -> None:
+        """Make a running video's finished segments reachable from every server (here: the folder is)."""
+
     def url_of(self, key: str) -> str:
         raise NotImplementedError("a local folder's results are served by the API itself")
 
@@ -91,6 +96,9 @@ class S3Storage(LocalStorage):
         from botocore.config import Config
 
         super().__init__(work)
+        self._kept: dict[str, dict[str, tuple[int, int]]] = {}
+        """Per running job: the parts already uploaded, by name, with the size and time they had."""
+        self._lock = threading.Lock()
         self.bucket, self.prefix = parse_s3_url(url)
         self.expiry = expiry
         self.client = boto3.client("s3", endpoint_url=endpoint, region_name=region or "us-east-1",
@@ -127,18 +135,67 @@ class S3Storage(LocalStorage):
                 partial.replace(path)
             paths.append(str(path))
         output = self.output_path(job_id, Path(request["output"]).suffix)
+        self._fetch_parts(job_id, parts_folder(output))
         return {**request, "target": paths[0], "sources": paths[1:], "output": str(output)}
 
+    def keep_parts(self, job_id: str, folder: Path) -> None:
+        """Upload the segments finished since the last call (a segment with its record, the record last), so
+        that a server taking the job over after this one died continues from them."""
+        if not folder.is_dir():
+            return
+        with self._lock:
+            kept = self._kept.setdefault(job_id, {})
+        records = sorted(folder.glob("segment_*.json"))
+        wanted = [folder / "state.json", *[record.with_suffix(".mkv") for record in records], *records]
+        for path in wanted:
+            try:
+                status = path.stat()
+            except FileNotFoundError:  # the run cleared its folder meanwhile
+                continue
+            stamp = (status.st_size, status.st_mtime_ns)
+            if kept.get(path.name) != stamp:
+                self.client.upload_file(str(path), self.bucket, self.key(job_id, f"parts/{path.name}"))
+                kept[path.name] = stamp
+
+    def _fetch_parts(self, job_id: str, folder: Path) -> None:
+        """The parts another server uploaded for this job, into this server's parts folder (once)."""
+        if folder.exists():
+            return
+        keys = self._keys(self.key(job_id, "parts/"))
+        if not keys:
+            return
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for key in keys:
+            self.client.download_file(self.bucket, key, str(partial / key.rsplit("/", 1)[-1]))
+        partial.rename(folder)
+        with self._lock:  # in the bucket already: not uploaded again
+            self._kept[job_id] = {path.name: (path.stat().st_size, path.stat().st_mtime_ns)
+                                  for path in folder.iterdir()}
+        logger.info("job %s: %d part file(s) of another server fetched; the video continues from them",
+                    job_id, len(keys))
+
     def release(self, job_id: str) -> None:
-        """The inputs are kept as objects and the result was uploaded: the local work folder goes."""
+        """The inputs are kept as objects and the result was uploaded: the local work folder and the parts
+        kept for another server go."""
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        with self._lock:
+            self._kept.pop(job_id, None)
+        self._delete(self.key(job_id, "parts/"))
 
     def remove(self, job_id: str) -> None:
         """A refused or repeated request: its local files and the inputs it uploaded go."""
         super().remove(job_id)
-        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(job_id, "inputs/"))
-        for item in listing.get("Contents", []):
-            self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
+        self._delete(self.key(job_id, "inputs/"))
+
+    def _keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def _delete(self, prefix: str) -> None:
+        for key in self._keys(prefix):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def publish(self, job_id: str, output: Path) -> str:
         """Upload the result; returns its object key (the local copy is removed)."""

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import StoppedError, StudioError
 from ..options import make_options
+from ..parts import parts_folder
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.policy import SafetyPolicy
 from ..service.callbacks import deliver
@@ -147,11 +148,13 @@ class LocalWorkers:
             request = self.storage.localise(record.id, record.request)
             options = make_options(**request["options"])
             job = Job(sources=tuple(request["sources"]), target=request["target"], output=request["output"],
-                      resume=True, segment_frames=self.segment_frames, safety=self.safety)
+                      resume=True, segment_frames=self.segment_frames, safety=self.safety, inputs_id=record.id)
+            parts = parts_folder(Path(request["output"]))
             last = 0.0
             for event in self.runner(job, options, stop):
                 if isinstance(event, Progress) and time.monotonic() - last >= PROGRESS_EVERY:
                     last = time.monotonic()
+                    self.storage.keep_parts(record.id, parts)  # before the progress says the segment is done
                     self.store.set_progress(record.id, {"frames": event.frame, "total": event.total,
                                                         "fps": round(event.fps, 2), "eta": round(event.eta, 1)})
                 elif isinstance(event, RunResult):
