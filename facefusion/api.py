@@ -70,9 +70,11 @@ class Studio:
     """Owns the embedded engine's models; reuse one for many images. Not thread-safe."""
 
     def __init__(self, options: Options | None = None, stopwatch: Stopwatch | None = None,
-                 analyser: FaceAnalyser | None = None, safety: SafetyPolicy | None = None) -> None:
+                 analyser: FaceAnalyser | None = None, safety: SafetyPolicy | None = None,
+                 pool: SessionPool | None = None) -> None:
         """``analyser``: models to borrow (their owner closes them), e.g. from a long-running app.
-        ``safety``: the operator's policy (protected people are refused with RefusedError)."""
+        ``safety``: the operator's policy (protected people are refused with RefusedError).
+        ``pool``: model sessions to share with other studios of the same execution settings."""
         self.options = options or Options()
         self.safety = safety or SafetyPolicy()
         # Asking for a GPU that this installation cannot use is an error up front, even when no neural
@@ -80,7 +82,9 @@ class Studio:
         settings = execution_settings(self.options)
         provider_list(settings)
         self.stopwatch = stopwatch
-        self.pool = SessionPool(settings)
+        if pool is not None and pool.settings != settings:
+            raise ValueError("a shared session pool must have the options' execution settings")
+        self.pool = pool if pool is not None else SessionPool(settings)
         """Model sessions shared by the analysis and every processor of this studio."""
         self._owns_analyser = analyser is None
         self.analyser = analyser or analyser_for(self.options, stopwatch, self.pool)
@@ -90,6 +94,11 @@ class Studio:
         self._watermarker: Watermarker | None = None
         self._protected: list[ProtectedPerson] | None = None
         self._content_checks: list[ContentCheck] | None = None
+
+    def start_run(self) -> None:
+        """A kept studio begins another job: the protected people are read again (the operator may have
+        changed the folder; unchanged photos come from the descriptor cache)."""
+        self._protected = None
 
     @property
     def watermarker(self) -> Watermarker:

@@ -13,6 +13,7 @@ name only when complete.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -136,14 +137,17 @@ def _preview(frame: FrameBGR) -> FrameBGR:
     return fit_within(frame, PREVIEW_SIZE)
 
 
-def run(job: Job, options: Options, stop: threading.Event | None = None) -> Iterator[Progress | RunResult]:
+def run(job: Job, options: Options, stop: threading.Event | None = None,
+        studio: Studio | None = None) -> Iterator[Progress | RunResult]:
     """Process ``job``; yield progress, then the result. Setting ``stop`` ends the run at the next
-    frame with :class:`StoppedError` (completed segments are kept for a later resume)."""
+    frame with :class:`StoppedError` (completed segments are kept for a later resume). ``studio``: one
+    made with these options and the job's policy and kept by a long-lived worker (its models stay loaded;
+    it is not closed here)."""
     stop = stop or threading.Event()
     if is_image_path(job.target):
-        events = _run_image(job, options)
+        events = _run_image(job, options, studio)
     elif is_video_path(job.target):
-        events = _run_video(job, options, stop)
+        events = _run_video(job, options, stop, studio)
     else:
         raise InvalidInputError(f"unsupported target type '{Path(job.target).suffix}': {job.target}; give an "
                                 "image (jpg, png, webp, bmp, tiff) or a video (mp4, mov, mkv, webm, avi)")
@@ -189,17 +193,31 @@ def _sign(result: RunResult, credentials: Credentials, target: str) -> None:
         result.warnings.append(warning)
 
 
-def run_to_end(job: Job, options: Options, stop: threading.Event | None = None) -> RunResult:
+def run_to_end(job: Job, options: Options, stop: threading.Event | None = None,
+               studio: Studio | None = None) -> RunResult:
     """The blocking form of :func:`run`."""
-    for event in run(job, options, stop):
+    for event in run(job, options, stop, studio):
         if isinstance(event, RunResult):
             return event
     raise RuntimeError("the pipeline ended without a result")
 
 
-def _run_image(job: Job, options: Options) -> Iterator[Progress | RunResult]:
-    start = time.perf_counter()
+@contextlib.contextmanager
+def _studio_for(job: Job, options: Options, kept: Studio | None) -> Iterator[Studio]:
+    """The worker's kept studio, or a new one closed at the end of the run."""
+    if kept is not None:
+        if kept.options != options or kept.safety != job.safety:
+            raise ValueError("a kept studio must have the run's options and the job's safety policy")
+        kept.start_run()
+        yield kept
+        return
     with Studio(options, safety=job.safety) as studio:
+        yield studio
+
+
+def _run_image(job: Job, options: Options, kept: Studio | None = None) -> Iterator[Progress | RunResult]:
+    start = time.perf_counter()
+    with _studio_for(job, options, kept) as studio:
         report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
                                    job.reference_face_path)
         engine, source_type = studio.engine, studio.digital_source_type
@@ -464,18 +482,19 @@ def _align(original: list[Face], ordered: list[Face]) -> list[Face]:
     return result
 
 
-def _run_video(job: Job, options: Options, stop: threading.Event) -> Iterator[Progress | RunResult]:
+def _run_video(job: Job, options: Options, stop: threading.Event, kept: Studio | None = None
+               ) -> Iterator[Progress | RunResult]:
     held: list[WorkFolder] = []
     try:
         with single_threaded_opencv():
-            yield from _render_video(job, options, stop, held)
+            yield from _render_video(job, options, stop, held, kept)
     finally:
         for parts in held:  # the work folder's lock, however the run ended
             parts.release()
 
 
-def _render_video(job: Job, options: Options, stop: threading.Event, held: list[WorkFolder]
-                  ) -> Iterator[Progress | RunResult]:
+def _render_video(job: Job, options: Options, stop: threading.Event, held: list[WorkFolder],
+                  kept: Studio | None = None) -> Iterator[Progress | RunResult]:
     started = time.perf_counter()
     output, info, settings, schedule, warnings = video_settings(job, options)
     total = len(schedule.inputs)
@@ -483,7 +502,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
     segments_total = (total + segment_frames - 1) // segment_frames
     failed: list[int] = []
     swaps = 0
-    with Studio(options, safety=job.safety) as studio:
+    with _studio_for(job, options, kept) as studio:
         plan, output_samples = plan_video(studio, job, info, schedule)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
         parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)

@@ -1,7 +1,7 @@
 """The embedded worker pool: threads of the API's own process that take jobs from the store and run them
 through the same pipeline as the CLI (no server to start), or hand them to a Ray pool (``runner``).
 
-Each worker claims the oldest queued job, runs it, writes its progress to the store about twice a second,
+Each worker claims the oldest queued job, runs it (keeping its studios, so the models stay loaded), writes its progress to the store about twice a second,
 and at the end records the result and sends the signed callback. DELETE on a running job sets its stop
 flag: the pipeline ends at the next frame and the job is recorded as cancelled.
 
@@ -27,6 +27,7 @@ from ..safety.policy import SafetyPolicy
 from ..service.callbacks import deliver
 from ..service.storage import LocalStorage
 from ..service.store import JobRecord, JobStore
+from .studios import SessionPools, StudioCache
 
 logger = logging.getLogger("facefusion")
 
@@ -53,8 +54,9 @@ class LocalWorkers:
     count: int = 1
     webhook_secret: str | None = None
     segment_frames: int = 240
-    runner: Callable[..., Iterator[Progress | RunResult]] = run
-    """What runs a job: the pipeline in this process, or a Ray pool's ``run`` (same events)."""
+    runner: Callable[..., Iterator[Progress | RunResult]] | None = None
+    """What runs a job elsewhere, e.g. a Ray pool's ``run`` (the pipeline's events); None: the pipeline here."""
+    _pools: SessionPools = field(default_factory=SessionPools)
     _threads: list[threading.Thread] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lost: set[str] = field(default_factory=set)
@@ -115,20 +117,24 @@ class LocalWorkers:
             thread.join(timeout)
 
     def _work(self) -> None:
-        while not self._closing.is_set():
-            job = self.store.claim()
-            if job is None:
-                self._wake.wait(IDLE_WAIT)
-                self._wake.clear()
-                continue
-            self._run(job)
+        studios = StudioCache(self._pools)
+        try:
+            while not self._closing.is_set():
+                job = self.store.claim()
+                if job is None:
+                    self._wake.wait(IDLE_WAIT)
+                    self._wake.clear()
+                    continue
+                self._run(job, studios)
+        finally:
+            studios.close()
 
-    def _run(self, record: JobRecord) -> None:
+    def _run(self, record: JobRecord, studios: StudioCache) -> None:
         stop = threading.Event()
         with self._lock:
             self._stops[record.id] = stop
         try:
-            outcome = self._outcome(record, stop)
+            outcome = self._outcome(record, stop, studios)
         finally:
             with self._lock:
                 self._stops.pop(record.id, None)
@@ -141,7 +147,7 @@ class LocalWorkers:
             self.storage.release(record.id)
             self._call_back(record.id)
 
-    def _outcome(self, record: JobRecord, stop: threading.Event
+    def _outcome(self, record: JobRecord, stop: threading.Event, studios: StudioCache
                  ) -> tuple[str, dict[str, Any] | None, str | None] | None:
         """Run one job: (status, report, error) to record, or None when it went back to the queue."""
         try:
@@ -151,7 +157,9 @@ class LocalWorkers:
                       resume=True, segment_frames=self.segment_frames, safety=self.safety, inputs_id=record.id)
             parts = parts_folder(Path(request["output"]))
             last = 0.0
-            for event in self.runner(job, options, stop):
+            events = (self.runner(job, options, stop) if self.runner is not None
+                      else run(job, options, stop, studios.get(options, self.safety)))
+            for event in events:
                 if isinstance(event, Progress) and time.monotonic() - last >= PROGRESS_EVERY:
                     last = time.monotonic()
                     self.storage.keep_parts(record.id, parts)  # before the progress says the segment is done

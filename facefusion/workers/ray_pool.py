@@ -15,7 +15,6 @@ service's folders, only the models.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import tempfile
@@ -34,6 +33,7 @@ from ..pipeline import (Job, Progress, RunResult, _fingerprint, engine_descripti
                         render_segment, run_to_end, signed_and_audited, video_settings)
 from ..safety.policy import SafetyPolicy
 from ..safety.watermark import format_id
+from .studios import StudioCache
 from .staging import InputCache, StagedFile, StagedInputs, folder_stamp, stage_file, stage_folder
 
 logger = logging.getLogger("facefusion")
@@ -46,17 +46,11 @@ class SegmentActor:
     """One Ray actor: Studios kept per options, segments and images rendered on request."""
 
     def __init__(self) -> None:
-        self._studios: dict[str, Studio] = {}
+        self._studios = StudioCache()
         self._inputs = InputCache()
 
     def pid(self) -> int:
         return os.getpid()
-
-    def _studio(self, options: Options, safety: SafetyPolicy) -> Studio:
-        key = json.dumps([dataclasses.asdict(options), dataclasses.asdict(safety)], sort_keys=True, default=str)
-        if key not in self._studios:
-            self._studios[key] = Studio(options, safety=safety)
-        return self._studios[key]
 
     def staged_paths(self) -> list[str]:
         """The files this actor's node holds in its input cache (for tests and diagnosis)."""
@@ -67,7 +61,7 @@ class SegmentActor:
                watermark_id: int | None, checked: set[int]) -> tuple[bytes, int, int, list[int]]:
         with tempfile.TemporaryDirectory() as folder, single_threaded_opencv():
             local = self._inputs.local_job(job, staged, _fetch, Path(folder) / f"output{Path(str(job.output)).suffix}")
-            studio = self._studio(options, local.safety)
+            studio = self._studios.get(options, local.safety)
             path = Path(folder) / f"segment_{number:05d}.mkv"
             frames, swaps, failed = render_segment(studio, plan, local, options, number, path, watermark_id, checked)
             return path.read_bytes(), frames, swaps, failed
@@ -75,7 +69,8 @@ class SegmentActor:
     def image(self, job: Job, staged: StagedInputs, options: Options) -> tuple[bytes, RunResult]:
         with tempfile.TemporaryDirectory() as folder:
             output = Path(folder) / f"output{Path(job.output or 'output.png').suffix}"
-            result = run_to_end(self._inputs.local_job(job, staged, _fetch, output), options)
+            local = self._inputs.local_job(job, staged, _fetch, output)
+            result = run_to_end(local, options, studio=self._studios.get(options, local.safety))
             data = output.read_bytes()
         result.frame, result.output_path = None, None
         return data, result
