@@ -60,6 +60,7 @@ bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/upscale.py
 	$(BIN)/python bench/watermark.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/jobs.py
 
 # Builds the container image here (a Debian base made with mmdebstrap, podman) and runs a swap and the
 # job API's health check inside it. Needs root; minutes, so CI leaves it out.
