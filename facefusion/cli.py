@@ -149,7 +149,8 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--api-keys", required=True, metavar="FILE",
                        help="callers and their keys, one 'NAME KEY' per line (keys of 16 characters or more, e.g. "
-                            "from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+                            "from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), optionally with "
+                            "the caller's own limits: 'NAME KEY queued=64 upload=4gb'")
     serve.add_argument("--data", default="service-data", metavar="DIR",
                        help="folder of the job store (jobs.sqlite3) and, unless --storage says otherwise, the jobs' "
                             "files (default: service-data)")

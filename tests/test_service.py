@@ -276,3 +276,32 @@ def test_the_servers_default_options_apply_unless_a_job_gives_its_own(tmp_path, 
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "--default-options: --face-swapper-morph: 500 is out of range" in refused.stderr
+
+
+def test_each_callers_own_limits_apply_before_the_servers(tmp_path, generated):
+    from sample_media import grace_hopper, make_clip
+
+    keys = tmp_path / "limited-keys.txt"
+    keys.write_text(f"alice {KEY} queued=1 upload=2mb\nbob {OTHER_KEY}\n")
+    clip = make_clip(tmp_path / "clip.mp4", frames=150, size=(480, 270), face_width=110)
+    noise = tmp_path / "large.png"
+    import numpy as np
+    from facefusion.media.image import write_image
+
+    write_image(noise, np.random.default_rng(0).integers(0, 255, (1400, 1400, 3), dtype=np.uint8))
+    assert noise.stat().st_size > 2_000_000
+    with serving(tmp_path, "--api-keys", str(keys), "--max-queued-jobs", "4") as url:
+        status, first = submit(url, clip, [grace_hopper()])
+        assert status == 202, first
+        status, refused = submit(url, generated["grace_hopper"], [grace_hopper()])
+        assert status == 429 and refused["detail"].startswith("1 of your jobs are already queued or running")
+        status, other = submit(url, generated["grace_hopper"], [grace_hopper()], key=OTHER_KEY)
+        assert status == 202, other  # bob has the server's limit of 4
+        assert wait_for(url, first["id"])["status"] == "done"
+        status, large = submit(url, noise, [grace_hopper()], key=KEY)
+        assert status == 413 and large["detail"] == "the upload is larger than your limit of 2000000 bytes"
+    keys.write_text(f"alice {KEY} queued=0\n")
+    refused = subprocess.run([sys.executable, "-m", "facefusion", "serve", "--api-keys", str(keys), "--data",
+                              str(tmp_path / "other")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert f"--api-keys: line 1 of {keys}: 'queued=0' is not queued=N (1 or more)" in refused.stderr

@@ -29,7 +29,7 @@ from ..options import Options, make_options, option_specs
 from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
-from .keys import caller_of
+from .keys import Caller, caller_of
 from .storage import LocalStorage, S3Storage
 from .store import LEASE_SECONDS, JobRecord, JobStore, new_job_id
 
@@ -37,8 +37,8 @@ from .store import LEASE_SECONDS, JobRecord, JobStore, new_job_id
 
 @dataclass
 class ServiceConfig:
-    keys: dict[str, str]
-    """Caller name -> API key."""
+    keys: dict[str, Caller]
+    """Caller name -> API key and the caller's own limits."""
     data: Path
     """The service's own folder: the SQLite job store (jobs.sqlite3) unless ``store`` names another."""
     storage: str
@@ -182,18 +182,21 @@ def create_service(config: ServiceConfig) -> FastAPI:
         values = _check_options(options, config.default_options)
         if callback_url is not None and not callback_url.startswith(("http://", "https://")):
             raise HTTPException(422, "callback_url: give an http(s) URL")
-        if store.count_waiting(owner) >= config.max_queued_jobs:
-            raise HTTPException(429, f"{config.max_queued_jobs} of your jobs are already queued or running; wait for "
-                                     "one to finish")
+        limits = config.keys[owner]
+        queued_limit = limits.max_queued_jobs or config.max_queued_jobs
+        upload_limit = limits.max_upload_bytes or config.max_upload_bytes
+        if store.count_waiting(owner) >= queued_limit:
+            raise HTTPException(429, f"{queued_limit} of your jobs are already queued or running; wait for one to "
+                                     "finish")
         declared = int(request.headers.get("content-length") or 0)
-        if declared > config.max_upload_bytes:
-            raise HTTPException(413, f"the upload is larger than {config.max_upload_bytes} bytes")
+        if declared > upload_limit:
+            raise HTTPException(413, f"the upload is larger than your limit of {upload_limit} bytes")
         if (target is None) == (target_url is None):
             raise HTTPException(422, "target: send either a target file or a target_url")
         job_id = new_job_id()
         try:
             paths, objects = await asyncio.to_thread(_save_inputs, storage, job_id, target, target_url, sources,
-                                                     source_urls, config.max_upload_bytes)
+                                                     source_urls, upload_limit)
             await asyncio.to_thread(_check_media, paths, values)
             kept = await asyncio.to_thread(storage.keep_inputs, job_id, paths, objects)
         except HTTPException:
@@ -280,7 +283,7 @@ def _save_inputs(storage: LocalStorage, job_id: str, target: UploadFile | None, 
             while block := given.file.read(1 << 20):
                 total += len(block)
                 if total > limit:
-                    raise HTTPException(413, f"the upload is larger than {limit} bytes")
+                    raise HTTPException(413, f"the upload is larger than your limit of {limit} bytes")
                 handle.write(block)
         written.append(path)
         objects.append(None)
