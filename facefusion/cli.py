@@ -168,6 +168,9 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--workers", type=int, default=1,
                        help="jobs run at once in this process (default: 1; 0: this process only accepts jobs, "
                             "other servers on the same --store run them)")
+    serve.add_argument("--keep-files", default=None, metavar="DURATION",
+                       help="delete a finished job's inputs and result this long after it ended, e.g. 24h or 7d "
+                            "(default: kept until the caller deletes them with DELETE /v1/jobs/ID)")
     serve.add_argument("--job-lease", type=float, default=LEASE_SECONDS, metavar="SECONDS",
                        help="how long a running job stays with a server that stopped answering before another "
                             f"server on the same --store takes it and resumes it (default: {LEASE_SECONDS:g})"),
@@ -198,12 +201,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .service.api import ServiceConfig, create_service
     from .service.keys import load_keys
+    from .service.retention import parse_duration
     from .ui.uploads import parse_size
 
     if args.workers < 0 or args.max_queued_jobs < 1:
         raise InvalidInputError("--workers: give 0 or more; --max-queued-jobs: give 1 or more")
     if args.job_lease < 1:
         raise InvalidInputError("--job-lease: give 1 second or more")
+    try:
+        keep_files = parse_duration(args.keep_files) if args.keep_files else None
+    except ValueError as error:
+        raise InvalidInputError(f"--keep-files: {error}") from None
     try:
         upload_limit = parse_size(args.max_upload_size)
     except ValueError as error:
@@ -216,7 +224,7 @@ def _serve(args: argparse.Namespace) -> int:
                            max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
                            segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args),
                            ray_address=args.ray_address, ray_actors=args.ray_actors, store=args.store,
-                           job_lease=args.job_lease,
+                           job_lease=args.job_lease, keep_files=keep_files,
                            default_options=defaults)
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)

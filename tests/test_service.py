@@ -305,3 +305,47 @@ def test_each_callers_own_limits_apply_before_the_servers(tmp_path, generated):
                               str(tmp_path / "other")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert f"--api-keys: line 1 of {keys}: 'queued=0' is not queued=N (1 or more)" in refused.stderr
+
+
+def test_callers_list_their_jobs_and_delete_a_finished_jobs_files(tmp_path, generated):
+    with serving(tmp_path) as url:
+        jobs = [submit(url, generated["grace_hopper"], [generated["astronaut"]])[1] for _ in range(2)]
+        for job in jobs:
+            assert wait_for(url, job["id"])["status"] == "done"
+        status, other = submit(url, generated["astronaut"], [generated["grace_hopper"]], key=OTHER_KEY)
+        listed = json.loads(call("GET", f"{url}/v1/jobs")[1])["jobs"]
+        assert [job["id"] for job in listed] == [jobs[1]["id"], jobs[0]["id"]]  # alice's own, newest first
+        assert json.loads(call("GET", f"{url}/v1/jobs?status=queued")[1])["jobs"] == []
+        bad = call("GET", f"{url}/v1/jobs?status=finished")
+        assert bad[0] == 422 and "status: 'finished' is not one of queued, running" in bad[1].decode()
+        assert call("GET", f"{url}/v1/jobs", key=None)[0] == 401
+
+        folder = tmp_path / "data" / "files" / jobs[0]["id"]
+        assert (folder / "output.jpg").is_file() and any((folder / "inputs").iterdir())
+        status, answer = call("DELETE", f"{url}/v1/jobs/{jobs[0]['id']}")
+        deleted = json.loads(answer)
+        assert status == 200 and deleted["status"] == "done" and deleted["files_deleted"] is not None
+        assert deleted["result_url"] is None and deleted["report"]["faces_swapped"] == 1  # the record stays
+        assert not folder.exists()
+        gone = call("GET", f"{url}/v1/jobs/{jobs[0]['id']}/result")
+        assert gone[0] == 410 and "files were deleted at" in gone[1].decode()
+        assert call("GET", f"{url}/v1/jobs/{jobs[1]['id']}/result")[0] == 200  # the other job is untouched
+
+
+def test_keep_files_deletes_finished_jobs_files_after_the_duration(tmp_path, generated):
+    with serving(tmp_path, "--keep-files", "2s") as url:
+        status, job = submit(url, generated["grace_hopper"], [generated["astronaut"]])
+        assert wait_for(url, job["id"])["status"] == "done"
+        assert call("GET", f"{url}/v1/jobs/{job['id']}/result")[0] == 200
+        for _ in range(100):
+            described = json.loads(call("GET", f"{url}/v1/jobs/{job['id']}")[1])
+            if described["files_deleted"] is not None:
+                break
+            time.sleep(0.1)
+        assert described["files_deleted"] is not None and described["result_url"] is None
+        assert not (tmp_path / "data" / "files" / job["id"]).exists()
+        assert call("GET", f"{url}/v1/jobs/{job['id']}/result")[0] == 410
+    refused = subprocess.run([sys.executable, "-m", "facefusion", "serve", "--api-keys", str(tmp_path / "keys.txt"),
+                              "--data", str(tmp_path / "other"), "--keep-files", "soon"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--keep-files: 'soon' is not a duration such as 24h" in refused.stderr

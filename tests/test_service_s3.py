@@ -62,6 +62,9 @@ def test_results_go_to_the_bucket_and_arrive_through_a_presigned_url(s3, tmp_pat
         with pytest.raises(urllib.error.HTTPError) as expired:
             urllib.request.urlopen(presigned, timeout=30)
         assert expired.value.code == 403
+        # Deleting the finished job deletes its objects (the uploaded faces and the result).
+        assert call("DELETE", f"{url}/v1/jobs/{job['id']}")[0] == 200
+        assert not s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"results/{job['id']}/").get("Contents")
 
 
 def test_inputs_can_be_named_by_their_object_in_the_bucket(s3, tmp_path, generated):
@@ -74,6 +77,9 @@ def test_inputs_can_be_named_by_their_object_in_the_bucket(s3, tmp_path, generat
         assert status == 202, job
         finished = wait_for(url, job["id"])
         assert finished["status"] == "done" and finished["report"]["faces_swapped"] == 1
+        assert call("DELETE", f"{url}/v1/jobs/{job['id']}")[0] == 200  # the job's files go, the caller's stay
+        kept = client.list_objects_v2(Bucket=s3.bucket, Prefix="inputs/")["Contents"]
+        assert sorted(item["Key"] for item in kept) == ["inputs/me.png", "inputs/target.jpg"]
         missing = _submit_urls(url, f"s3://{s3.bucket}/inputs/nothing.jpg", f"s3://{s3.bucket}/inputs/me.png")
         assert missing[0] == 422 and "nothing.jpg: cannot be read from the storage" in missing[1]["detail"]
         other = _submit_urls(url, "s3://another-bucket/target.jpg", f"s3://{s3.bucket}/inputs/me.png")

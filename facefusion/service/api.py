@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import contextlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -31,7 +32,8 @@ from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
 from .keys import Caller, caller_of
 from .storage import LocalStorage, S3Storage
-from .store import LEASE_SECONDS, JobRecord, JobStore, new_job_id
+from .retention import Retention, purge
+from .store import LEASE_SECONDS, STATUSES, JobRecord, JobStore, new_job_id
 
 
 
@@ -61,6 +63,8 @@ class ServiceConfig:
     """A postgresql:// URL for a job store several API processes share (default: SQLite in ``data``)."""
     job_lease: float = LEASE_SECONDS
     """Seconds a running job stays with a server that stopped renewing it before another server takes it."""
+    keep_files: float | None = None
+    """Seconds a finished job's inputs and result are kept (None: until the caller deletes them)."""
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
@@ -109,9 +113,13 @@ def create_service(config: ServiceConfig) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         workers.start()
+        if retention is not None:
+            retention.start()
         try:
             yield
         finally:
+            if retention is not None:
+                retention.close()
             workers.close()
             store.close()
             if pool is not None:
@@ -121,7 +129,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
                   description="Swap and enhance faces in images and videos, as jobs.")
 
     def result_url(job: JobRecord) -> str | None:
-        if job.status != "done":
+        if job.status != "done" or job.purged is not None:
             return None
         stored = (job.result or {}).get("object")
         return storage.url_of(stored) if stored else f"/v1/jobs/{job.id}/result"
@@ -129,7 +137,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
     def describe(job: JobRecord) -> dict[str, Any]:
         return {"id": job.id, "status": job.status, "created": job.created, "updated": job.updated,
                 "progress": job.progress, "report": job.result, "error": job.error, "result_url": result_url(job),
-                "callbacks": job.callbacks}
+                "files_deleted": job.purged, "callbacks": job.callbacks}
 
     pool = None
     if config.ray_address:
@@ -140,6 +148,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
                            runner=pool.run if pool is not None else None, count=config.workers,
                            webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
     app.state.store, app.state.workers = store, workers
+    retention = Retention(store, storage, config.keep_files) if config.keep_files else None
 
     def caller(authorization: str | None) -> str:
         name = caller_of(authorization, config.keys)
@@ -217,6 +226,16 @@ def create_service(config: ServiceConfig) -> FastAPI:
         workers.wake()
         return JSONResponse(describe(job), status_code=202 if new else 200)
 
+    @app.get("/v1/jobs")
+    def list_jobs(status: str | None = None, limit: int = 50,
+                  authorization: str | None = Header(None)) -> dict[str, Any]:
+        owner = caller(authorization)
+        if status is not None and status not in STATUSES:
+            raise HTTPException(422, f"status: '{status}' is not one of {', '.join(STATUSES)}")
+        if not 1 <= limit <= 500:
+            raise HTTPException(422, "limit: give 1 to 500")
+        return {"jobs": [describe(job) for job in store.list_jobs(owner, status, limit)]}
+
     @app.get("/v1/jobs/{job_id}")
     def status(job_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         return describe(own_job(job_id, caller(authorization)))
@@ -242,18 +261,26 @@ def create_service(config: ServiceConfig) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.delete("/v1/jobs/{job_id}", status_code=202)
-    def cancel(job_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        own_job(job_id, caller(authorization))
+    def cancel(job_id: str, authorization: str | None = Header(None)) -> JSONResponse:
+        """A queued or running job is cancelled (202); a finished one has its files deleted (200)."""
+        if own_job(job_id, caller(authorization)).finished:
+            purge(store, storage, job_id)
+            job = store.get(job_id)
+            assert job is not None
+            return JSONResponse(describe(job), status_code=200)
         job = store.cancel(job_id)
         workers.cancel(job_id)
         assert job is not None
-        return describe(job)
+        return JSONResponse(describe(job), status_code=202)
 
     @app.get("/v1/jobs/{job_id}/result", response_model=None)
     def result(job_id: str, authorization: str | None = Header(None)) -> FileResponse | RedirectResponse:
         job = own_job(job_id, caller(authorization))
         if job.status != "done":
             raise HTTPException(409, f"job {job_id} is {job.status}: the result exists once it is done")
+        if job.purged is not None:
+            deleted = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(job.purged))
+            raise HTTPException(410, f"job {job_id}'s files were deleted at {deleted}")
         url = result_url(job)
         if url and not url.startswith("/"):
             return RedirectResponse(url, status_code=307)

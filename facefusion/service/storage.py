@@ -50,6 +50,10 @@ class LocalStorage:
     def remove(self, job_id: str) -> None:
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
+    def purge(self, job_id: str) -> None:
+        """Delete a finished job's files: its inputs and its result."""
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+
     def publish(self, job_id: str, output: Path) -> str | None:
         """Make the finished result available; returns an object key (None: it stays in this folder)."""
         return None
@@ -188,6 +192,12 @@ class S3Storage(LocalStorage):
         """A refused or repeated request: its local files and the inputs it uploaded go."""
         super().remove(job_id)
         self._delete(self.key(job_id, "inputs/"))
+
+    def purge(self, job_id: str) -> None:
+        """The local folder and every object of the job (inputs, result, parts); objects a caller named by
+        URL are the caller's and stay."""
+        super().purge(job_id)
+        self._delete(self.key(job_id, "") + "/")
 
     def _keys(self, prefix: str) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -49,9 +49,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
 """
-LEASE_COLUMNS = {"worker": "TEXT", "lease_until": "DOUBLE PRECISION",
-                 "cancel_requested": "INTEGER NOT NULL DEFAULT 0"}
-"""Added to stores made before jobs were leased (and created with the table)."""
+ADDED_COLUMNS = {"worker": "TEXT", "lease_until": "DOUBLE PRECISION",
+                 "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "purged": "DOUBLE PRECISION"}
+"""Added to stores made before jobs were leased and their files could be deleted (and to new ones)."""
 
 
 def new_job_id() -> str:
@@ -80,6 +80,8 @@ class JobRecord:
     worker: str | None = None
     """The server process running it (while running)."""
     cancel_requested: bool = False
+    purged: float | None = None
+    """When the job's files (inputs and result) were deleted."""
 
     @property
     def finished(self) -> bool:
@@ -91,7 +93,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
                      updated=row["updated"], request=json.loads(row["request"]), progress=json.loads(row["progress"]),
                      result=json.loads(row["result"]) if row["result"] else None, error=row["error"],
                      callbacks=json.loads(row["callbacks"]), idempotency_key=row["idempotency_key"],
-                     worker=row["worker"], cancel_requested=bool(row["cancel_requested"]))
+                     worker=row["worker"], cancel_requested=bool(row["cancel_requested"]), purged=row["purged"])
 
 
 class JobStore:
@@ -123,16 +125,16 @@ class JobStore:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._execute(statement)
-        self._add_lease_columns()
+        self._add_columns()
 
-    def _add_lease_columns(self) -> None:
+    def _add_columns(self) -> None:
         if self._postgres:
-            for name, kind in LEASE_COLUMNS.items():
+            for name, kind in ADDED_COLUMNS.items():
                 self._execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {kind}")
             return
         with self._lock:
             present = {row["name"] for row in self._connection.execute("PRAGMA table_info(jobs)")}
-        for name, kind in LEASE_COLUMNS.items():
+        for name, kind in ADDED_COLUMNS.items():
             if name not in present:
                 self._execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
@@ -186,6 +188,21 @@ class JobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def list_jobs(self, owner: str, status: str | None = None, limit: int = 50) -> list[JobRecord]:
+        """The caller's jobs, newest first."""
+        where, parameters = ("AND status = ?", (owner, status, limit)) if status else ("", (owner, limit))
+        return [_record(row) for row in self._rows(f"SELECT * FROM jobs WHERE owner = ? {where} "
+                                                   "ORDER BY created DESC LIMIT ?", parameters)]
+
+    def purgeable(self, finished_before: float, limit: int = 100) -> list[JobRecord]:
+        """Finished jobs whose files are still kept, ended before ``finished_before``."""
+        return [_record(row) for row in self._rows(
+            "SELECT * FROM jobs WHERE status IN ('done', 'failed', 'cancelled') AND purged IS NULL AND updated < ? "
+            "ORDER BY updated LIMIT ?", (finished_before, limit))]
+
+    def mark_purged(self, job_id: str) -> None:
+        self._execute("UPDATE jobs SET purged = ? WHERE id = ? AND purged IS NULL", (time.time(), job_id))
 
     def count_waiting(self, owner: str) -> int:
         row = self._row("SELECT COUNT(*) AS waiting FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
