@@ -32,7 +32,8 @@ def test_a_kept_studio_gives_the_fresh_result_and_keeps_its_models(tmp_path, gen
         result = run_to_end(Job(sources=job.sources, target=job.target, output=str(tmp_path / f"kept{number}.png")),
                             options, studio=kept)
         assert result.faces_swapped == 1
-        assert np.array_equal(read_image(tmp_path / f"kept{number}.png").frame, read_image(tmp_path / "fresh.png").frame)
+        kept_frame = read_image(tmp_path / f"kept{number}.png").frame
+        assert np.array_equal(kept_frame, read_image(tmp_path / "fresh.png").frame)
     assert studios.get(options, job.safety) is kept  # the same models for the next job
     with pytest.raises(ValueError, match="kept studio must have the run's options"):
         run_to_end(job, Options(face_swapper_morph=50), studio=kept)

@@ -125,6 +125,7 @@ def test_each_server_keeps_its_own_jobs_until_its_lease_runs_out(location):
         assert second_server.requeue_expired() == 1
         taken = second_server.claim()
         assert taken.id == early.id and taken.worker == second_server.worker_id
+        assert taken.cancel_requested  # the cancel is not lost with its server: the next one ends the job
         assert first_server.renew() == (set(), set())  # the first one learns that it lost the job
         assert not first_server.finish(early.id, "done")  # and its late outcome does not count
         assert second_server.finish(early.id, "cancelled", error="cancelled by the caller")
@@ -141,7 +142,8 @@ def test_a_store_made_before_leases_gets_their_columns(tmp_path):
         status TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
         request TEXT NOT NULL, progress TEXT NOT NULL DEFAULT '{}', result TEXT, error TEXT,
         callbacks TEXT NOT NULL DEFAULT '[]', UNIQUE (owner, idempotency_key));
-        INSERT INTO jobs (id, owner, status, created, updated, request) VALUES ('old', 'alice', 'running', 1, 1, '{}');""")
+        INSERT INTO jobs (id, owner, status, created, updated, request)
+        VALUES ('old', 'alice', 'running', 1, 1, '{}');""")
     old.commit()
     old.close()
     store = JobStore(path)

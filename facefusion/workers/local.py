@@ -1,8 +1,9 @@
 """The embedded worker pool: threads of the API's own process that take jobs from the store and run them
 through the same pipeline as the CLI (no server to start), or hand them to a Ray pool (``runner``).
 
-Each worker claims the oldest queued job, runs it (keeping its studios, so the models stay loaded), writes its progress to the store about twice a second,
-and at the end records the result and sends the signed callback. DELETE on a running job sets its stop
+Each worker claims the oldest queued job, runs it (keeping its studios, so the models stay loaded), writes
+its progress to the store about twice a second, and at the end records the result and sends the signed
+callback. DELETE on a running job sets its stop
 flag: the pipeline ends at the next frame and the job is recorded as cancelled.
 
 A keeper thread renews this process's leases on its running jobs, stops a job a caller cancelled through
@@ -150,6 +151,8 @@ class LocalWorkers:
     def _outcome(self, record: JobRecord, stop: threading.Event, studios: StudioCache
                  ) -> tuple[str, dict[str, Any] | None, str | None] | None:
         """Run one job: (status, report, error) to record, or None when it went back to the queue."""
+        if record.cancel_requested:  # cancelled while a server that then died was running it
+            return "cancelled", None, "cancelled by the caller"
         try:
             request = self.storage.localise(record.id, record.request)
             options = make_options(**request["options"])
