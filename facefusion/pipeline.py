@@ -203,7 +203,7 @@ def run_to_end(job: Job, options: Options, stop: threading.Event | None = None,
 
 
 @contextlib.contextmanager
-def _studio_for(job: Job, options: Options, kept: Studio | None) -> Iterator[Studio]:
+def studio_for(job: Job, options: Options, kept: Studio | None) -> Iterator[Studio]:
     """The worker's kept studio, or a new one closed at the end of the run."""
     if kept is not None:
         if kept.options != options or kept.safety != job.safety:
@@ -217,7 +217,7 @@ def _studio_for(job: Job, options: Options, kept: Studio | None) -> Iterator[Stu
 
 def _run_image(job: Job, options: Options, kept: Studio | None = None) -> Iterator[Progress | RunResult]:
     start = time.perf_counter()
-    with _studio_for(job, options, kept) as studio:
+    with studio_for(job, options, kept) as studio:
         report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
                                    job.reference_face_path)
         engine, source_type = studio.engine, studio.digital_source_type
@@ -502,7 +502,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
     segments_total = (total + segment_frames - 1) // segment_frames
     failed: list[int] = []
     swaps = 0
-    with _studio_for(job, options, kept) as studio:
+    with studio_for(job, options, kept) as studio:
         plan, output_samples = plan_video(studio, job, info, schedule)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
         parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)

@@ -34,7 +34,7 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facefusion-studio" / "protected"
 
 
-def _photos(folder: Path) -> list[tuple[str, Path]]:
+def protected_photos(folder: Path) -> list[tuple[str, Path]]:
     """(entry name, photo) for every photo of the folder, a sub-folder's photos under the sub-folder's name."""
     found = []
     for path in sorted(folder.iterdir()):
@@ -58,7 +58,7 @@ def load_protected(folder: str | os.PathLike[str], analyser: object) -> list[Pro
     if not root.is_dir():
         raise InvalidInputError(f"--protected-faces: {folder} is not a folder; give a folder of photos of the "
                                 "people who must never be swapped")
-    photos = _photos(root)
+    photos = protected_photos(root)
     if not photos:
         raise InvalidInputError(f"--protected-faces: {folder} holds no photos (jpg, png, webp, bmp, tiff)")
     recogniser = analyser.recogniser.name  # type: ignore[attr-defined]

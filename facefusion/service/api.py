@@ -27,6 +27,7 @@ from ..errors import InvalidInputError, RefusedError, StudioError
 from ..media.image import is_image_path, read_image
 from ..media.video import is_video_path, probe_video
 from ..options import Options, make_options, option_specs
+from ..pipeline import run
 from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
@@ -145,7 +146,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
 
         pool = RayPool(config.ray_address, config.ray_actors)
     workers = LocalWorkers(store=store, safety=config.safety, describe=describe, storage=storage,
-                           runner=pool.run if pool is not None else None, count=config.workers,
+                           runner=pool.run if pool is not None else run, count=config.workers,
                            webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
     app.state.store, app.state.workers = store, workers
     retention = Retention(store, storage, config.keep_files) if config.keep_files else None

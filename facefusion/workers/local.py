@@ -55,8 +55,9 @@ class LocalWorkers:
     count: int = 1
     webhook_secret: str | None = None
     segment_frames: int = 240
-    runner: Callable[..., Iterator[Progress | RunResult]] | None = None
-    """What runs a job elsewhere, e.g. a Ray pool's ``run`` (the pipeline's events); None: the pipeline here."""
+    runner: Callable[..., Iterator[Progress | RunResult]] = run
+    """What runs a job: the pipeline here, or a Ray pool's ``run`` (the same events); either is given the
+    worker's kept studio."""
     _pools: SessionPools = field(default_factory=SessionPools)
     _threads: list[threading.Thread] = field(default_factory=list)
     _stops: dict[str, threading.Event] = field(default_factory=dict)
@@ -160,9 +161,7 @@ class LocalWorkers:
                       resume=True, segment_frames=self.segment_frames, safety=self.safety, inputs_id=record.id)
             parts = parts_folder(Path(request["output"]))
             last = 0.0
-            events = (self.runner(job, options, stop) if self.runner is not None
-                      else run(job, options, stop, studios.get(options, self.safety)))
-            for event in events:
+            for event in self.runner(job, options, stop, studios.get(options, self.safety)):
                 if isinstance(event, Progress) and time.monotonic() - last >= PROGRESS_EVERY:
                     last = time.monotonic()
                     self.storage.keep_parts(record.id, parts)  # before the progress says the segment is done

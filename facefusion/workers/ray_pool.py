@@ -30,7 +30,7 @@ from ..media.opencv_threads import single_threaded_opencv
 from ..options import Options
 from ..parts import WorkFolder
 from ..pipeline import (Job, Progress, RunResult, _fingerprint, engine_description, join_segments, plan_video,
-                        render_segment, run_to_end, signed_and_audited, video_settings)
+                        render_segment, run_to_end, signed_and_audited, studio_for, video_settings)
 from ..safety.policy import SafetyPolicy
 from ..safety.watermark import format_id
 from .studios import StudioCache
@@ -135,10 +135,13 @@ class RayPool:
         """The protected people's folder as staged last: (its stamp, its files), staged again when it changes."""
         logger.info("Ray cluster at %s: %d actor(s) (%d GPU(s))", address, count, gpus)
 
-    def run(self, job: Job, options: Options, stop: threading.Event | None = None
-            ) -> Iterator[Progress | RunResult]:
+    def run(self, job: Job, options: Options, stop: threading.Event | None = None,
+            studio: Studio | None = None) -> Iterator[Progress | RunResult]:
+        """The pipeline's ``run`` on the cluster; ``studio``: the calling worker's kept one, which plans videos
+        here (the source identity, the content checks of the target) without loading its models again."""
         stop = stop or threading.Event()
-        events = self._image(job, options) if is_image_path(job.target) else self._video(job, options, stop)
+        events = (self._image(job, options) if is_image_path(job.target)
+                  else self._video(job, options, stop, studio))
         yield from signed_and_audited(job, events)
 
     def _stage(self, job: Job) -> StagedInputs:
@@ -173,14 +176,15 @@ class RayPool:
         yield Progress(frame=1, total=1, fps=1 / max(result.seconds, 1e-6), eta=0.0)
         yield result
 
-    def _video(self, job: Job, options: Options, stop: threading.Event) -> Iterator[Progress | RunResult]:
+    def _video(self, job: Job, options: Options, stop: threading.Event, kept: Studio | None
+               ) -> Iterator[Progress | RunResult]:
         ray = self._ray
         started = time.perf_counter()
         output, info, _, schedule, warnings = video_settings(job, options)
         total = len(schedule.inputs)
         size = max(1, job.segment_frames)
         segments_total = (total + size - 1) // size
-        with Studio(options, safety=job.safety) as studio:
+        with studio_for(job, options, kept) as studio:
             plan, checked = plan_video(studio, job, info, schedule)
             engine, source_type = studio.engine, studio.digital_source_type
             parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from ..inference.download import sha256_of
 from ..pipeline import Job
+from ..safety.protected import protected_photos
 
 CACHE_LIMIT_BYTES = 8 << 30
 """Past this, files of the node's cache unused for KEEP_SECONDS are removed (newest kept)."""
@@ -52,24 +53,19 @@ def stage_file(put: Callable[[bytes], Any], path: str | os.PathLike[str]) -> Sta
     return StagedFile(name=path.name, digest=sha256_of(path), data=put(path.read_bytes()))
 
 
-def folder_files(folder: Path) -> list[Path]:
-    """The files of ``folder`` and of its sub-folders (how a protected people's folder is laid out)."""
-    found = []
-    for path in sorted(folder.iterdir()):
-        if path.is_dir():
-            found += [photo for photo in sorted(path.iterdir()) if photo.is_file()]
-        elif path.is_file():
-            found.append(path)
-    return found
+def _photos(folder: Path) -> list[Path]:
+    """The photos a protected people's folder holds (the files ``load_protected`` reads)."""
+    return [photo for _, photo in protected_photos(folder)]
 
 
 def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """What says a folder changed: its files' paths, sizes and modification times."""
-    return tuple((str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in folder_files(folder))
+    """What says a protected people's folder changed: its photos' paths, sizes and modification times."""
+    return tuple((str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in _photos(folder))
 
 
 def stage_folder(put: Callable[[bytes], Any], folder: Path) -> tuple[tuple[str, StagedFile], ...]:
-    return tuple((str(path.relative_to(folder)), stage_file(put, path)) for path in folder_files(folder))
+    """A protected people's folder, photo by photo, keeping its layout (sub-folder per person)."""
+    return tuple((str(path.relative_to(folder)), stage_file(put, path)) for path in _photos(folder))
 
 
 class InputCache:
