@@ -5,6 +5,8 @@ scripts that process many images.
 """
 from __future__ import annotations
 
+import threading
+
 import logging
 import os
 from dataclasses import dataclass, field
@@ -82,6 +84,8 @@ class Studio:
         settings = execution_settings(self.options)
         provider_list(settings)
         self.stopwatch = stopwatch
+        self.stop: threading.Event | None = None
+        """The current run's stop flag (set by start_run): processors see it in each frame's context."""
         if pool is not None and pool.settings != settings:
             raise ValueError("a shared session pool must have the options' execution settings")
         self.pool = pool if pool is not None else SessionPool(settings)
@@ -95,10 +99,12 @@ class Studio:
         self._protected: list[ProtectedPerson] | None = None
         self._content_checks: list[ContentCheck] | None = None
 
-    def start_run(self) -> None:
-        """A kept studio begins another job: the protected people are read again (the operator may have
-        changed the folder; unchanged photos come from the descriptor cache)."""
+    def start_run(self, stop: threading.Event | None = None) -> None:
+        """A studio begins a job (a kept one, another job): the protected people are read again (the operator
+        may have changed the folder; unchanged photos come from the descriptor cache); ``stop`` is the run's
+        stop flag."""
         self._protected = None
+        self.stop = stop
 
     @property
     def watermarker(self) -> Watermarker:
@@ -247,7 +253,7 @@ class Studio:
         """Analyse one frame, choose its faces and run every processor on a copy of it."""
         faces = self.analyser.analyse(frame)
         ordered, assignments = assign_faces(frame, faces, plan, self.options, self.analyser)
-        context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch)
+        context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch, stop=self.stop)
         result = run_processors(self.processors, frame, context)
         return FrameResult(frame=result, faces=ordered, assignments=assignments,
                            faces_swappable=self.swappable(assignments))

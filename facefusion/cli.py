@@ -9,14 +9,16 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
 from .console import quiet_native_logs
 from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED, InvalidInputError, RefusedError, StudioError,
                      storage_error)
-from .options import Options, is_text_option, make_options, option_specs
+from .options import PROCESSOR_NAMES, Options, is_text_option, make_options, option_specs
 from .safety.policy import add_safety_flags, policy_from_args
+from .service.callbacks import RETRY_AFTER
 from .service.store import LEASE_SECONDS
 
 logger = logging.getLogger("facefusion")
@@ -174,11 +176,37 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--job-lease", type=float, default=LEASE_SECONDS, metavar="SECONDS",
                        help="how long a running job stays with a server that stopped answering before another "
                             f"server on the same --store takes it and resumes it (default: {LEASE_SECONDS:g})"),
-    serve.add_argument("--webhook-secret", default=os.environ.get("FACEFUSION_WEBHOOK_SECRET"), metavar="SECRET",
-                       help="signs every callback (HMAC-SHA256; default: $FACEFUSION_WEBHOOK_SECRET)")
+    serve.add_argument("--webhook-secret-file", default=None, metavar="FILE",
+                       help="file holding the secret that signs every callback (HMAC-SHA256); or set "
+                            "$FACEFUSION_WEBHOOK_SECRET. Without either, jobs cannot ask for callbacks. (A secret "
+                            "is never given on the command line, where `ps` shows it to every user.)")
+    serve.add_argument("--callback-allow-hosts", default="", metavar="HOST[,HOST...]",
+                       help="non-public hosts (names or addresses) callbacks may reach, e.g. a receiver on your own "
+                            "network; by default callbacks go to public addresses only")
+    serve.add_argument("--callback-retry-after", default=",".join(f"{pause:g}" for pause in RETRY_AFTER),
+                       metavar="SECONDS,...", help="pauses before each retry of a failed callback (default: "
+                       f"{','.join(f'{pause:g}' for pause in RETRY_AFTER)})")
     serve.add_argument("--max-queued-jobs", type=int, default=16,
                        help="jobs a caller may have queued or running at once (default: 16)")
     serve.add_argument("--max-upload-size", default="1gb", help="largest upload of one request (default: 1gb)")
+    serve.add_argument("--max-pixels", default="40mp", metavar="SIZE",
+                       help="largest photo or video frame a job may send, in pixels (default: 40mp; 8K is 33mp)")
+    serve.add_argument("--max-video-frames", type=int, default=18_000, metavar="N",
+                       help="most frames of a job's video (default: 18000)")
+    serve.add_argument("--max-video-duration", default="15m", metavar="DURATION",
+                       help="longest video a job may send (default: 15m)")
+    serve.add_argument("--job-deadline", default="1h", metavar="DURATION",
+                       help="a job still running after this is stopped and failed (default: 1h; 0 for none)")
+    serve.add_argument("--allowed-processors", nargs="+", default=list(PROCESSOR_NAMES), metavar="PROCESSOR",
+                       choices=PROCESSOR_NAMES, help="processors jobs may use (default: all)")
+    serve.add_argument("--output-label", default=None, metavar="TEXT",
+                       help="visible label burnt into every result (default: none); the marks are this server's "
+                            "decision, callers cannot change them")
+    serve.add_argument("--output-watermark", action=argparse.BooleanOptionalAction, default=True,
+                       help="hide the invisible watermark in every result (default: on)")
+    serve.add_argument("--s3-inputs", default="inputs/{caller}/", metavar="PREFIX",
+                       help="with S3 storage: where in the bucket each caller's own objects are, which target_url "
+                            "and source_urls may name ({caller} is the caller's name; default: inputs/{caller}/)")
     serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
                        help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
     serve.add_argument("--default-options", default=None, metavar="JSON",
@@ -195,42 +223,106 @@ def _add_serve_command(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import uvicorn
 
     from .service.api import ServiceConfig, create_service
     from .service.keys import load_keys
-    from .service.retention import parse_duration
-    from .ui.uploads import parse_size
 
-    if args.workers < 0 or args.max_queued_jobs < 1:
-        raise InvalidInputError("--workers: give 0 or more; --max-queued-jobs: give 1 or more")
+    if args.workers < 0 or args.max_queued_jobs < 1 or args.max_video_frames < 1:
+        raise InvalidInputError("--workers: give 0 or more; --max-queued-jobs, --max-video-frames: give 1 or more")
     if args.job_lease < 1:
         raise InvalidInputError("--job-lease: give 1 second or more")
-    try:
-        keep_files = parse_duration(args.keep_files) if args.keep_files else None
-    except ValueError as error:
-        raise InvalidInputError(f"--keep-files: {error}") from None
-    try:
-        upload_limit = parse_size(args.max_upload_size)
-    except ValueError as error:
-        raise InvalidInputError(f"--max-upload-size: {error}") from None
     defaults = _default_options(args.default_options)
     data = Path(args.data)
     config = ServiceConfig(keys=load_keys(args.api_keys), data=data, storage=args.storage or str(data / "files"),
-                           s3_endpoint=args.s3_endpoint, s3_url_expiry=args.s3_url_expiry,
-                           workers=args.workers, webhook_secret=args.webhook_secret,
-                           max_queued_jobs=args.max_queued_jobs, max_upload_bytes=upload_limit,
+                           s3_endpoint=args.s3_endpoint, s3_url_expiry=args.s3_url_expiry, s3_inputs=args.s3_inputs,
+                           workers=args.workers, webhook_secret=_webhook_secret(args.webhook_secret_file),
+                           callback_allow_hosts=frozenset(host.strip().lower().strip("[]") for host in
+                                                          args.callback_allow_hosts.split(",") if host.strip()),
+                           callback_retry_after=_pauses(args.callback_retry_after),
+                           max_queued_jobs=args.max_queued_jobs, max_upload_bytes=_size("--max-upload-size",
+                                                                                        args.max_upload_size),
+                           limits=_job_limits(args), job_deadline=_duration("--job-deadline", args.job_deadline),
                            segment_frames=max(1, args.video_segment_frames), safety=policy_from_args(args),
                            ray_address=args.ray_address, ray_actors=args.ray_actors, store=args.store,
-                           job_lease=args.job_lease, keep_files=keep_files,
+                           job_lease=args.job_lease, keep_files=_duration("--keep-files", args.keep_files),
                            default_options=defaults)
+    if config.webhook_secret is None:
+        logger.warning("no webhook secret (--webhook-secret-file or $FACEFUSION_WEBHOOK_SECRET): jobs that ask for "
+                       "a callback are refused")
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)
     uvicorn.run(create_service(config), host=args.host, port=args.port, log_level=args.log_level.replace("warn",
                 "warning"), access_log=args.log_level == "debug")
     return EXIT_OK
+
+
+def _job_limits(args: argparse.Namespace) -> Any:
+    from .service.admission import JobLimits
+
+    return JobLimits(max_pixels=_pixels(args.max_pixels),
+                     max_video_frames=args.max_video_frames,
+                     max_video_seconds=_duration("--max-video-duration", args.max_video_duration) or 0.0,
+                     allowed_processors=tuple(args.allowed_processors),
+                     marks={"output_watermark": args.output_watermark, "output_label": args.output_label or None},
+                     check_providers=args.ray_address is None)
+
+
+def _size(flag: str, text: str) -> int:
+    """A size flag: 500mb, 20gb."""
+    from .ui.uploads import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise InvalidInputError(f"{flag}: {error}") from None
+
+
+def _pixels(text: str) -> int:
+    """``--max-pixels``: 40mp (megapixels) or a number of pixels."""
+    value = text.strip().lower().removesuffix("mp")
+    try:
+        pixels = float(value) * (1e6 if value != text.strip().lower() else 1)
+    except ValueError:
+        pixels = 0
+    if pixels < 1:
+        raise InvalidInputError(f"--max-pixels: '{text}' is not a size such as 40mp or 8294400")
+    return int(pixels)
+
+
+def _duration(flag: str, text: str | None) -> float | None:
+    """A duration flag (24h, 30m, 90s); None or 0 for none."""
+    from .service.retention import parse_duration
+
+    if not text or text.strip() == "0":
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise InvalidInputError(f"{flag}: {error}") from None
+
+
+def _pauses(text: str) -> tuple[float, ...]:
+    try:
+        pauses = tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        pauses = ()
+    if not pauses or any(not 0 < pause < 86400 for pause in pauses):
+        raise InvalidInputError("--callback-retry-after: give pauses in seconds, e.g. 5,30,120")
+    return pauses
+
+
+def _webhook_secret(path: str | None) -> str | None:
+    """The callback secret from its file or $FACEFUSION_WEBHOOK_SECRET (never a flag's value)."""
+    if path is None:
+        return os.environ.get("FACEFUSION_WEBHOOK_SECRET") or None
+    try:
+        secret = Path(path).read_text().strip()
+    except OSError as error:
+        raise InvalidInputError(f"--webhook-secret-file: cannot read {path}: {error.strerror}") from None
+    if len(secret) < 16:
+        raise InvalidInputError("--webhook-secret-file: the secret is shorter than 16 characters")
+    return secret
 
 
 def _default_options(text: str | None) -> dict[str, Any]:

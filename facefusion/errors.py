@@ -3,6 +3,8 @@ messages, so a bad file never kills a server."""
 from __future__ import annotations
 
 import errno
+import re
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -78,3 +80,12 @@ def storage_error(error: OSError, path: object | None = None, doing: str = "use"
     """One line for an operating-system error: the path it concerns and what to do (no traceback)."""
     where = path if path is not None else (error.filename or "a file")
     return StorageError(f"cannot {doing} {where}: {os_advice(error)}")
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
+
+
+def without_server_paths(message: str) -> str:
+    """``message`` with every absolute path shortened to its file name: a visitor sees the name of the
+    file they uploaded, never where the server keeps it."""
+    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group(0)).name, message)

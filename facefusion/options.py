@@ -7,6 +7,7 @@ it. Choices are ``Literal`` types read with ``get_args``, so a choice list is ne
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -288,11 +289,24 @@ def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
         return
     if spec.accepts_onnx_path and isinstance(value, str) and value.lower().endswith(".onnx"):
         return
+    if spec.minimum is not None:
+        _check_number(name, spec, value)
+    elif not isinstance(value, (str, int, float)) or isinstance(value, bool) and spec.choices is not None:
+        raise InvalidInputError(f"{spec.flag}: give a single value, not '{value}'")
     if spec.choices is not None and value not in spec.choices:
         raise InvalidInputError(
             f"{spec.flag}: '{value}' is not a choice; use one of: {', '.join(map(str, spec.choices))}")
     if spec.minimum is not None and value < spec.minimum or spec.maximum is not None and value > spec.maximum:
         raise InvalidInputError(f"{spec.flag}: {value} is out of range; use {spec.minimum:g} to {spec.maximum:g}")
+
+
+def _check_number(name: str, spec: OptionSpec, value: Any) -> None:
+    """A number of the option's kind: not a boolean, not NaN or infinite, whole where the option counts."""
+    whole = "int" in str(Options.__dataclass_fields__[name].type)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+            (whole and not float(value).is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise InvalidInputError(f"{spec.flag}: give {kind} from {spec.minimum:g} to {spec.maximum:g}, not '{value}'")
 
 
 def validate(options: Options) -> Options:

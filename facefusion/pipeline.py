@@ -145,7 +145,7 @@ def run(job: Job, options: Options, stop: threading.Event | None = None,
     it is not closed here)."""
     stop = stop or threading.Event()
     if is_image_path(job.target):
-        events = _run_image(job, options, studio)
+        events = _run_image(job, options, stop, studio)
     elif is_video_path(job.target):
         events = _run_video(job, options, stop, studio)
     else:
@@ -203,21 +203,24 @@ def run_to_end(job: Job, options: Options, stop: threading.Event | None = None,
 
 
 @contextlib.contextmanager
-def studio_for(job: Job, options: Options, kept: Studio | None) -> Iterator[Studio]:
-    """The worker's kept studio, or a new one closed at the end of the run."""
+def studio_for(job: Job, options: Options, kept: Studio | None, stop: threading.Event | None = None
+               ) -> Iterator[Studio]:
+    """The worker's kept studio, or a new one closed at the end of the run; either sees ``stop``."""
     if kept is not None:
         if kept.options != options or kept.safety != job.safety:
             raise ValueError("a kept studio must have the run's options and the job's safety policy")
-        kept.start_run()
+        kept.start_run(stop)
         yield kept
         return
     with Studio(options, safety=job.safety) as studio:
+        studio.start_run(stop)
         yield studio
 
 
-def _run_image(job: Job, options: Options, kept: Studio | None = None) -> Iterator[Progress | RunResult]:
+def _run_image(job: Job, options: Options, stop: threading.Event, kept: Studio | None = None
+               ) -> Iterator[Progress | RunResult]:
     start = time.perf_counter()
-    with studio_for(job, options, kept) as studio:
+    with studio_for(job, options, kept, stop) as studio:
         report = studio.swap_image(list(job.sources), job.target, job.output, list(job.face_map),
                                    job.reference_face_path)
         engine, source_type = studio.engine, studio.digital_source_type
@@ -502,7 +505,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
     segments_total = (total + segment_frames - 1) // segment_frames
     failed: list[int] = []
     swaps = 0
-    with studio_for(job, options, kept) as studio:
+    with studio_for(job, options, kept, stop) as studio:
         plan, output_samples = plan_video(studio, job, info, schedule)
         # Only once the models are ready and the sources found: a setup error leaves no parts folder behind.
         parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)
@@ -667,7 +670,7 @@ def _analyse(studio: Studio, tracker: FaceTracker, image: FrameBGR, index: int
     assignments = [Assignment(face=track.face, identity=track.identity) for track in tracks
                    if track.identity is not None]
     return FrameContext(faces=[track.face for track in tracks], assignments=assignments,
-                        stopwatch=studio.stopwatch), None
+                        stopwatch=studio.stopwatch, stop=studio.stop), None
 
 
 def _render(studio: Studio, image: FrameBGR, context: FrameContext | None, error: Exception | None

@@ -44,9 +44,13 @@ def serving(folder: Path, *flags: str, environment: dict[str, str] | None = None
     keys.write_text(f"# callers\nalice {KEY}\nbob {OTHER_KEY}\n")
     port = _free_port()
     log = open(folder / f"serve-{port}.log", "w")
+    keys.chmod(0o600)
+    # The test's receivers listen on this machine, which callbacks may reach only when the operator says so.
     process = subprocess.Popen([sys.executable, "-m", "facefusion", "serve", "--port", str(port), "--api-keys",
-                                str(keys), "--data", str(folder / "data"), "--webhook-secret", SECRET, *flags],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(environment or {})})
+                                str(keys), "--data", str(folder / "data"), "--callback-allow-hosts", "127.0.0.1",
+                                "--callback-retry-after", "0.5,1,2", *flags],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               env={**os.environ, "FACEFUSION_WEBHOOK_SECRET": SECRET, **(environment or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

@@ -69,20 +69,22 @@ def test_results_go_to_the_bucket_and_arrive_through_a_presigned_url(s3, tmp_pat
 
 def test_inputs_can_be_named_by_their_object_in_the_bucket(s3, tmp_path, generated):
     client = s3.client()
-    client.upload_file(str(generated["grace_hopper"]), s3.bucket, "inputs/target.jpg")
-    client.upload_file(str(generated["astronaut"]), s3.bucket, "inputs/me.png")
+    client.upload_file(str(generated["grace_hopper"]), s3.bucket, "inputs/alice/target.jpg")
+    client.upload_file(str(generated["astronaut"]), s3.bucket, "inputs/alice/me.png")
     with serving(tmp_path, "--storage", f"s3://{s3.bucket}/results", "--s3-endpoint", s3.endpoint,
                  environment=s3.environment) as url:
-        status, job = _submit_urls(url, f"s3://{s3.bucket}/inputs/target.jpg", f"s3://{s3.bucket}/inputs/me.png")
+        status, job = _submit_urls(url, f"s3://{s3.bucket}/inputs/alice/target.jpg",
+                                   f"s3://{s3.bucket}/inputs/alice/me.png")
         assert status == 202, job
         finished = wait_for(url, job["id"])
         assert finished["status"] == "done" and finished["report"]["faces_swapped"] == 1
         assert call("DELETE", f"{url}/v1/jobs/{job['id']}")[0] == 200  # the job's files go, the caller's stay
         kept = client.list_objects_v2(Bucket=s3.bucket, Prefix="inputs/")["Contents"]
-        assert sorted(item["Key"] for item in kept) == ["inputs/me.png", "inputs/target.jpg"]
-        missing = _submit_urls(url, f"s3://{s3.bucket}/inputs/nothing.jpg", f"s3://{s3.bucket}/inputs/me.png")
+        assert sorted(item["Key"] for item in kept) == ["inputs/alice/me.png", "inputs/alice/target.jpg"]
+        missing = _submit_urls(url, f"s3://{s3.bucket}/inputs/alice/nothing.jpg",
+                               f"s3://{s3.bucket}/inputs/alice/me.png")
         assert missing[0] == 422 and "nothing.jpg: cannot be read from the storage" in missing[1]["detail"]
-        other = _submit_urls(url, "s3://another-bucket/target.jpg", f"s3://{s3.bucket}/inputs/me.png")
+        other = _submit_urls(url, "s3://another-bucket/target.jpg", f"s3://{s3.bucket}/inputs/alice/me.png")
         assert other[0] == 422 and "only objects of this service's bucket" in other[1]["detail"]
 
 

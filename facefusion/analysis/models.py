@@ -45,7 +45,8 @@ def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | N
     present = [name for name in DETECTOR_ALIASES if is_present(name, folder)]
     if choice == "auto":
         if not present:
-            return DetectorChoice(description=f"face detector: {EMBEDDED_DETECTOR}, no neural detector in {folder}")
+            return DetectorChoice(description=f"face detector: {EMBEDDED_DETECTOR}, no neural detector in the "
+                                              "models folder")
         choice = present[0]
     if choice == "many":
         files = tuple(folder / find(name).file for name in present)
@@ -75,7 +76,8 @@ def choose_recogniser(choice: str = "dlib", folder: Path | None = None) -> Recog
         return RecogniserChoice()
     if choice == "auto":
         if not is_present("arcface_w600k_r50", folder):
-            return RecogniserChoice(description=f"identity: dlib ResNet (embedded), no arcface_w600k_r50 in {folder}")
+            return RecogniserChoice(description="identity: dlib ResNet (embedded), no arcface_w600k_r50 in the "
+                                                "models folder")
         choice = "arcface_w600k_r50"
     resolved = resolve_model(choice, "recogniser", "--face-recogniser-model", ARCFACE, folder)
     return RecogniserChoice(resolved.path, f"identity: {resolved.description}")

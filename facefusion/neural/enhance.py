@@ -2,12 +2,14 @@
 models over overlapping tiles blended smoothly across their overlaps)."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..errors import StoppedError
 from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR
@@ -101,9 +103,11 @@ class FrameEnhancerModel:
     def scale(self) -> int:
         return self.contract.scale // self.downscale
 
-    def enhance(self, frame: FrameBGR) -> FrameBGR:
+    def enhance(self, frame: FrameBGR, stop: threading.Event | None = None) -> FrameBGR:
+        """The enlarged frame; ``stop`` set while it runs ends it between tiles (StoppedError)."""
         height, width = frame.shape[:2]
-        enlarged = self.upscale(cv2.copyMakeBorder(frame, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_REFLECT_101))
+        enlarged = self.upscale(cv2.copyMakeBorder(frame, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_REFLECT_101),
+                                stop)
         factor = self.contract.scale
         enlarged = enlarged[BORDER * factor:(BORDER + height) * factor, BORDER * factor:(BORDER + width) * factor]
         size = (width * self.scale, height * self.scale)
@@ -132,7 +136,7 @@ class FrameEnhancerModel:
         tile_h, tile_w, _, ys, xs = self._layout(height + 2 * BORDER, width + 2 * BORDER)
         return tile_h * tile_w * len(ys) * len(xs)
 
-    def upscale(self, frame: FrameBGR) -> np.ndarray:
+    def upscale(self, frame: FrameBGR, stop: threading.Event | None = None) -> np.ndarray:
         """The network's output for the whole frame (float BGR 0..255, ``contract.scale`` times larger),
         run over overlapping tiles that cross-fade."""
         scale = self.contract.scale
@@ -150,6 +154,8 @@ class FrameEnhancerModel:
         # A few tiles a run: batched where the model allows, without holding every enlarged tile at once.
         per_run = self.pool.settings.max_batch
         for first in range(0, len(corners), per_run):
+            if stop is not None and stop.is_set():
+                raise StoppedError("stopped by the user")
             group = corners[first:first + per_run]
             pieces = np.stack([padded[y:y + tile_h, x:x + tile_w, ::-1].transpose(2, 0, 1) for y, x in group])
             results = session.run({name: np.ascontiguousarray(pieces, dtype=np.float32) / 255.0})[0]

@@ -1,6 +1,8 @@
 """The contract every processor follows: frame in, frame out, no files, no front end."""
 from __future__ import annotations
 
+import threading
+
 import dataclasses
 from dataclasses import dataclass
 from typing import Protocol, Sequence
@@ -31,6 +33,8 @@ class FrameContext:
     """The frame as it was analysed, before any processor changed it (what the target face looked like)."""
     scale: float = 1.0
     """How many times larger the frame these faces are placed in is than ``detected``."""
+    stop: threading.Event | None = None
+    """The run's stop flag: long per-frame work (tiles) looks at it between its steps."""
 
     def fitted_to(self, frame: FrameBGR) -> "FrameContext":
         """This context with its faces placed in ``frame`` (scaled when ``frame`` is larger or smaller

@@ -47,7 +47,7 @@ class FrameEnhancer:
         return self.model.scale
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
-        return self.model.enhance(frame)
+        return self.model.enhance(frame, context.stop)
 
     def seconds_per_network_megapixel(self) -> float:
         """Measured now, on a small probe frame (the first run, which sets the model up, is not counted),

@@ -48,7 +48,7 @@ def neural_model(options: Options, folder: Path | None = None,
     if choice == "auto":
         present = [name for name in INSWAPPER_MODELS if is_present(name, folder)]
         if not present or not is_present(arcface_entry.name, folder):
-            return None, (f"{CLASSICAL}: no neural swapper in {folder} (`facefusion models download inswapper_128 "
+            return None, (f"{CLASSICAL}: no neural swapper in the models folder (`facefusion models download inswapper_128 "
                           "arcface_w600k_r50` adds one)")
         choice = present[0]
     kind = "simswap" if choice.startswith("simswap") else "hyperswap" if choice.startswith("hyperswap") else "inswapper"

@@ -4,7 +4,8 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY``; a caller sees on
 
 - ``POST /v1/jobs``: multipart ``sources`` (one or more photos), ``target`` (image or video), ``options``
   (JSON object of option names, checked like the CLI's flags), ``callback_url``, ``consent`` (must be
-  true); header ``Idempotency-Key``. 202 with the job; the same key again gives the same job (200).
+  true); header ``Idempotency-Key``. 202 with the job; the same key with the same request gives the same job
+  (200), with another request 409. The key and the size are checked before the body is read (gate.py).
 - ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (server-sent events until the job ends),
   ``DELETE /v1/jobs/{id}`` (cancel), ``GET /v1/jobs/{id}/result`` (the file).
 - ``GET /v1/capabilities``: every option with its type, default, choices and range.
@@ -12,30 +13,35 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY``; a caller sees on
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from .. import __version__
-from ..errors import InvalidInputError, RefusedError, StudioError
-from ..media.image import is_image_path, read_image
-from ..media.video import is_video_path, probe_video
-from ..options import Options, make_options, option_specs
+from ..errors import InvalidInputError, RefusedError, StudioError, without_server_paths
+from ..options import Options, option_specs
 from ..pipeline import run
 from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
 from ..workers.local import LocalWorkers, output_suffix
+from .admission import (OPERATOR_OPTIONS, JobLimits, Refusal, check_media, check_options, fingerprint,
+                        is_disk_full, parse_options)
+from .callbacks import RETRY_AFTER, resolve
+from .gate import UNAUTHORISED, UploadGate
 from .keys import Caller, caller_of
+from .outbox import CallbackSender
+from .retention import Retention, Sweeper, purge
 from .storage import LocalStorage, S3Storage
-from .retention import Retention, purge
-from .store import LEASE_SECONDS, STATUSES, JobRecord, JobStore, new_job_id
+from .store import LEASE_SECONDS, STATUSES, IdempotencyConflict, JobRecord, JobStore, QueueFull, new_job_id
 
+logger = logging.getLogger("facefusion")
 
 
 @dataclass
@@ -48,12 +54,20 @@ class ServiceConfig:
     """A folder, or s3://BUCKET/PREFIX."""
     s3_endpoint: str | None = None
     s3_url_expiry: int = 86400
+    s3_inputs: str = "inputs/{caller}/"
+    """Where in the bucket a caller's own objects are, which target_url/source_urls may name."""
     workers: int = 1
     webhook_secret: str | None = None
+    callback_allow_hosts: frozenset[str] = frozenset()
+    """Non-public hosts the operator lets callbacks reach (by name or address)."""
+    callback_retry_after: tuple[float, ...] = RETRY_AFTER
     max_queued_jobs: int = 16
     """Per caller: jobs queued or running at once."""
     max_upload_bytes: int = 1 << 30
     """Per request: all uploaded files together."""
+    limits: JobLimits = field(default_factory=JobLimits)
+    job_deadline: float | None = 3600.0
+    """Seconds a job may run before it is stopped and failed."""
     segment_frames: int = 240
     """Frames per resumable video segment (on Ray: the unit of work an actor takes)."""
     ray_address: str | None = None
@@ -69,50 +83,64 @@ class ServiceConfig:
     safety: SafetyPolicy = field(default_factory=SafetyPolicy)
 
 
-def capabilities(server_defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+def capabilities(server_defaults: dict[str, Any] | None = None, limits: JobLimits | None = None) -> dict[str, Any]:
     """Every option as an API caller needs it: its JSON type, default (this server's where it sets one),
-    choices, range and help."""
-    defaults = Options().replace(**(server_defaults or {}))
+    choices, range and help; the marks are shown with the operator's values, as not the caller's to set."""
+    limits = limits or JobLimits()
+    defaults = Options().replace(**{**(server_defaults or {}), **limits.marks})
     described = {}
     for name, spec in option_specs().items():
         default = getattr(defaults, name)
         kind = Options.__dataclass_fields__[name].type
+        choices = spec.choices if name != "processors" else limits.allowed_processors
         described[name] = {
             "flag": spec.flag, "group": spec.group, "help": spec.help, "default": default,
             "type": "array" if spec.multiple else "boolean" if isinstance(default, bool) else
             "string" if "str" in str(kind) else "number" if "float" in str(kind) else "integer",
-            "choices": list(spec.choices) if spec.choices is not None else None,
+            "choices": list(choices) if choices is not None else None,
             "minimum": spec.minimum, "maximum": spec.maximum, "accepts_onnx_path": spec.accepts_onnx_path,
+            "set_by_operator": name in OPERATOR_OPTIONS,
         }
-    return {"version": __version__, "options": described}
+    return {"version": __version__, "options": described,
+            "limits": {"max_pixels": limits.max_pixels, "max_video_frames": limits.max_video_frames,
+                       "max_video_seconds": limits.max_video_seconds}}
 
 
-def _check_options(raw: str | None, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The options JSON over the server's defaults, checked by the option definitions (422 naming the option
-    that is off)."""
-    try:
-        values = json.loads(raw) if raw else {}
-    except ValueError:
-        raise HTTPException(422, "options: not JSON; send an object such as {\"face_selector_mode\": \"many\"}")
-    if not isinstance(values, dict):
-        raise HTTPException(422, "options: send a JSON object of option names and values")
-    values = {**(defaults or {}), **values}
-    try:
-        make_options(**values)
-    except InvalidInputError as error:
-        raise HTTPException(422, f"options: {error.message}") from None
-    except TypeError as error:
-        raise HTTPException(422, f"options: {error}") from None
-    return values
+def queue_full(limit: int) -> str:
+    return f"{limit} of your jobs are already queued or running; wait for one to finish"
+
+
+def refusal_of(error: BaseException) -> HTTPException | None:
+    """The answer a caller gets for what stopped its request (None: an unexpected fault, a 500)."""
+    if isinstance(error, HTTPException):
+        return error
+    if isinstance(error, Refusal):
+        return HTTPException(error.status, error.message)
+    if isinstance(error, QueueFull):
+        return HTTPException(429, queue_full(error.args[0]))
+    if isinstance(error, IdempotencyConflict):
+        return HTTPException(409, f"Idempotency-Key: already used for another request (job {error.args[0]}); send "
+                                  "a new key for a new request")
+    if is_disk_full(error):
+        return HTTPException(507, "the server's disk is full; nothing of this request was kept: try again later")
+    if isinstance(error, StudioError):
+        return HTTPException(422, error.message)
+    return None
 
 
 def create_service(config: ServiceConfig) -> FastAPI:
-    """The app, its store, storage and workers (started with the app, stopped with it)."""
+    """The app, its store, storage, workers and callback sender (started with the app, stopped with it)."""
     store = JobStore(config.store or config.data / "jobs.sqlite3", lease_seconds=config.job_lease)
     storage = storage_for(config)
     storage.check()
+    sender = CallbackSender(store, config.webhook_secret, config.callback_allow_hosts, config.callback_retry_after)
+    sweeper = Sweeper(store, storage, quiet_seconds=max(config.job_lease, 1.0))
+    retention = Retention(store, storage, config.keep_files) if config.keep_files else None
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper.start()
+        sender.start()
         workers.start()
         if retention is not None:
             retention.start()
@@ -122,6 +150,8 @@ def create_service(config: ServiceConfig) -> FastAPI:
             if retention is not None:
                 retention.close()
             workers.close()
+            sender.close()
+            sweeper.close()
             store.close()
             if pool is not None:
                 pool.close()
@@ -137,7 +167,8 @@ def create_service(config: ServiceConfig) -> FastAPI:
 
     def describe(job: JobRecord) -> dict[str, Any]:
         return {"id": job.id, "status": job.status, "created": job.created, "updated": job.updated,
-                "progress": job.progress, "report": job.result, "error": job.error, "result_url": result_url(job),
+                "progress": job.progress, "report": _public_report(job.result),
+                "error": without_server_paths(job.error) if job.error else None, "result_url": result_url(job),
                 "files_deleted": job.purged, "callbacks": job.callbacks}
 
     pool = None
@@ -147,15 +178,30 @@ def create_service(config: ServiceConfig) -> FastAPI:
         pool = RayPool(config.ray_address, config.ray_actors)
     workers = LocalWorkers(store=store, safety=config.safety, describe=describe, storage=storage,
                            runner=pool.run if pool is not None else run, count=config.workers,
-                           webhook_secret=config.webhook_secret, segment_frames=config.segment_frames)
+                           segment_frames=config.segment_frames, on_callback=sender.wake,
+                           job_deadline=config.job_deadline)
     app.state.store, app.state.workers = store, workers
-    retention = Retention(store, storage, config.keep_files) if config.keep_files else None
+
+    def queued_limit(owner: str) -> int:
+        return config.keys[owner].max_queued_jobs or config.max_queued_jobs
+
+    def admit(owner: str) -> tuple[int, str] | None:
+        if store.count_waiting(owner) >= queued_limit(owner):
+            return 429, queue_full(queued_limit(owner))
+        return None
+
+    app.add_middleware(UploadGate, keys=config.keys, upload_limit=config.max_upload_bytes, admit=admit)
+
+    @app.exception_handler(HTTPException)
+    async def public_error(_: Request, error: HTTPException) -> JSONResponse:
+        # Messages name the caller's files, never where the server keeps them.
+        detail = without_server_paths(error.detail) if isinstance(error.detail, str) else error.detail
+        return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
 
     def caller(authorization: str | None) -> str:
         name = caller_of(authorization, config.keys)
         if name is None:
-            raise HTTPException(401, "give a valid API key: Authorization: Bearer KEY",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, UNAUTHORISED, headers={"WWW-Authenticate": "Bearer"})
         return name
 
     def own_job(job_id: str, owner: str) -> JobRecord:
@@ -171,7 +217,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
     @app.get("/v1/capabilities")
     def list_capabilities(authorization: str | None = Header(None)) -> dict[str, Any]:
         caller(authorization)
-        return capabilities(config.default_options)
+        return capabilities(config.default_options, config.limits)
 
     @app.post("/v1/jobs", status_code=202)
     async def submit(request: Request, target: UploadFile | None = File(None),
@@ -181,51 +227,42 @@ def create_service(config: ServiceConfig) -> FastAPI:
                      consent: bool = Form(False), authorization: str | None = Header(None),
                      idempotency_key: str | None = Header(None)) -> JSONResponse:
         owner = caller(authorization)
-        if idempotency_key:
-            earlier = store.find(owner, idempotency_key)
-            if earlier is not None:
-                return JSONResponse(describe(earlier), status_code=200)
-        try:
-            require_consent(consent, "send consent=true")
-        except RefusedError as error:
-            raise HTTPException(422, error.message) from None
-        values = _check_options(options, config.default_options)
-        if callback_url is not None and not callback_url.startswith(("http://", "https://")):
-            raise HTTPException(422, "callback_url: give an http(s) URL")
-        limits = config.keys[owner]
-        queued_limit = limits.max_queued_jobs or config.max_queued_jobs
-        upload_limit = limits.max_upload_bytes or config.max_upload_bytes
-        if store.count_waiting(owner) >= queued_limit:
-            raise HTTPException(429, f"{queued_limit} of your jobs are already queued or running; wait for one to "
-                                     "finish")
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > upload_limit:
-            raise HTTPException(413, f"the upload is larger than your limit of {upload_limit} bytes")
+        values = await asyncio.to_thread(_checked_request, config, consent, options, callback_url)
         if (target is None) == (target_url is None):
             raise HTTPException(422, "target: send either a target file or a target_url")
+        urls = [url.strip() for item in source_urls for url in item.split(",") if url.strip()]
+        inputs: list[UploadFile | str] = [target if target is not None else str(target_url).strip(), *sources, *urls]
         job_id = new_job_id()
         try:
-            paths, objects = await asyncio.to_thread(_save_inputs, storage, job_id, target, target_url, sources,
-                                                     source_urls, upload_limit)
-            await asyncio.to_thread(_check_media, paths, values)
-            kept = await asyncio.to_thread(storage.keep_inputs, job_id, paths, objects)
-        except HTTPException:
-            storage.remove(job_id)
-            raise
-        except StudioError as error:
-            storage.remove(job_id)
-            raise HTTPException(422, error.message) from None
-        target_path, source_paths = paths[0], paths[1:]
-        job_request = {"target": str(target_path), "sources": [str(path) for path in source_paths], "options": values,
-                       "callback_url": callback_url,
-                       "output": str(storage.output_path(job_id, output_suffix(str(target_path))))}
-        if kept:
-            job_request["input_objects"] = kept
-        job, new = store.create(owner, job_request, idempotency_key, job_id=job_id)
+            paths, kept, print_ = await asyncio.to_thread(
+                _accept_inputs, config, store, storage, job_id, owner, inputs, values, callback_url)
+            job_request = {"target": str(paths[0]), "sources": [str(path) for path in paths[1:]], "options": values,
+                           "callback_url": callback_url,
+                           "output": str(storage.output_path(job_id, output_suffix(str(paths[0]))))}
+            if kept:
+                job_request["input_objects"] = kept
+            job, new = store.create(owner, job_request, idempotency_key, job_id=job_id,
+                                    max_waiting=queued_limit(owner), fingerprint=print_)
+        except BaseException as error:
+            await asyncio.to_thread(_forget, storage, job_id)
+            answer = refusal_of(error)
+            if answer is None:
+                raise
+            raise answer from None
         if not new:
-            storage.remove(job_id)
+            await asyncio.to_thread(_forget, storage, job_id)
         workers.wake()
         return JSONResponse(describe(job), status_code=202 if new else 200)
+
+    _add_job_routes(app, store, storage, workers, caller, own_job, describe, result_url)
+    return app
+
+
+def _add_job_routes(app: FastAPI, store: JobStore, storage: LocalStorage, workers: LocalWorkers,
+                    caller: Callable[[str | None], str], own_job: Callable[[str, str], JobRecord],
+                    describe: Callable[[JobRecord], dict[str, Any]],
+                    result_url: Callable[[JobRecord], str | None]) -> None:
+    """The routes that read, follow, cancel and fetch a caller's own jobs."""
 
     @app.get("/v1/jobs")
     def list_jobs(status: str | None = None, limit: int = 50,
@@ -288,23 +325,79 @@ def create_service(config: ServiceConfig) -> FastAPI:
         output = Path(job.request["output"])
         return FileResponse(output, filename=f"{job_id}{output.suffix}")
 
-    return app
+
+def _public_report(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run's report as a caller sees it: its engine line and warnings without server paths."""
+    if report is None:
+        return None
+    public = dict(report)
+    if isinstance(public.get("engine"), str):
+        public["engine"] = without_server_paths(public["engine"])
+    public["warnings"] = [without_server_paths(str(line)) for line in public.get("warnings") or []]
+    return public
 
 
-def _save_inputs(storage: LocalStorage, job_id: str, target: UploadFile | None, target_url: str | None,
-                 sources: list[UploadFile], source_urls: list[str], limit: int) -> tuple[list[Path], list[str | None]]:
-    """The job's inputs in its folder, target first: uploads (counted against ``limit``) or objects of the
-    storage named by URL; with each, the object it came from (None for an upload)."""
+def _checked_request(config: ServiceConfig, consent: bool, options: str | None, callback_url: str | None
+                     ) -> dict[str, Any]:
+    """The request's fields other than its files: consent, options (over the server's defaults and the
+    operator's marks), and a callback URL that is signed and goes to a public address."""
+    try:
+        require_consent(consent, "send consent=true")
+    except RefusedError as error:
+        raise HTTPException(422, error.message) from None
+    try:
+        values = check_options(parse_options(options), config.default_options, config.limits)
+    except InvalidInputError as error:
+        message = error.message if error.message.startswith("options:") else f"options: {error.message}"
+        raise HTTPException(422, message) from None
+    if callback_url is not None:
+        if not config.webhook_secret:
+            raise HTTPException(422, "callback_url: this server has no webhook secret, so its callbacks could not "
+                                     "be signed; ask its operator to set FACEFUSION_WEBHOOK_SECRET, or poll the job")
+        try:
+            resolve(callback_url, config.callback_allow_hosts)
+        except InvalidInputError as error:
+            raise HTTPException(422, error.message) from None
+    return values
+
+
+def _accept_inputs(config: ServiceConfig, store: JobStore, storage: LocalStorage, job_id: str, owner: str,
+                   inputs: list[UploadFile | str], values: dict[str, Any], callback_url: str | None
+                   ) -> tuple[list[Path], list[str], str]:
+    """The job's inputs saved and checked: (their paths, target first; their object keys where the storage
+    keeps them; the request's fingerprint)."""
+    limit = config.keys[owner].max_upload_bytes or config.max_upload_bytes
+    paths, objects = _save_inputs(storage, store, config.s3_inputs, job_id, owner, inputs, limit)
+    check_media(paths, values, config.limits)
+    print_ = fingerprint(values, callback_url, paths, [item for item in inputs if isinstance(item, str)])
+    return paths, storage.keep_inputs(job_id, paths, objects), print_
+
+
+def _forget(storage: LocalStorage, job_id: str) -> None:
+    """A refused or repeated request leaves nothing behind (a failure here is left to the sweeper)."""
+    try:
+        storage.remove(job_id)
+    except Exception:  # noqa: BLE001 - the sweeper removes what could not be removed now
+        logger.exception("removing the files of refused request %s failed", job_id)
+
+
+def _save_inputs(storage: LocalStorage, store: JobStore, own_area: str, job_id: str, owner: str,
+                 inputs: list[UploadFile | str], limit: int) -> tuple[list[Path], list[str | None]]:
+    """The job's inputs in its folder, target first: uploads or objects of the storage named by URL, all
+    counted against ``limit``; with each, the object it came from (None for an upload)."""
     written: list[Path] = []
     objects: list[str | None] = []
     total = 0
-    inputs: list[UploadFile | str] = [target if target is not None else str(target_url), *sources,
-                                      *[url for item in source_urls for url in item.split(",") if url.strip()]]
     for index, given in enumerate(inputs):
         if isinstance(given, str):
+            key = storage.object_key(given)
+            _check_object_owner(storage, store, own_area.format(caller=owner), owner, given, key)
+            total += storage.object_size(key)
+            if total > limit:
+                raise HTTPException(413, f"the inputs are larger than your limit of {limit} bytes")
             path = storage.input_path(job_id, index, given.rsplit("/", 1)[-1])
-            written.append(storage.fetch(given.strip(), path))
-            objects.append(storage.object_key(given.strip()))
+            written.append(storage.fetch(given, path))
+            objects.append(key)
             continue
         path = storage.input_path(job_id, index, given.filename or ("target" if index == 0 else "source"))
         with open(path, "wb") as handle:
@@ -318,26 +411,20 @@ def _save_inputs(storage: LocalStorage, job_id: str, target: UploadFile | None, 
     return written, objects
 
 
+def _check_object_owner(storage: LocalStorage, store: JobStore, own_area: str, owner: str, url: str,
+                        key: str) -> None:
+    """A caller may name its own objects only: those under its area of the bucket, and the inputs and results
+    of its own jobs."""
+    if key.startswith(own_area.lstrip("/")):
+        return
+    job_id = storage.job_of(key)
+    if job_id is not None and store.owner_of(job_id) == owner:
+        return
+    raise HTTPException(403, f"{url}: not one of your objects; name objects under {own_area} of the bucket, or "
+                             "the inputs and results of your own jobs")
+
+
 def storage_for(config: ServiceConfig) -> LocalStorage:
     if config.storage.startswith("s3://"):
         return S3Storage(config.storage, config.data / "work", config.s3_endpoint, config.s3_url_expiry)
     return LocalStorage(Path(config.storage))
-
-
-def _check_media(paths: list[Path], options: dict[str, Any]) -> None:
-    """Decode what was uploaded before the job is accepted: a bad file is the caller's 422, not a failed job."""
-    target, sources = paths[0], paths[1:]
-    if is_image_path(str(target)):
-        read_image(str(target))
-    elif is_video_path(str(target)):
-        probe_video(str(target))
-    else:
-        raise InvalidInputError(f"target: unsupported type '{target.suffix}'; send an image (jpg, png, webp, bmp, "
-                                "tiff) or a video (mp4, mov, mkv, webm, avi)")
-    for source in sources:
-        if not is_image_path(str(source)):
-            raise InvalidInputError(f"sources: {source.name[3:]} is not an image (jpg, png, webp, bmp, tiff)")
-        read_image(str(source))
-    if not sources and "face_swapper" in options.get("processors", Options().processors):
-        raise InvalidInputError("sources: the face swapper needs at least one source photo")
-

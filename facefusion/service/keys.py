@@ -4,11 +4,14 @@ bytes a request may upload) in place of the server's ``--max-queued-jobs`` and `
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError
 from ..ui.uploads import parse_size
+
+logger = logging.getLogger("facefusion")
 
 MIN_KEY_LENGTH = 16
 LINE_FORM = "NAME KEY [queued=N] [upload=SIZE]"
@@ -44,8 +47,11 @@ def load_keys(path: str | Path) -> dict[str, Caller]:
     """Name -> caller. Blank lines and ``#`` comments are skipped; a short or repeated key is refused."""
     try:
         lines = Path(path).read_text().splitlines()
+        shared = Path(path).stat().st_mode & 0o077
     except OSError as error:
         raise InvalidInputError(f"--api-keys: cannot read {path}: {error.strerror}") from None
+    if shared:
+        logger.warning("--api-keys: %s can be read by other users of this machine; chmod 600 it", path)
     callers: dict[str, Caller] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -6,9 +6,12 @@ callbacks) with the time its files went. ``DELETE /v1/jobs/ID`` on a finished jo
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import threading
 import time
+from pathlib import Path
 
 from .storage import LocalStorage
 from .store import JobStore
@@ -62,3 +65,58 @@ class Retention:
                     logger.info("deleted the files of %d job(s) that ended over %g s ago", purged, self.keep_seconds)
             except Exception:  # noqa: BLE001 - a store or bucket that fails now is tried again next time
                 logger.exception("deleting the files of old jobs failed")
+
+
+SWEEP_EVERY = 600.0
+
+
+def newest_change(folder: Path) -> float:
+    """The last time anything in ``folder`` was written (an upload in progress keeps it fresh)."""
+    newest = 0.0
+    for base, _, files in os.walk(folder):
+        for name in [*files, "."]:
+            try:
+                newest = max(newest, os.lstat(os.path.join(base, name)).st_mtime)
+            except OSError:
+                pass
+    return newest
+
+
+class Sweeper:
+    """Removes job folders that no job record names: what a server killed mid-upload, or a fault between
+    saving the files and recording the job, left behind (photos of faces, kept for nobody). A folder is left
+    while anything in it changed in the last ``quiet_seconds`` (another server may be receiving it). Runs at
+    start and every SWEEP_EVERY seconds."""
+
+    def __init__(self, store: JobStore, storage: LocalStorage, quiet_seconds: float) -> None:
+        self.store, self.storage, self.quiet_seconds = store, storage, quiet_seconds
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="job-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self.sweep()
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(10)
+
+    def sweep(self) -> int:
+        folders = self.storage.job_folders()
+        known = self.store.job_ids([folder.name for folder in folders])
+        cutoff = time.time() - self.quiet_seconds
+        removed = 0
+        for folder in folders:
+            if folder.name not in known and newest_change(folder) < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        if removed:
+            logger.info("removed %d job folder(s) that no job record names (an upload cut short)", removed)
+        return removed
+
+    def _work(self) -> None:
+        while not self._closing.wait(SWEEP_EVERY):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - tried again next time
+                logger.exception("sweeping job folders failed")

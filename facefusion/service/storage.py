@@ -23,10 +23,18 @@ logger = logging.getLogger("facefusion")
 NO_OBJECTS = "target_url/source_urls need object storage (--storage s3://BUCKET/PREFIX); upload the files instead"
 
 
+MAX_NAME = 100
+JOB_FOLDER = re.compile(r"[0-9a-f]{32}")
+
+
 def safe_name(name: str, fallback: str) -> str:
-    """A caller's file name reduced to letters, digits, dot, dash and underscore (never a path)."""
+    """A caller's file name reduced to letters, digits, dot, dash and underscore (never a path), at most
+    MAX_NAME characters with its extension kept (the extension says what the file is)."""
     cleaned = SAFE_NAME.sub("_", Path(name or "").name).strip("._")
-    return cleaned[:100] or fallback
+    stem, dot, suffix = cleaned.rpartition(".")
+    if len(cleaned) > MAX_NAME:
+        cleaned = f"{stem[:MAX_NAME - len(suffix) - 1]}.{suffix[:16]}" if dot and stem else cleaned[:MAX_NAME]
+    return cleaned or fallback
 
 
 class LocalStorage:
@@ -75,6 +83,20 @@ class LocalStorage:
 
     def url_of(self, key: str) -> str:
         raise NotImplementedError("a local folder's results are served by the API itself")
+
+    def job_folders(self) -> list[Path]:
+        """The job folders of this storage's local folder."""
+        try:
+            return [path for path in self.root.iterdir() if path.is_dir() and JOB_FOLDER.fullmatch(path.name)]
+        except FileNotFoundError:
+            return []
+
+    def job_of(self, key: str) -> str | None:
+        """The job an object key belongs to (None: not a job's object)."""
+        return None
+
+    def object_size(self, key: str) -> int:
+        raise InvalidInputError(NO_OBJECTS)
 
     def fetch(self, url: str, destination: Path) -> Path:
         raise InvalidInputError(NO_OBJECTS)
@@ -229,6 +251,24 @@ class S3Storage(LocalStorage):
             raise InvalidInputError(f"{url}: cannot be read from the storage "
                                     f"({error.response.get('Error', {}).get('Code', 'error')})") from None
         return destination
+
+    def job_of(self, key: str) -> str | None:
+        """The job of ``PREFIX/JOB/…`` (None for an object outside the service's own keys)."""
+        own = f"{self.prefix}/" if self.prefix else ""
+        if not key.startswith(own):
+            return None
+        job_id = key[len(own):].split("/", 1)[0]
+        return job_id if JOB_FOLDER.fullmatch(job_id) else None
+
+    def object_size(self, key: str) -> int:
+        """Bytes of an object, read before it is fetched (so it counts against the caller's limit)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            raise InvalidInputError(f"{key.rsplit('/', 1)[-1]}: cannot be read from the storage "
+                                    f"({error.response.get('Error', {}).get('Code', 'error')})") from None
 
     def object_key(self, url: str) -> str:
         """The key of ``s3://BUCKET/KEY`` or of a bare key, in this storage's bucket (no other is used)."""

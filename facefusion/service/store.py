@@ -14,6 +14,7 @@ which that process sees at its next renewal.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -23,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ..errors import InvalidInputError
 
@@ -48,10 +49,40 @@ CREATE TABLE IF NOT EXISTS jobs (
     UNIQUE (owner, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
+CREATE TABLE IF NOT EXISTS outbox (
+    delivery_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due DOUBLE PRECISION NOT NULL,
+    taken_until DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due);
 """
 ADDED_COLUMNS = {"worker": "TEXT", "lease_until": "DOUBLE PRECISION",
-                 "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "purged": "DOUBLE PRECISION"}
+                 "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "purged": "DOUBLE PRECISION",
+                 "fingerprint": "TEXT"}
 """Added to stores made before jobs were leased and their files could be deleted (and to new ones)."""
+
+
+class QueueFull(Exception):
+    """The caller already has its limit of jobs queued or running."""
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key the caller used before, sent with another request."""
+
+
+@dataclass
+class Delivery:
+    """One callback waiting in the outbox: the same ``delivery_id`` on every attempt (receivers de-duplicate
+    by it)."""
+    delivery_id: str
+    job_id: str
+    url: str
+    body: bytes
+    attempts: int
 
 
 def new_job_id() -> str:
@@ -88,6 +119,11 @@ class JobRecord:
         return self.status in FINISHED
 
 
+def _fetched(cursor: Any) -> list[Any]:
+    """A statement's rows (none for a statement that returns none)."""
+    return list(cursor.fetchall()) if cursor.description is not None else []
+
+
 def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(id=row["id"], owner=row["owner"], status=row["status"], created=row["created"],
                      updated=row["updated"], request=json.loads(row["request"]), progress=json.loads(row["progress"]),
@@ -120,8 +156,22 @@ class JobStore:
             self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
             self._connection.row_factory = sqlite3.Row
             self._duplicate = (sqlite3.IntegrityError,)
+            try:
+                self._prepare()
+            except sqlite3.DatabaseError as error:
+                self._connection.close()
+                raise InvalidInputError(f"the job store {path} cannot be read ({error}); restore it from a backup "
+                                        "or move it away to start with an empty store") from None
+            return
+        self._prepare()
+
+    def _prepare(self) -> None:
+        if not self._postgres:
             self._execute("PRAGMA journal_mode=WAL")
             self._execute("PRAGMA synchronous=NORMAL")
+            checked = self._row("PRAGMA quick_check")
+            if checked is None or checked[0] != "ok":
+                raise sqlite3.DatabaseError(checked[0] if checked is not None else "no answer to a check")
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._execute(statement)
@@ -137,6 +187,26 @@ class JobStore:
         for name, kind in ADDED_COLUMNS.items():
             if name not in present:
                 self._execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+
+    @contextlib.contextmanager
+    def _transaction(self, owner: str) -> Iterator[Callable[[str, tuple], list[Any]]]:
+        """Statements run as one transaction that no other writer for ``owner`` interleaves with (SQLite: the
+        database's write lock; PostgreSQL: a lock on the owner's name), so a count and an insert stay true
+        together."""
+        with self._lock:
+            if self._postgres:
+                with self._connection.transaction():
+                    self._connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner,))
+                    yield lambda sql, parameters: _fetched(self._connection.execute(sql.replace("?", "%s"),
+                                                                                    parameters))
+                return
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield lambda sql, parameters: _fetched(self._connection.execute(sql, parameters))
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
 
     def _execute(self, sql: str, parameters: tuple = ()) -> int:
         """Run one statement (``?`` placeholders) under the store's lock; returns the rows it changed."""
@@ -166,22 +236,30 @@ class JobStore:
         return self._one("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key))
 
     def create(self, owner: str, request: dict[str, Any], idempotency_key: str | None = None,
-               job_id: str | None = None) -> tuple[JobRecord, bool]:
-        """(the job, whether it is new): a repeated Idempotency-Key of the same caller returns the first job."""
-        if idempotency_key:
-            earlier = self.find(owner, idempotency_key)
-            if earlier is not None:
-                return earlier, False
+               job_id: str | None = None, max_waiting: int | None = None,
+               fingerprint: str | None = None) -> tuple[JobRecord, bool]:
+        """(the job, whether it is new). A repeated Idempotency-Key of the same caller returns the first job,
+        or raises IdempotencyConflict when ``fingerprint`` (what was asked) differs from the first request's.
+        With ``max_waiting``, QueueFull is raised when the caller has that many jobs queued or running: the
+        count and the insert are one transaction, so requests sent at once cannot all pass."""
         now = time.time()
         job_id = job_id or new_job_id()
-        try:
-            self._execute("INSERT INTO jobs (id, owner, idempotency_key, status, created, updated, request) "
-                          "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                          (job_id, owner, idempotency_key, now, now, json.dumps(request)))
-        except self._duplicate:  # the same key sent twice at once: the other request won
-            earlier = self._one("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key))
-            assert earlier is not None
-            return earlier, False
+        with self._transaction(owner) as run:
+            earlier = run("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
+                          (owner, idempotency_key)) if idempotency_key else []
+            if earlier:
+                first = _record(earlier[0])
+                if fingerprint is not None and earlier[0]["fingerprint"] not in (None, fingerprint):
+                    raise IdempotencyConflict(first.id)
+                return first, False
+            if max_waiting is not None:
+                waiting = run("SELECT COUNT(*) AS waiting FROM jobs WHERE owner = ? AND status IN ('queued', "
+                              "'running')", (owner,))[0]["waiting"]
+                if int(waiting) >= max_waiting:
+                    raise QueueFull(max_waiting)
+            run("INSERT INTO jobs (id, owner, idempotency_key, status, created, updated, request, fingerprint) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (job_id, owner, idempotency_key, now, now, json.dumps(request), fingerprint))
         created = self.get(job_id)
         assert created is not None
         return created, True
@@ -267,6 +345,49 @@ class JobStore:
         else:
             self._execute("UPDATE jobs SET callbacks = json_insert(callbacks, '$[#]', json(?)) WHERE id = ?",
                           (json.dumps(attempt), job_id))
+
+    def job_ids(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` name a job of the store."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(row["id"] for row in self._rows(f"SELECT id FROM jobs WHERE id IN ({marks})", tuple(chunk)))
+        return found
+
+    def owner_of(self, job_id: str) -> str | None:
+        row = self._row("SELECT owner FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else str(row["owner"])
+
+    # The callback outbox: a finished job's callback waits here until a delivery thread of any server takes
+    # it, so that no worker waits on a receiver and a restart loses no callback.
+
+    def queue_callback(self, job_id: str, url: str, body: bytes) -> str:
+        delivery_id = uuid.uuid4().hex
+        self._execute("INSERT INTO outbox (delivery_id, job_id, url, body, due) VALUES (?, ?, ?, ?, ?)",
+                      (delivery_id, job_id, url, body.decode(), time.time()))
+        return delivery_id
+
+    def take_callback(self, hold_seconds: float) -> Delivery | None:
+        """The callback due the longest, held for ``hold_seconds`` (no other thread or server takes it while
+        it is being delivered; if its deliverer dies it is due again after that)."""
+        lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        now = time.time()
+        row = self._row(
+            "UPDATE outbox SET taken_until = ? WHERE delivery_id = (SELECT delivery_id FROM outbox WHERE due <= ? "
+            f"AND (taken_until IS NULL OR taken_until < ?) ORDER BY due LIMIT 1{lock}) RETURNING *",
+            (now + hold_seconds, now, now))
+        if row is None:
+            return None
+        return Delivery(row["delivery_id"], row["job_id"], row["url"], row["body"].encode(), int(row["attempts"]))
+
+    def retry_callback(self, delivery_id: str, due: float) -> None:
+        self._execute("UPDATE outbox SET attempts = attempts + 1, due = ?, taken_until = NULL WHERE delivery_id = ?",
+                      (due, delivery_id))
+
+    def drop_callback(self, delivery_id: str) -> None:
+        """Delivered, or given up: it leaves the outbox (its attempts stay on the job)."""
+        self._execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))
 
     def close(self) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from ..analysis.analyse import FaceAnalyser, analyser_for
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
-from .exposure import without_server_paths
+from ..errors import without_server_paths
 from .uploads import UploadKeeper
 from ..media.image import fit_within, is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames

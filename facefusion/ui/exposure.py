@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from pathlib import Path
 from typing import Any
 
 from .asgi import (LOCAL_ADDRESSES, ASGIApp, Receive, Scope, Send, answer, client_address, header, posted_path,
@@ -21,15 +19,6 @@ logger = logging.getLogger("facefusion")
 def is_exposed(server_name: str, share: bool, on_space: bool) -> bool:
     """Whether people other than the one at this computer can reach the app."""
     return share or on_space or server_name not in LOCAL_ADDRESSES
-
-
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
-
-
-def without_server_paths(message: str) -> str:
-    """``message`` with every absolute path shortened to its file name: a visitor sees the name of the
-    file they uploaded, never where the server keeps it."""
-    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group(0)).name, message)
 
 
 class PageEventsOnly:

@@ -2,9 +2,10 @@
 through the same pipeline as the CLI (no server to start), or hand them to a Ray pool (``runner``).
 
 Each worker claims the oldest queued job, runs it (keeping its studios, so the models stay loaded), writes
-its progress to the store about twice a second, and at the end records the result and sends the signed
-callback. DELETE on a running job sets its stop
-flag: the pipeline ends at the next frame and the job is recorded as cancelled.
+its progress to the store about twice a second, and at the end records the result and puts the signed
+callback in the store's outbox (delivery threads send it: no worker waits on a receiver). DELETE on a running
+job sets its stop flag, and so does the server's per-job deadline: the pipeline ends at its next check (between
+frames, and between the tiles of long per-frame work) and the job is recorded as cancelled or failed.
 
 A keeper thread renews this process's leases on its running jobs, stops a job a caller cancelled through
 another API process, stops one whose lease was lost (another server took it over: it alone finishes it), and
@@ -25,7 +26,6 @@ from ..options import make_options
 from ..parts import parts_folder
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.policy import SafetyPolicy
-from ..service.callbacks import deliver
 from ..service.storage import LocalStorage
 from ..service.store import JobRecord, JobStore
 from .studios import SessionPools, StudioCache
@@ -53,8 +53,11 @@ class LocalWorkers:
     storage: LocalStorage
     """Where the job's inputs come from and its result goes (its local work folder is released at the end)."""
     count: int = 1
-    webhook_secret: str | None = None
     segment_frames: int = 240
+    on_callback: Callable[[], None] = lambda: None
+    """Called when a finished job's callback was put in the outbox (the sender takes it from there)."""
+    job_deadline: float | None = None
+    """Seconds a job may run before it is stopped and failed (None: no limit)."""
     runner: Callable[..., Iterator[Progress | RunResult]] = run
     """What runs a job: the pipeline here, or a Ray pool's ``run`` (the same events); either is given the
     worker's kept studio."""
@@ -135,9 +138,20 @@ class LocalWorkers:
         stop = threading.Event()
         with self._lock:
             self._stops[record.id] = stop
+        overdue = threading.Event()
+        timer = threading.Timer(self.job_deadline, lambda: (overdue.set(), stop.set())) \
+            if self.job_deadline else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             outcome = self._outcome(record, stop, studios)
+            if overdue.is_set() and outcome is not None and outcome[0] == "cancelled":
+                outcome = "failed", None, (f"stopped after the server's limit of {self.job_deadline:g} s a job; "
+                                           "send a shorter video or fewer processors")
         finally:
+            if timer is not None:
+                timer.cancel()
             with self._lock:
                 self._stops.pop(record.id, None)
                 lost = record.id in self._lost
@@ -187,15 +201,13 @@ class LocalWorkers:
             return "failed", None, f"unexpected failure ({type(error).__name__}: {error})"
 
     def _call_back(self, job_id: str) -> None:
+        """Put the finished job's callback in the outbox: the worker never waits on a receiver."""
         finished = self.store.get(job_id)
         if finished is None or not finished.request.get("callback_url"):
             return
         body = json.dumps(self.describe(finished), sort_keys=True).encode()
-        delivered = deliver(finished.request["callback_url"], body, self.webhook_secret,
-                            lambda attempt: self.store.add_callback_attempt(job_id, attempt))
-        if not delivered:
-            logger.warning("job %s: the callback to %s failed after every attempt", job_id,
-                           finished.request["callback_url"])
+        self.store.queue_callback(job_id, finished.request["callback_url"], body)
+        self.on_callback()
 
 
 def output_suffix(target: str) -> str:
