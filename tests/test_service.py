@@ -101,10 +101,10 @@ def submit(url: str, target: Path, sources: list[Path], key: str = KEY, idempote
     return status, json.loads(answer)
 
 
-def wait_for(url: str, job_id: str, timeout: float = 240) -> dict:
+def wait_for(url: str, job_id: str, timeout: float = 240, key: str = KEY) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        status, answer = call("GET", f"{url}/v1/jobs/{job_id}")
+        status, answer = call("GET", f"{url}/v1/jobs/{job_id}", key)
         job = json.loads(answer)
         if job["status"] in ("done", "failed", "cancelled"):
             return job

@@ -15,11 +15,12 @@ for good and says so; otherwise the run fails with a message naming the file to 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -95,8 +96,14 @@ class BatchedSession:
     def get_inputs(self) -> Any:
         return self.session.get_inputs()
 
-    def run(self, feed: Feed) -> list[np.ndarray]:
-        """The model's outputs for the rows of ``feed`` (its batched inputs all have the same rows)."""
+    def run(self, feed: Feed, run_options: Any = None) -> list[np.ndarray]:
+        """The model's outputs for the rows of ``feed`` (its batched inputs all have the same rows).
+        ``run_options`` (onnxruntime's, e.g. from ``stoppable``): this run alone, not shared with other
+        threads' rows, so that ending it ends no one else's."""
+        if run_options is not None:
+            with self._condition:
+                self.stats.runs += 1
+            return self._checked_run(feed, run_options)
         carriers = [name for name in feed if name in self.row_inputs] or list(feed)
         rows = max(len(feed[name]) for name in carriers)
         if not self.batchable:
@@ -138,18 +145,18 @@ class BatchedSession:
                 self._leading = False
                 self._condition.notify_all()
 
-    def _checked_run(self, feed: Feed) -> list[np.ndarray]:
+    def _checked_run(self, feed: Feed, run_options: Any = None) -> list[np.ndarray]:
         session = self.session
         # Callers prepare float32; half-precision files want float16 in and give it out.
         feed = {name: value.astype(self._input_types[name], copy=False) if name in self._input_types else value
                 for name, value in feed.items()}
         outputs = [output.astype(np.float32) if output.dtype == np.float16 else output
-                   for output in session.run(None, feed)]
+                   for output in session.run(None, feed, run_options)]
         if all(np.isfinite(output).all() for output in outputs if np.issubdtype(output.dtype, np.floating)):
             return outputs
         with self._run_lock:
             if self.session is not session:  # another thread has already switched to the fp32 file
-                return self._checked_run(feed)
+                return self._checked_run(feed, run_options)
             if self.fallback is None:
                 raise ModelOutputError(
                     f"{self.name} returned values that are not numbers (NaN/inf); half-precision (fp16) files do this "
@@ -161,7 +168,7 @@ class BatchedSession:
             logger.warning(message)
             self.warnings.append(message)
             self.session = open_session()
-        return self._checked_run(feed)
+        return self._checked_run(feed, run_options)
 
     def _take(self) -> list[_Request]:
         """The oldest request and those after it that can share its run: same fixed inputs, same
@@ -212,3 +219,30 @@ class BatchedSession:
             self.stats.rows += total
             self._condition.notify_all()
 
+
+@contextlib.contextmanager
+def stoppable(stop: threading.Event | None) -> Iterator[Any]:
+    """onnxruntime run options that end a run in progress soon after ``stop`` is set (None without a
+    ``stop``): a tile of a large model may take a minute on a CPU, too long to wait for between tiles. The
+    run then raises; the caller turns that into StoppedError."""
+    if stop is None:
+        yield None
+        return
+    import onnxruntime
+
+    options = onnxruntime.RunOptions()
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.1):
+            if stop.is_set():
+                options.terminate = True
+                return
+
+    watcher = threading.Thread(target=watch, name="run-stop-watch", daemon=True)
+    watcher.start()
+    try:
+        yield options
+    finally:
+        finished.set()
+        watcher.join()

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..errors import StoppedError
+from ..inference.batching import BatchedSession, stoppable
 from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR
@@ -158,9 +159,20 @@ class FrameEnhancerModel:
                 raise StoppedError("stopped by the user")
             group = corners[first:first + per_run]
             pieces = np.stack([padded[y:y + tile_h, x:x + tile_w, ::-1].transpose(2, 0, 1) for y, x in group])
-            results = session.run({name: np.ascontiguousarray(pieces, dtype=np.float32) / 255.0})[0]
+            results = _run(session, {name: np.ascontiguousarray(pieces, dtype=np.float32) / 255.0}, stop)
             for (y, x), result in zip(group, results):
                 result = np.clip(result.transpose(1, 2, 0)[:, :, ::-1], 0, 1) * 255
                 out[y * scale:(y + tile_h) * scale, x * scale:(x + tile_w) * scale] += result * weight
                 weights[y * scale:(y + tile_h) * scale, x * scale:(x + tile_w) * scale] += weight
         return (out / np.maximum(weights, 1e-6))[:height * scale, :width * scale]
+
+
+def _run(session: BatchedSession, feed: dict[str, np.ndarray], stop: threading.Event | None) -> np.ndarray:
+    """The first output of one run that ``stop`` ends at once (StoppedError), even mid-run."""
+    with stoppable(stop) as run_options:
+        try:
+            return session.run(feed, run_options)[0]
+        except Exception:
+            if stop is not None and stop.is_set():
+                raise StoppedError("stopped by the user") from None
+            raise
