@@ -88,11 +88,42 @@ def test_inputs_can_be_named_by_their_object_in_the_bucket(s3, tmp_path, generat
         assert other[0] == 422 and "only objects of this service's bucket" in other[1]["detail"]
 
 
-def _submit_urls(url: str, target: str, source: str) -> tuple[int, dict]:
+def test_a_caller_names_only_its_own_objects_and_within_its_limit(s3, tmp_path, generated):
+    """Attack: another caller's uploads and results named as inputs, and a URL input over the upload limit."""
+    from test_service import KEY, OTHER_KEY
+
+    client = s3.client()
+    client.upload_file(str(generated["grace_hopper"]), s3.bucket, "inputs/alice/private.jpg")
+    client.upload_file(str(generated["astronaut"]), s3.bucket, "inputs/bob/me.png")
+    client.put_object(Bucket=s3.bucket, Key="inputs/bob/large.jpg", Body=b"\xff" * 3_000_000)
+    keys = tmp_path / "limited-keys.txt"
+    keys.write_text(f"alice {KEY}\nbob {OTHER_KEY} upload=2mb\n")
+    keys.chmod(0o600)
+    with serving(tmp_path, "--api-keys", str(keys), "--storage", f"s3://{s3.bucket}/results", "--s3-endpoint",
+                 s3.endpoint, environment=s3.environment) as url:
+        status, job = submit(url, generated["grace_hopper"], [generated["astronaut"]])
+        assert status == 202 and wait_for(url, job["id"])["status"] == "done"
+        theirs = [f"s3://{s3.bucket}/inputs/alice/private.jpg", f"s3://{s3.bucket}/results/{job['id']}/output.jpg",
+                  f"results/{job['id']}/inputs/00-{generated['grace_hopper'].name}"]
+        for named in theirs:
+            status, answer = _submit_urls(url, named, f"s3://{s3.bucket}/inputs/bob/me.png", key=OTHER_KEY)
+            assert status == 403 and "not one of your objects" in answer["detail"], (named, answer)
+        status, answer = _submit_urls(url, f"s3://{s3.bucket}/inputs/bob/large.jpg",
+                                      f"s3://{s3.bucket}/inputs/bob/me.png", key=OTHER_KEY)
+        assert status == 413 and "limit of 2000000 bytes" in answer["detail"], answer
+        # Its own job's result may go into its next job.
+        status, again = _submit_urls(url, f"s3://{s3.bucket}/results/{job['id']}/output.jpg",
+                                     f"s3://{s3.bucket}/inputs/alice/private.jpg")
+        assert status == 202, again
+    assert not [folder for folder in (tmp_path / "data" / "work").iterdir()
+                if folder.name != job["id"] and folder.name != again["id"]]
+
+
+def _submit_urls(url: str, target: str, source: str, key: str | None = None) -> tuple[int, dict]:
     from test_service import KEY, multipart
 
     body, kind = multipart({"consent": "true", "target_url": target, "source_urls": source}, [])
-    status, answer = call("POST", f"{url}/v1/jobs", KEY, body, {"Content-Type": kind})
+    status, answer = call("POST", f"{url}/v1/jobs", key or KEY, body, {"Content-Type": kind})
     return status, json.loads(answer)
 
 
