@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--upload-budget", default="20gb", type=parse_size,
                         help="most disk all uploads together may take; new uploads beyond it are refused with a "
                              "message (default: 20gb)")
+    parser.add_argument("--upload-budget-per-client", default="2gb", type=parse_size,
+                        help="most one visitor (one address) may upload in an hour (default: 2gb)")
+    parser.add_argument("--forwarded-allow-ips", default=os.environ.get("FORWARDED_ALLOW_IPS"), metavar="ADDRESSES",
+                        help="comma-separated addresses of proxies in front of the app whose X-Forwarded-For names "
+                             "the visitor (login lockouts and upload budgets are per visitor); default: none, or "
+                             "127.0.0.1 with --share (the share link's tunnel connects from this machine)")
     parser.add_argument("--queue-size", type=int, default=16, help="most requests waiting at once (default: 16)")
     parser.add_argument("--open-browser", action="store_true", help="open the page in the browser")
     parser.add_argument("--allow-model-downloads", action=argparse.BooleanOptionalAction, default=None,
@@ -52,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_safety_flags(parser)
     args = parser.parse_args(argv)
     args.exposed = is_exposed(args.server_name, args.share, on_space)
+    if args.forwarded_allow_ips is None:
+        args.forwarded_allow_ips = "127.0.0.1" if args.share else ""
     if args.output_label is None:
         args.output_label = EXPOSED_LABEL if args.exposed else ""
     from facefusion.errors import InvalidInputError
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from facefusion.console import quiet_native_logs
-    from facefusion.ui.exposure import PageEventsOnly, public_events
+    from facefusion.ui.exposure import protect_page
+    from facefusion.ui.asgi import trust_proxies
     from facefusion.ui.logins import LoginThrottle
     from facefusion.ui.uploads import UploadBudget
     from facefusion.ui.layout import PAGE_CSS
@@ -145,9 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(default_concurrency_limit=1, max_size=args.queue_size)
     # Wrong passwords are slowed down and, repeated, locked out per client; uploads stay within their disk
     # budget; exposed, the page's own events answer only the page.
-    middleware = [Middleware(LoginThrottle), Middleware(UploadBudget, budget=args.upload_budget)]
+    trust_proxies(args.forwarded_allow_ips)
+    middleware = [Middleware(LoginThrottle),
+                  Middleware(UploadBudget, budget=args.upload_budget, per_client=args.upload_budget_per_client)]
     if args.exposed:
-        middleware.append(Middleware(PageEventsOnly, public=public_events(demo)))
+        middleware.append(protect_page(demo, framed=bool(os.environ.get("SPACE_ID"))))
     try:
         demo.launch(server_name=args.server_name, server_port=args.server_port, share=args.share,
                     auth=read_credentials(args.auth), max_file_size=args.max_file_size, inbrowser=args.open_browser,

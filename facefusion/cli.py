@@ -149,6 +149,9 @@ def _add_serve_command(commands: Any) -> None:
                     "GET /v1/capabilities; OpenAPI documentation at /docs.", epilog=EXIT_CODES_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--forwarded-allow-ips", default=os.environ.get("FORWARDED_ALLOW_IPS", ""),
+                       metavar="ADDRESSES", help="comma-separated addresses of the reverse proxies whose "
+                       "X-Forwarded-For names the client (default: none; the logs then name the proxy)")
     serve.add_argument("--api-keys", required=True, metavar="FILE",
                        help="callers and their keys, one 'NAME KEY' per line (keys of 16 characters or more, e.g. "
                             "from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), optionally with "
@@ -253,7 +256,7 @@ def _serve(args: argparse.Namespace) -> int:
     logger.info("job API on http://%s:%d (documentation at /docs), %d worker(s), data in %s", args.host, args.port,
                 args.workers, data)
     uvicorn.run(create_service(config), host=args.host, port=args.port, log_level=args.log_level.replace("warn",
-                "warning"), access_log=args.log_level == "debug")
+                "warning"), access_log=args.log_level == "debug", forwarded_allow_ips=args.forwarded_allow_ips)
     return EXIT_OK
 
 

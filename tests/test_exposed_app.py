@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -257,17 +258,15 @@ def _uploaded_path(url: str, file: Path) -> str:
 @contextlib.contextmanager
 def _exposed_app(tmp_path) -> Iterator[tuple[str, object]]:
     """The app in this process with the middleware an exposed app gets (yields its URL and Blocks)."""
-    from starlette.middleware import Middleware
-
     import app
-    from facefusion.ui.exposure import PageEventsOnly, public_events
+    from facefusion.ui.exposure import protect_page
 
     demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
                                   marks_locked=True)
     demo.queue(default_concurrency_limit=1, max_size=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
                             allowed_paths=[str(engine.output_dir)],
-                            app_kwargs={"middleware": [Middleware(PageEventsOnly, public=public_events(demo))]})
+                            app_kwargs={"middleware": [protect_page(demo)]})
     try:
         yield url, demo
     finally:
@@ -275,23 +274,49 @@ def _exposed_app(tmp_path) -> Iterator[tuple[str, object]]:
         engine.close()
 
 
+def _page_cookie(url: str) -> str:
+    """The page secret a browser gets with the page."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    return cookie.split(";", 1)[0]
+
+
+def _call_route(url: str, api_name: str, data: list, headers: dict[str, str] | None = None) -> str:
+    """Call an event by name on /gradio_api/call/NAME, as a script would; the stream's last event."""
+    import json
+
+    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/call/{api_name}", method="POST",
+                                     data=json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/call/{api_name}/{event_id}",
+                                     headers=headers or {})
+    with urllib.request.urlopen(request, timeout=60) as stream:
+        return stream.read().decode()
+
+
 def test_an_exposed_app_answers_its_page_events_only_to_its_page(tmp_path, generated):
+    """Attack: the page's events called by a script, with a forged Origin, a forged secret and by name."""
     import gradio_client
     from test_ui import _file
 
     with _exposed_app(tmp_path) as (url, demo):
-        index = next(number for number, block in demo.fns.items()
-                     if getattr(block.fn, "__name__", "") == "show_sources")
+        index, block = next((number, block) for number, block in demo.fns.items()
+                            if getattr(block.fn, "__name__", "") == "show_sources")
         path = _uploaded_path(url, Path(generated["astronaut"]))
         data = [[{"path": path, "meta": {"_type": "gradio.FileData"}}]]
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            _queue_call(url, index, data)
-        assert refused.value.code == 403 and "belongs to the page" in refused.value.read().decode()
-        # From the page (a browser says where it comes from) it answers.
         origin = url.rstrip("/")
-        assert _queue_call(url, index, data, {"Origin": origin}).get("success") is True
-        with pytest.raises(urllib.error.HTTPError):
-            _queue_call(url, index, data, {"Origin": "http://elsewhere.example"})
+        for headers in ({}, {"Origin": origin}, {"Origin": origin, "Cookie": "facefusion_page=made-up.0123"}):
+            refused = _queue_call(url, index, data, headers)
+            assert refused.get("success") is False and "belongs to the page" in json.dumps(refused), refused
+        if block.api_name:
+            assert "belongs to the page" in _call_route(url, block.api_name, data, {"Origin": origin})
+        # From the page (it carries the secret its page load set) it answers, on every route.
+        cookie = {"Cookie": _page_cookie(url)}
+        assert _queue_call(url, index, data, cookie).get("success") is True
+        if block.api_name:
+            assert "belongs to the page" not in _call_route(url, block.api_name, data, cookie)
         # The documented endpoints stay open to scripts.
         client = gradio_client.Client(url, verbose=False)
         output = client.predict([_file(generated["astronaut"])], _file(generated["grace_hopper"]), "many", 80, True,

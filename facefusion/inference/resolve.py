@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import contracts, embedded
 from .catalogue import CATALOGUE, Contract, ModelEntry, find
@@ -61,3 +62,21 @@ def resolve_model(choice: str, role: str, slot: str, contract: Contract | None =
                                 + missing_message(first, folder))
     entry = find(choice)
     return ResolvedModel(require(entry, folder), entry.contract, _describe(entry))
+
+
+def served_model_option(name: str, value: Any) -> Any:
+    """A model option's value as a server others reach accepts it: a catalogue name, or a .onnx file of the
+    models folder named by its file name only, never a path elsewhere (an answer to a path would tell a
+    stranger whether some file of the server exists). Other options pass unchanged."""
+    from ..errors import InvalidInputError
+    from ..options import option_specs
+
+    spec = option_specs().get(name)
+    if spec is None or not spec.accepts_onnx_path or not isinstance(value, str) \
+            or not value.lower().endswith(".onnx"):
+        return value
+    inside = models_dir() / value
+    if "/" in value or "\\" in value or value.startswith(".") or not inside.is_file():
+        raise InvalidInputError(f"{spec.flag}: name a model of the catalogue or a .onnx file of the server's "
+                                "models folder by its file name")
+    return str(inside)

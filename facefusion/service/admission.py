@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..inference.download import models_dir
+from ..inference.resolve import served_model_option
 from ..inference.runtime import provider_list
 from ..media.image import is_image_path, read_image
 from ..media.video import is_video_path, probe_video
-from ..options import PROCESSOR_NAMES, Options, make_options, option_specs
+from ..options import PROCESSOR_NAMES, Options, make_options
 
 OPERATOR_OPTIONS = ("output_watermark", "output_label", "output_label_position", "output_label_size",
                     "output_label_opacity")
@@ -97,7 +97,7 @@ def check_options(values: dict[str, Any], defaults: dict[str, Any], limits: JobL
         raise InvalidInputError(f"options: {', '.join(decided)} is set by this server's operator for every "
                                 "result; leave it out")
     values = {**defaults, **values, **limits.marks}
-    values = {name: _model_file(name, value) for name, value in values.items()}
+    values = {name: served_model_option(name, value) for name, value in values.items()}
     try:
         options = make_options(**values)
     except TypeError as error:
@@ -111,21 +111,6 @@ def check_options(values: dict[str, Any], defaults: dict[str, Any], limits: JobL
 
         provider_list(execution_settings(options))
     return values
-
-
-def _model_file(name: str, value: Any) -> Any:
-    """A model option naming a .onnx file: on a server only a file of its models folder, by file name (so no
-    answer says whether some other file of the server exists)."""
-    spec = option_specs().get(name)
-    if spec is None or not spec.accepts_onnx_path or not isinstance(value, str) \
-            or not value.lower().endswith(".onnx"):
-        return value
-    folder = models_dir()
-    inside = folder / value
-    if "/" in value or "\\" in value or value.startswith(".") or not inside.is_file():
-        raise InvalidInputError(f"{spec.flag}: name a model of the catalogue or a .onnx file of the server's "
-                                "models folder by its file name (GET /v1/capabilities lists the choices)")
-    return str(inside)
 
 
 def fingerprint(values: dict[str, Any], callback_url: str | None, paths: list[Path], urls: list[str]) -> str:

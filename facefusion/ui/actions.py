@@ -30,6 +30,8 @@ from ..media.image import fit_within, is_image_path, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
+from ..safety.label import label_painter
+from ..safety.watermark import Watermarker, new_output_id
 from ..safety.policy import SafetyPolicy
 
 logger = logging.getLogger("facefusion")
@@ -98,6 +100,23 @@ class Engine:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _frames: Memo = field(default_factory=lambda: Memo(PREVIEW_MEMO_FRAMES))
     """Recently read target frames: a video frame costs a seek and a decode (about 0.1 s) per preview."""
+    _watermarker: Watermarker | None = None
+    _marking: threading.Lock = field(default_factory=threading.Lock)
+
+    def shown(self, frame: np.ndarray, options: Options) -> np.ndarray:
+        """A processed picture as the page shows it (RGB, at most PREVIEW_MAX_SIDE): on an app others can
+        reach it carries the operator's label and the invisible watermark, like every result, since a
+        visitor can save it."""
+        picture = fit_within(frame, PREVIEW_MAX_SIDE)
+        if self.marks_locked:
+            painter = label_painter(options)
+            if painter is not None:
+                picture = painter.draw(picture)
+            with self._marking:
+                if self._watermarker is None:
+                    self._watermarker = Watermarker()
+                picture = self._watermarker.mark(picture, new_output_id())
+        return np.ascontiguousarray(picture[:, :, ::-1])
 
     def frame(self, path: str, frame_number: int) -> np.ndarray:
         """``target_frame``, remembered while the file is unchanged."""
@@ -130,7 +149,8 @@ class Engine:
 
     def output_path(self, suffix: str) -> Path:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        return self.output_dir / f"result-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{suffix}"
+        # 128 random bits: a result's address cannot be guessed by another visitor.
+        return self.output_dir / f"result-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex}{suffix}"
 
     def forget_analysers(self) -> None:
         """After a model download: "auto" choices made before it are made again with the new files. The
@@ -204,7 +224,7 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
     gallery = [(face_thumbnail(frame, face.bbox), face_label(index, face, id(face) in chosen, reference))
                for index, face in enumerate(faces)]
     shown = np.hstack([frame, result]) if before_after else result
-    return to_rgb(shown), gallery
+    return engine.shown(shown, options), gallery
 
 
 def face_label(index: int, face: Any, chosen: bool, reference: np.ndarray | None) -> str:
@@ -308,7 +328,8 @@ def start(engine: Engine, session: str, options: Options, sources: list[str], ta
             if isinstance(event, Progress):
                 status = event.note or (f"frame {event.frame} of {event.total} · {event.fps:.1f} frames/s · "
                                          f"about {event.eta:.0f} s left")
-                yield RunUpdate(live=to_rgb(event.preview) if event.preview is not None else None, status=status,
+                yield RunUpdate(live=engine.shown(event.preview, options) if event.preview is not None else None,
+                                status=status,
                                 fraction=event.frame / max(event.total, 1))
             elif isinstance(event, RunResult):
                 yield RunUpdate(status="done", fraction=1.0, image=None if video else str(output),
@@ -360,8 +381,9 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
     return str(result.output_path)
 
 
-def model_table() -> str:
-    """Markdown table of the catalogue: which model files are present, with their licences."""
+def model_table(exposed: bool = False) -> str:
+    """Markdown table of the catalogue: which model files are present, with their licences (and, for the
+    operator at this computer, where the models folder is; a visitor is not told the server's folders)."""
     from ..inference.catalogue import CATALOGUE
     from ..inference.download import is_present, models_dir
 
@@ -376,8 +398,9 @@ def model_table() -> str:
     # What the installation can run them on (providers, GPU, the CUDA it needs): the first thing to
     # look at when a GPU run is slow.
     installation = "\n".join(f"- {line}" for line in report())
-    return ("\n".join(rows) + f"\n\nModels folder: `{folder}` (put files there by hand when offline).\n\n"
+    text = ("\n".join(rows) + f"\n\nModels folder: `{folder}` (put files there by hand when offline).\n\n"
             f"**This installation**\n\n{installation}")
+    return without_server_paths(text) if exposed else text
 
 
 def download_models(names: list[str], progress: Callable[[float, str], None] | None = None) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import InvalidInputError
+from ..inference.resolve import served_model_option
 from ..options import Options, OptionSpec, is_text_option, make_options, option_specs
 
 # Options the page shows elsewhere or sets itself.
@@ -45,7 +46,9 @@ def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component:
+def widget(name: str, spec: OptionSpec, default: Any, exposed: bool = False) -> gr.components.Component:
+    """The option's widget; on an app others reach, model choices take no typed path (see
+    served_model_option)."""
     label, info = _label(name), spec.help
     if isinstance(default, bool):
         return gr.Checkbox(value=default, label=label, info=info)
@@ -55,8 +58,8 @@ def widget(name: str, spec: OptionSpec, default: Any) -> gr.components.Component
     if spec.choices is not None:
         return gr.Dropdown(choices=[(choice_label(choice, name), choice) for choice in spec.choices], value=default,
                            label=label, info=info + ("; or type the path of an .onnx file on this machine"
-                                                     if spec.accepts_onnx_path else ""),
-                           allow_custom_value=spec.accepts_onnx_path)
+                                                     if spec.accepts_onnx_path and not exposed else ""),
+                           allow_custom_value=spec.accepts_onnx_path and not exposed)
     if spec.multiple:
         return gr.Textbox(value=" ".join(map(str, default)), label=label, info=f"{info} (e.g. 0 or 10 0 5 0)")
     if is_text_option(name):
@@ -77,12 +80,13 @@ def grouped_option_names() -> dict[str, list[str]]:
     return groups
 
 
-def default_widget(name: str) -> gr.components.Component:
-    return widget(name, option_specs()[name], getattr(Options(), name))
+def default_widget(name: str, exposed: bool = False) -> gr.components.Component:
+    return widget(name, option_specs()[name], getattr(Options(), name), exposed)
 
 
-def values_to_options(names: list[str], values: list[Any], **fixed: Any) -> Options:
-    """Options from widget values (in the order of ``names``) plus values the page sets itself."""
+def values_to_options(names: list[str], values: list[Any], exposed: bool = False, **fixed: Any) -> Options:
+    """Options from widget values (in the order of ``names``) plus values the page sets itself; ``exposed``:
+    model files only from the models folder."""
     specs = option_specs()
     converted: dict[str, Any] = {}
     for name, value in zip(names, values):
@@ -102,6 +106,6 @@ def values_to_options(names: list[str], values: list[Any], **fixed: Any) -> Opti
                 value = int(round(value))
             elif isinstance(default, float) or default is None:
                 value = float(value) if value not in ("", None) else None
-        converted[name] = value
+        converted[name] = served_model_option(name, value) if exposed else value
     converted.update(fixed)
     return make_options(**converted)

@@ -32,7 +32,9 @@ PAGE_CSS = """
 otherwise stretch a single face across the column). Passed to ``launch``, which takes a page's css."""
 
 
-MARK_OPTIONS = ("output_label", "output_watermark")
+MARK_OPTIONS = ("output_label", "output_watermark", "output_label_size", "output_label_opacity")
+LOCKED_LOOK = ("output_label_size", "output_label_opacity")
+"""How large and how opaque the label is: fixed with it (an opacity of 0 would hide it)."""
 LOCKED_NOTE = "set by this server's operator, so that everyone who sees a result made here knows how it was made"
 
 
@@ -45,6 +47,10 @@ def mark_widget(engine: actions.Engine, name: str) -> gr.components.Component:
                           info=f"burnt visibly into every result; {LOCKED_NOTE}")
     if not engine.marks_locked:
         return default_widget(name)
+    if name in LOCKED_LOOK:
+        spec = option_specs()[name]
+        return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=spec.step, value=getattr(Options(), name),
+                         label=name.replace("_", " ").capitalize(), interactive=False, info=f"{spec.help}; {LOCKED_NOTE}")
     return gr.Checkbox(value=True, label="Output watermark", interactive=False,
                        info=f"an invisible watermark in every result; {LOCKED_NOTE}")
 
@@ -83,11 +89,11 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                         for name in names:
                             option_names.append(name)
                             option_inputs.append(mark_widget(engine, name) if name in MARK_OPTIONS
-                                                 else default_widget(name))
+                                                 else default_widget(name, engine.marks_locked))
                     if processor is not None:
                         processor_boxes[processor] = box
                 with gr.Accordion("Models (neural engine)", open=False):
-                    models_info = gr.Markdown(actions.model_table())
+                    models_info = gr.Markdown(actions.model_table(engine.marks_locked))
                     from ..inference.catalogue import CATALOGUE
 
                     model_button = None
@@ -149,11 +155,12 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             fixed: dict[str, Any] = {"processors": chosen or ["face_swapper"],
                                      "reference_face_position": int(position or 0)}
             if engine.marks_locked:
-                fixed.update(output_label=engine.output_label, output_watermark=True)
+                fixed.update(output_label=engine.output_label, output_watermark=True,
+                             **{name: getattr(Options(), name) for name in LOCKED_LOOK})
             if length > 1:
                 fixed["trim_frame_start"] = int(start_frame) if start_frame else None
                 fixed["trim_frame_end"] = int(end_frame) if end_frame and int(end_frame) < length else None
-            return values_to_options(option_names, values, **fixed)
+            return values_to_options(option_names, values, engine.marks_locked, **fixed)
 
         page_inputs = [sources, target, processors, reference_position, trim, trim_end, frame_slider, before_after,
                        face_map, *option_inputs]

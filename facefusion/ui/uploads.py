@@ -8,10 +8,11 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from .asgi import ASGIApp, Receive, Scope, Send, answer, header, posted_path, read_body
+from .asgi import ASGIApp, Receive, Scope, Send, client_address, counted, header, posted_path, refuse
 
 logger = logging.getLogger("facefusion")
 
@@ -63,30 +64,51 @@ def parse_size(text: str) -> int:
 
 
 class UploadBudget:
-    """ASGI middleware in front of Gradio's upload route: an upload that would take the upload folder
-    beyond ``budget`` bytes is refused (413) with a message saying so; every refusal is logged."""
+    """ASGI middleware in front of Gradio's upload route: all uploads together stay within ``budget`` bytes of
+    the upload folder, and each client within ``per_client`` bytes an hour, so one visitor cannot fill the
+    space for everyone. The bytes are counted as they stream in (a chunked upload declares no length) and
+    the upload is cut at the limit; every refusal is logged."""
 
-    def __init__(self, app: ASGIApp, budget: int,
-                 folder: Callable[[], Path] = upload_folder) -> None:
+    def __init__(self, app: ASGIApp, budget: int, per_client: int | None = None,
+                 folder: Callable[[], Path] = upload_folder, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.budget = budget
+        self.per_client = per_client or budget
         self.folder = folder
+        self.clock = clock
+        self._recent: dict[str, deque[tuple[float, int]]] = {}
+
+    def _client_used(self, client: str) -> int:
+        recent = self._recent.setdefault(client, deque())
+        while recent and recent[0][0] < self.clock() - CLIENT_WINDOW:
+            recent.popleft()
+        return sum(size for _, size in recent)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = posted_path(scope)
         if path is None or not path.endswith("/upload"):
             await self.app(scope, receive, send)
             return
-        incoming = int(header(scope, "content-length") or 0)
+        client = client_address(scope)
+        declared = header(scope, "content-length")
+        incoming = int(declared) if declared.isdigit() else 0
         used = await asyncio.to_thread(folder_size, self.folder())
-        if used + incoming > self.budget:
-            logger.warning("upload of %d bytes refused: the upload folder holds %d of its %d bytes", incoming, used,
-                           self.budget)
-            await read_body(receive)  # dropped
-            await answer(send, 413, f"the server's upload space is full ({used / 1e9:.2f} of {self.budget / 1e9:.2f} "
-                                    "GB used); try again later or upload a smaller file")
+        mine = self._client_used(client)
+        room = min(self.budget - used, self.per_client - mine)
+        full = (f"the server's upload space is full ({used / 1e9:.2f} of {self.budget / 1e9:.2f} GB used); try again "
+                "later or upload a smaller file") if self.budget - used <= self.per_client - mine else \
+            (f"you uploaded {mine / 1e9:.2f} GB in the last hour, this server's limit per visitor is "
+             f"{self.per_client / 1e9:.2f} GB; try again later")
+        if incoming > room or room <= 0:
+            logger.warning("upload of %d bytes from %s refused: %s", incoming, client, full)
+            await refuse(send, 413, full, receive=receive)
             return
-        await self.app(scope, receive, send)
+        received = await counted(self.app, scope, receive, send, room, full, client)
+        self._recent[client].append((self.clock(), received))
+
+
+CLIENT_WINDOW = 3600.0
+"""The per-client upload budget counts the bytes of the last hour."""
 
 
 RETIRE_AFTER = 120.0
