@@ -107,6 +107,36 @@ def test_a_marked_video_keeps_its_id_after_h264_crf_28_whole_in_3_s_excerpts_and
     assert not watermark.read_pattern(frames[::12]).marked
 
 
+def _still_clip(picture: np.ndarray, short_side: int, frames: int = 90) -> list[np.ndarray]:
+    """A talking head that hardly moves: a photo drifting by a pixel or two, with sensor noise. Its busy
+    texture does not average away over frames, which is what makes a still pattern hard to read."""
+    scale = short_side / min(picture.shape[:2])
+    size = (round(picture.shape[1] * scale / 2) * 2, round(picture.shape[0] * scale / 2) * 2)
+    picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(3)
+    clip = []
+    for index in range(frames):
+        shift = np.float32([[1, 0, 1.5 * np.sin(index / 20)], [0, 1, np.cos(index / 27)]])
+        moved = cv2.warpAffine(picture, shift, size, borderMode=cv2.BORDER_REFLECT)
+        clip.append(np.clip(moved + noise.normal(0, 2, moved.shape), 0, 255).astype(np.uint8))
+    return clip
+
+
+def test_a_still_busy_clip_keeps_every_id_through_crf_28_down_to_480_px(tmp_path):
+    """A still group photo (many faces, hair, clothes: busy everywhere) lost every id through CRF 28 before
+    the reading weighted each cell by its local residual power."""
+    picture = read_image(shared_file("group_six_faces_01.jpg")).frame
+    for side in (680, 480):
+        frames = _still_clip(picture, side)
+        for output_id in (watermark.new_output_id(), watermark.new_output_id()):
+            marker = VideoMarker(output_id)
+            _write_clip(tmp_path / "still.mp4", [marker.mark(frame) for frame in frames], 28)
+            again = _frames_of(tmp_path / "still.mp4")
+            assert watermark.read_pattern(again[::4]).output_id == output_id, (side, output_id)
+        _write_clip(tmp_path / "plain.mp4", frames, 28)
+        assert not watermark.read_pattern(_frames_of(tmp_path / "plain.mp4")[::4]).marked
+
+
 def test_a_still_taken_from_a_marked_video_reads_as_marked(marker, generated):
     picture = read_image(generated["grace_hopper"]).frame
     still = _jpeg(VideoMarker(FIXED_IDS[0]).mark(picture), 90)

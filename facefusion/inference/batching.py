@@ -151,7 +151,8 @@ class BatchedSession:
         feed = {name: value.astype(self._input_types[name], copy=False) if name in self._input_types else value
                 for name, value in feed.items()}
         outputs = [output.astype(np.float32) if output.dtype == np.float16 else output
-                   for output in session.run(None, feed, run_options)]
+                   for output in (session.run(None, feed) if run_options is None else
+                                  session.run(None, feed, run_options))]
         if all(np.isfinite(output).all() for output in outputs if np.issubdtype(output.dtype, np.floating)):
             return outputs
         with self._run_lock:
