@@ -179,19 +179,27 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--job-lease", type=float, default=LEASE_SECONDS, metavar="SECONDS",
                        help="how long a running job stays with a server that stopped answering before another "
                             f"server on the same --store takes it and resumes it (default: {LEASE_SECONDS:g})"),
-    serve.add_argument("--webhook-secret-file", default=None, metavar="FILE",
-                       help="file holding the secret that signs every callback (HMAC-SHA256); or set "
-                            "$FACEFUSION_WEBHOOK_SECRET. Without either, jobs cannot ask for callbacks. (A secret "
-                            "is never given on the command line, where `ps` shows it to every user.)")
-    serve.add_argument("--callback-allow-hosts", default="", metavar="HOST[,HOST...]",
-                       help="non-public hosts (names or addresses) callbacks may reach, e.g. a receiver on your own "
-                            "network; by default callbacks go to public addresses only")
-    serve.add_argument("--callback-retry-after", default=",".join(f"{pause:g}" for pause in RETRY_AFTER),
-                       metavar="SECONDS,...", help="pauses before each retry of a failed callback (default: "
-                       f"{','.join(f'{pause:g}' for pause in RETRY_AFTER)})")
     serve.add_argument("--max-queued-jobs", type=int, default=16,
                        help="jobs a caller may have queued or running at once (default: 16)")
     serve.add_argument("--max-upload-size", default="1gb", help="largest upload of one request (default: 1gb)")
+    _add_serve_limits(serve)
+    serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
+                       help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
+    serve.add_argument("--default-options", default=None, metavar="JSON",
+                       help="options every job gets unless it gives its own, e.g. "
+                            "'{\"execution_providers\": [\"cuda\"]}' on GPU workers")
+    serve.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="run the jobs on this Ray cluster (e.g. 127.0.0.1:6379; needs make cluster): long-lived "
+                            "actors keep the models, a video's segments spread over them")
+    serve.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                       help="actors to start (default: one per GPU of the cluster, else one per CPU)")
+    add_safety_flags(serve)
+    serve.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
+                       help="how much to print (default: info)")
+
+
+def _add_serve_limits(serve: Any) -> None:
+    """What an operator bounds and decides for every job: sizes, time, processors, marks, callbacks."""
     serve.add_argument("--max-pixels", default="40mp", metavar="SIZE",
                        help="largest photo or video frame a job may send, in pixels (default: 40mp; 8K is 33mp)")
     serve.add_argument("--max-video-frames", type=int, default=18_000, metavar="N",
@@ -210,19 +218,16 @@ def _add_serve_command(commands: Any) -> None:
     serve.add_argument("--s3-inputs", default="inputs/{caller}/", metavar="PREFIX",
                        help="with S3 storage: where in the bucket each caller's own objects are, which target_url "
                             "and source_urls may name ({caller} is the caller's name; default: inputs/{caller}/)")
-    serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
-                       help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
-    serve.add_argument("--default-options", default=None, metavar="JSON",
-                       help="options every job gets unless it gives its own, e.g. "
-                            "'{\"execution_providers\": [\"cuda\"]}' on GPU workers")
-    serve.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                       help="run the jobs on this Ray cluster (e.g. 127.0.0.1:6379; needs make cluster): long-lived "
-                            "actors keep the models, a video's segments spread over them")
-    serve.add_argument("--ray-actors", type=int, default=None, metavar="N",
-                       help="actors to start (default: one per GPU of the cluster, else one per CPU)")
-    add_safety_flags(serve)
-    serve.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
-                       help="how much to print (default: info)")
+    serve.add_argument("--webhook-secret-file", default=None, metavar="FILE",
+                       help="file holding the secret that signs every callback (HMAC-SHA256); or set "
+                            "$FACEFUSION_WEBHOOK_SECRET. Without either, jobs cannot ask for callbacks. (A secret "
+                            "is never given on the command line, where `ps` shows it to every user.)")
+    serve.add_argument("--callback-allow-hosts", default="", metavar="HOST[,HOST...]",
+                       help="non-public hosts (names or addresses) callbacks may reach, e.g. a receiver on your own "
+                            "network; by default callbacks go to public addresses only")
+    serve.add_argument("--callback-retry-after", default=",".join(f"{pause:g}" for pause in RETRY_AFTER),
+                       metavar="SECONDS,...", help="pauses before each retry of a failed callback (default: "
+                       f"{','.join(f'{pause:g}' for pause in RETRY_AFTER)})")
 
 
 def _serve(args: argparse.Namespace) -> int:
