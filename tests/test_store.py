@@ -153,3 +153,46 @@ def test_a_store_made_before_leases_gets_their_columns(tmp_path):
         assert store.claim().id == "old"
     finally:
         store.close()
+
+
+def test_the_queue_limit_holds_for_requests_at_once_and_repeated_keys_must_match(store):
+    from facefusion.service.store import IdempotencyConflict, QueueFull
+
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def one(number: int) -> None:
+        try:
+            store.create("alice", {"n": number}, max_waiting=3)
+            outcome = "created"
+        except QueueFull:
+            outcome = "full"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=one, args=(number,)) for number in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] * 3 + ["full"] * 9
+    first, _ = store.create("bob", {"a": 1}, idempotency_key="k", fingerprint="one")
+    again, new = store.create("bob", {"a": 1}, idempotency_key="k", fingerprint="one")
+    assert again.id == first.id and not new
+    with pytest.raises(IdempotencyConflict):
+        store.create("bob", {"a": 2}, idempotency_key="k", fingerprint="two")
+
+
+def test_callbacks_wait_in_the_outbox_until_delivered_and_one_taker_holds_each(store):
+    job, _ = store.create("alice", {"n": 1})
+    delivery_id = store.queue_callback(job.id, "https://example.org/hook", b'{"id": 1}')
+    taken = store.take_callback(hold_seconds=30)
+    assert taken is not None and taken.delivery_id == delivery_id and taken.body == b'{"id": 1}'
+    assert store.take_callback(hold_seconds=30) is None  # held by its taker
+    store.retry_callback(delivery_id, due=time.time() + 60)
+    assert store.take_callback(hold_seconds=30) is None  # not due yet
+    store.retry_callback(delivery_id, due=time.time() - 1)
+    again = store.take_callback(hold_seconds=30)
+    assert again is not None and again.attempts == 2
+    store.drop_callback(delivery_id)
+    assert store.take_callback(hold_seconds=30) is None
