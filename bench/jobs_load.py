@@ -123,8 +123,9 @@ def submit(url: str, key: str, target: Path, source: Path, callback: str | None)
     return request("POST", f"{url}/v1/jobs", key, body, f"multipart/form-data; boundary={boundary}")
 
 
-def one_run(count: int, hooks: dict[str, str]) -> dict[str, object]:
-    """``count`` jobs sent at once by the 4 callers (callbacks to ``hooks[caller]``); what happened."""
+def one_run(count: int, hooks: dict[str, str], calls: dict[str, int]) -> dict[str, object]:
+    """``count`` jobs sent at once by the 4 callers (callbacks to ``hooks[caller]``); what happened, and how
+    long after the last job the well-behaved receivers (``/fast``) had every callback of theirs."""
     from sample_media import astronaut, grace_hopper
 
     keys = {name: secrets.token_urlsafe(24) for name in CALLERS}
@@ -162,23 +163,29 @@ def one_run(count: int, hooks: dict[str, str]) -> dict[str, object]:
             time.sleep(0.2)
         slowest = {caller: max(done[job_id] - sent for who, job_id, sent in submitted if who == caller)
                    for caller in CALLERS}
+        expected = sum(1 for caller, _, _ in submitted if hooks[caller].endswith("/fast"))
+        while calls.get("/fast", 0) < expected and time.monotonic() - max(done.values()) < 120:
+            time.sleep(0.1)
         return {"all done": sum(status == "done" for status in statuses.values()), "jobs": len(submitted),
                 "seconds": max(done.values()) - started, "slowest": slowest,
+                "fast callbacks": f"{calls.get('/fast', 0)}/{expected}",
+                "callbacks after": time.monotonic() - max(done.values()),
                 "memory before": memory_before, "memory after": rss_mb(pid)}
 
 
 def under_load(count: int) -> None:
     with receiver() as (base, calls):
-        baseline = one_run(count, {caller: f"{base}/fast" for caller in CALLERS})
+        baseline = one_run(count, {caller: f"{base}/fast" for caller in CALLERS}, calls)
         fast_calls = dict(calls)
         calls.clear()
         hostile = one_run(count, {"alpha": f"{base}/sleep", "bravo": f"{base}/drip", "charlie": f"{base}/fast",
-                                  "delta": f"{base}/fast"})
+                                  "delta": f"{base}/fast"}, calls)
         hostile_calls = dict(calls)
     print(f"\n{count} image jobs sent at once by {len(CALLERS)} callers to one `facefusion serve` (1 worker):")
     for name, result, received in (("every receiver answers at once", baseline, fast_calls),
                                    ("alpha's receiver sleeps 60 s, bravo's drips", hostile, hostile_calls)):
         slowest = ", ".join(f"{caller} {seconds:.1f}" for caller, seconds in result["slowest"].items())  # type: ignore[union-attr]
         print(f"  {name}: {result['all done']}/{result['jobs']} done in {result['seconds']:.1f} s; slowest job "
-              f"per caller (s): {slowest}; callbacks received: {received}; server RSS "
+              f"per caller (s): {slowest}; callbacks received: {received}, the prompt receivers' "
+              f"{result['fast callbacks']} within {result['callbacks after']:.1f} s of the last job; server RSS "
               f"{result['memory before']:.0f} MB warmed up, {result['memory after']:.0f} MB after")

@@ -234,7 +234,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
         inputs: list[UploadFile | str] = [target if target is not None else str(target_url).strip(), *sources, *urls]
         job_id = new_job_id()
         try:
-            paths, kept, print_ = await asyncio.to_thread(
+            paths, kept, asked = await asyncio.to_thread(
                 _accept_inputs, config, store, storage, job_id, owner, inputs, values, callback_url)
             job_request = {"target": str(paths[0]), "sources": [str(path) for path in paths[1:]], "options": values,
                            "callback_url": callback_url,
@@ -242,7 +242,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
             if kept:
                 job_request["input_objects"] = kept
             job, new = store.create(owner, job_request, idempotency_key, job_id=job_id,
-                                    max_waiting=queued_limit(owner), fingerprint=print_)
+                                    max_waiting=queued_limit(owner), fingerprint=asked)
         except BaseException as error:
             await asyncio.to_thread(_forget, storage, job_id)
             answer = refusal_of(error)
@@ -369,8 +369,8 @@ def _accept_inputs(config: ServiceConfig, store: JobStore, storage: LocalStorage
     limit = config.keys[owner].max_upload_bytes or config.max_upload_bytes
     paths, objects = _save_inputs(storage, store, config.s3_inputs, job_id, owner, inputs, limit)
     check_media(paths, values, config.limits)
-    print_ = fingerprint(values, callback_url, paths, [item for item in inputs if isinstance(item, str)])
-    return paths, storage.keep_inputs(job_id, paths, objects), print_
+    asked = fingerprint(values, callback_url, paths, [item for item in inputs if isinstance(item, str)])
+    return paths, storage.keep_inputs(job_id, paths, objects), asked
 
 
 def _forget(storage: LocalStorage, job_id: str) -> None:

@@ -1,15 +1,18 @@
 """Callbacks leave from an outbox in the job store, never from a worker.
 
 A worker that finishes a job writes its callback into the store and takes the next job at once. Delivery
-threads (several, so one slow receiver holds only one of them, and only for one attempt's deadline) take due
-callbacks from the outbox, try each once, and put a failed one back with a later due time. The outbox lives in
-the store, so callbacks survive a restart and any server on a shared store delivers them.
+threads take due callbacks from the outbox, try each once, and put a failed one back with a later due time.
+One receiver has at most PER_HOST deliveries in flight (the rest of its callbacks wait), so a receiver that
+sleeps or drips holds two threads for one attempt's deadline, never all of them: other callers' callbacks
+keep going. The outbox lives in the store, so callbacks survive a restart and any server on a shared store
+delivers them.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 
 from .callbacks import ATTEMPT_DEADLINE, RETRY_AFTER, deliver_once
@@ -18,6 +21,8 @@ from .store import JobStore
 logger = logging.getLogger("facefusion")
 
 IDLE_WAIT = 0.5
+PER_HOST = 2
+BUSY_HOST_WAIT = 1.0
 
 
 @dataclass
@@ -26,8 +31,11 @@ class CallbackSender:
     secret: str | None
     allowed_hosts: frozenset[str] = frozenset()
     retry_after: tuple[float, ...] = RETRY_AFTER
-    threads: int = 4
+    threads: int = 8
     deadline: float = ATTEMPT_DEADLINE
+    _in_flight: dict[str, int] = field(default_factory=dict)
+    """Deliveries under way per receiver (host and port)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _closing: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
     _running: list[threading.Thread] = field(default_factory=list)
@@ -64,9 +72,21 @@ class CallbackSender:
         delivery = self.store.take_callback(hold_seconds=self.deadline + 30)
         if delivery is None:
             return False
+        host = urllib.parse.urlsplit(delivery.url).netloc.lower()
+        with self._lock:
+            busy = self._in_flight.get(host, 0) >= PER_HOST
+            if not busy:
+                self._in_flight[host] = self._in_flight.get(host, 0) + 1
+        if busy:
+            self.store.postpone_callback(delivery.delivery_id, time.time() + BUSY_HOST_WAIT)
+            return False
         attempt = delivery.attempts + 1
-        outcome = deliver_once(delivery.url, delivery.body, self.secret, delivery.delivery_id, attempt,
-                               self.allowed_hosts, self.deadline)
+        try:
+            outcome = deliver_once(delivery.url, delivery.body, self.secret, delivery.delivery_id, attempt,
+                                   self.allowed_hosts, self.deadline)
+        finally:
+            with self._lock:
+                self._in_flight[host] -= 1
         self.store.add_callback_attempt(delivery.job_id, outcome)
         if outcome["outcome"] == "delivered":
             self.store.drop_callback(delivery.delivery_id)

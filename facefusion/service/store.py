@@ -385,6 +385,10 @@ class JobStore:
         self._execute("UPDATE outbox SET attempts = attempts + 1, due = ?, taken_until = NULL WHERE delivery_id = ?",
                       (due, delivery_id))
 
+    def postpone_callback(self, delivery_id: str, due: float) -> None:
+        """Put a taken callback back, not tried (its receiver is busy with others)."""
+        self._execute("UPDATE outbox SET due = ?, taken_until = NULL WHERE delivery_id = ?", (due, delivery_id))
+
     def drop_callback(self, delivery_id: str) -> None:
         """Delivered, or given up: it leaves the outbox (its attempts stay on the job)."""
         self._execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))
