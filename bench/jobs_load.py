@@ -174,13 +174,14 @@ def one_run(count: int, hooks: dict[str, str], calls: dict[str, int]) -> dict[st
 
 
 def under_load(count: int) -> None:
-    with receiver() as (base, calls):
-        baseline = one_run(count, {caller: f"{base}/fast" for caller in CALLERS}, calls)
+    """Each behaviour is its own receiver (its own port), as each caller has its own."""
+    with receiver() as (prompt, calls), receiver() as (sleepy, sleep_calls), receiver() as (dripping, drip_calls):
+        baseline = one_run(count, {caller: f"{prompt}/fast" for caller in CALLERS}, calls)
         fast_calls = dict(calls)
         calls.clear()
-        hostile = one_run(count, {"alpha": f"{base}/sleep", "bravo": f"{base}/drip", "charlie": f"{base}/fast",
-                                  "delta": f"{base}/fast"}, calls)
-        hostile_calls = dict(calls)
+        hostile = one_run(count, {"alpha": f"{sleepy}/sleep", "bravo": f"{dripping}/drip",
+                                  "charlie": f"{prompt}/fast", "delta": f"{prompt}/fast"}, calls)
+        hostile_calls = {**calls, **sleep_calls, **drip_calls}
     print(f"\n{count} image jobs sent at once by {len(CALLERS)} callers to one `facefusion serve` (1 worker):")
     for name, result, received in (("every receiver answers at once", baseline, fast_calls),
                                    ("alpha's receiver sleeps 60 s, bravo's drips", hostile, hostile_calls)):
