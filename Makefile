@@ -59,6 +59,7 @@ bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/neural.py
 	$(BIN)/python bench/upscale.py
 	$(BIN)/python bench/watermark.py
+	$(BIN)/python bench/watermark_robustness.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/jobs.py
 
