@@ -61,6 +61,27 @@ def test_swap_image_endpoint(client, generated):
     target = read_image(generated["grace_hopper"]).frame
     assert result.shape == target.shape
     assert np.abs(result.astype(int) - target).mean() > 1
+    assert Path(output).suffix == ".jpg", "a JPEG target gives a JPEG result, as every other front end does"
+
+
+def test_the_preview_analyser_follows_every_option_it_is_made_from(tmp_path):
+    from facefusion.analysis.analyse import ANALYSER_OPTIONS
+    from facefusion.options import Options
+    from facefusion.ui.actions import Engine
+
+    engine = Engine(output_dir=tmp_path)
+    try:
+        with engine.analysing(Options()) as first:
+            pass
+        with engine.analysing(Options(face_detector_angles=[0])) as upright_only:
+            pass
+        with engine.analysing(Options()) as again:
+            pass
+        assert upright_only is not first and again is first
+        assert upright_only.angles == ()  # upright only: no quarter turns tried
+    finally:
+        engine.close()
+    assert "face_detector_angles" in ANALYSER_OPTIONS
 
 
 def test_swap_image_endpoint_on_real_photos(client):

@@ -85,6 +85,18 @@ def detection_roll(detection: Detection) -> float:
     return roll_of_points(detection.landmarks_5 if detection.landmarks_5 is not None else detection.keypoints)
 
 
+ANALYSER_OPTIONS = ("face_detector_score", "face_detector_min_size", "face_detector_model", "face_detector_size",
+                    "face_detector_angles", "face_recogniser_model", "execution_providers", "execution_device_id",
+                    "execution_gpu_memory_fraction")
+"""Every option analyser_for reads: two option sets equal on these give the same analyser."""
+
+
+def analyser_key(options: "Options") -> tuple[object, ...]:
+    """What an analyser made for ``options`` depends on, as a cache key (lists as tuples)."""
+    return tuple(tuple(value) if isinstance(value, list) else value
+                 for value in (getattr(options, name) for name in ANALYSER_OPTIONS))
+
+
 def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
                  pool: SessionPool | None = None, memo_frames: int = 0) -> "FaceAnalyser":
     """The analyser the options ask for (detector model and size, thresholds, execution providers)."""

@@ -95,6 +95,15 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in READ_EXTENSIONS
 
 
+def output_suffix(target: str | os.PathLike[str]) -> str:
+    """The result's format for a target: a video becomes mp4, a PNG or WebP picture keeps its format (and its
+    transparency), other pictures become JPEG."""
+    suffix = Path(target).suffix.lower()
+    if not is_image_path(target):
+        return ".mp4"
+    return suffix if suffix in (".png", ".webp") else ".jpg"
+
+
 def read_image(path: str | os.PathLike[str]) -> LoadedImage:
     """Read an image as BGR (+ alpha), upright as its EXIF orientation says.
 

@@ -30,7 +30,8 @@ from ..options import Options, option_specs
 from ..pipeline import run
 from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
-from ..workers.local import LocalWorkers, output_suffix
+from ..media.image import output_suffix
+from ..workers.local import LocalWorkers
 from .admission import (OPERATOR_OPTIONS, JobLimits, Refusal, check_media, check_options, fingerprint,
                         is_disk_full, parse_options)
 from .callbacks import RETRY_AFTER, resolve

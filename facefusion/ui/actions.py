@@ -20,13 +20,13 @@ import numpy as np
 
 from ..api import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError, storage_error
-from ..analysis.analyse import FaceAnalyser, analyser_for
+from ..analysis.analyse import FaceAnalyser, analyser_for, analyser_key
 from ..analysis.memo import Memo
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
 from ..errors import without_server_paths
 from .uploads import UploadKeeper
-from ..media.image import fit_within, is_image_path, read_image, write_image
+from ..media.image import fit_within, is_image_path, output_suffix, read_image, write_image
 from ..media.video import is_video_path, probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
@@ -133,8 +133,7 @@ class Engine:
     @contextlib.contextmanager
     def analysing(self, options: Options) -> Iterator[FaceAnalyser]:
         """The shared analyser for these options, held by this caller alone until the block ends."""
-        key = (options.face_detector_score, options.face_detector_min_size, options.face_detector_model,
-               options.face_detector_size, options.face_recogniser_model, tuple(options.execution_providers))
+        key = analyser_key(options)
         with self._lock:
             if key not in self._analysers:
                 self._analysers[key] = (analyser_for(options, memo_frames=PREVIEW_MEMO_FRAMES), threading.Lock())
@@ -314,8 +313,7 @@ def start(engine: Engine, session: str, options: Options, sources: list[str], ta
     stop = engine.stop_flag(session)
     stop.clear()
     video = is_video_path(target)
-    suffix = ".mp4" if video else (Path(target).suffix.lower() if Path(target).suffix.lower() in (".png", ".webp") else ".jpg")
-    output = engine.output_path(suffix)
+    output = engine.output_path(output_suffix(target))
     reference_path = None
     if video and options.face_selector_mode == "reference" and reference_frame > 0:
         reference_path = str(engine.output_path(".png"))
@@ -374,7 +372,7 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
         raise InvalidInputError("give at least one source image")
     result = None
     for event in run(Job(sources=tuple(sources), target=target, output=str(engine.output_path(
-            ".mp4" if video else ".png")), resume=False, safety=engine.safety), options):
+            output_suffix(target))), resume=False, safety=engine.safety), options):
         if isinstance(event, RunResult):
             result = event
     assert result is not None and result.output_path is not None

@@ -208,13 +208,3 @@ class LocalWorkers:
         body = json.dumps(self.describe(finished), sort_keys=True).encode()
         self.store.queue_callback(job_id, finished.request["callback_url"], body)
         self.on_callback()
-
-
-def output_suffix(target: str) -> str:
-    """The result's format: a video stays mp4, a PNG or WebP picture keeps its format, others become JPEG."""
-    from ..media.image import is_image_path
-
-    suffix = Path(target).suffix.lower()
-    if not is_image_path(target):
-        return ".mp4"
-    return suffix if suffix in (".png", ".webp") else ".jpg"
