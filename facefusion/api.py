@@ -28,7 +28,7 @@ from .safety.protected import ProtectedPerson, load_protected, refuse_protected
 from .safety.watermark import SMALLEST_SIDE, Watermarker, format_id, new_output_id
 from .options import Options, make_options
 from .processors import FrameContext, create_processors, run_processors
-from .sources import load_identity, parse_face_map
+from .sources import face_map_files, load_identity, parse_face_map
 from .timing import Stopwatch
 from .types import NO_SOURCE, Face, FrameBGR, Identity
 
@@ -266,8 +266,7 @@ class Studio:
                                     "give an image (jpg, png, webp, bmp, tiff)")
         output_path = None
         if output is not None:
-            inputs = [str(path) for path in sources] + [target_path] + [
-                item.split("=", 1)[-1] for item in face_map or []]
+            inputs = [str(path) for path in sources] + [target_path] + face_map_files(face_map or [])
             output_path = check_output_path(output, inputs)
         loaded = read_image(target_path)
         self.refuse_content(loaded.frame, f"the target {Path(target_path).name}", "target")

@@ -47,6 +47,7 @@ from .safety.moderation import sample_positions
 from .safety.policy import SafetyPolicy
 from .safety.provenance import Credentials, load_credentials, sign_output
 from .safety.watermark import VideoMarker, format_id
+from .sources import face_map_files
 from .types import Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
@@ -276,8 +277,8 @@ def render_worker_count(options: Options) -> int:
 
 def _fingerprint(job: Job, options: Options, info: VideoInfo) -> str:
     """What a saved partial run must match to be continued: inputs (path, size, time), options, layout."""
-    mapped = [source for item in job.face_map for source in item.split("=", 1)[-1].split(",")]
-    files = [Path(path) for path in (job.target, *job.sources, *mapped, job.reference_face_path or "") if path]
+    files = [Path(path) for path in (job.target, *job.sources, *face_map_files(job.face_map),
+                                     job.reference_face_path or "") if path]
     described: object = [(str(file.resolve()), file.stat().st_size, file.stat().st_mtime_ns) for file in files
                          if file.is_file()]
     if job.inputs_id is not None:

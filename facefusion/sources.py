@@ -92,3 +92,10 @@ def parse_face_map(entries: list[str]) -> list[FaceMapEntry]:
         else:
             parsed.append(FaceMapEntry(sources=sources, reference_path=key))
     return parsed
+
+
+def face_map_files(entries: list[str] | tuple[str, ...]) -> list[str]:
+    """Every file a face map names: its source photos and its reference photos (``ref.jpg=a.jpg,b.jpg`` names
+    three)."""
+    return [path for entry in parse_face_map(list(entries))
+            for path in (*entry.sources, *([entry.reference_path] if entry.reference_path else []))]

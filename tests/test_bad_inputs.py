@@ -331,3 +331,21 @@ def test_the_web_api_answers_bad_inputs_readably_and_keeps_working(corpus, tmp_p
     finally:
         demo.close()
         engine.close()
+
+
+def test_an_output_naming_any_photo_of_a_face_map_is_refused(tmp_path, generated):
+    """A face map's entry can name several photos (``0=a.png,b.png``) and a reference photo: the output may
+    overwrite none of them, whichever place it has in the entry."""
+    import pytest
+
+    from facefusion import Options, Studio
+    from facefusion.errors import InvalidInputError
+
+    first, second, reference = (shutil.copy(generated["astronaut"], tmp_path / name)
+                                for name in ("a.png", "b.png", "ref.png"))
+    kept = Path(second).read_bytes()
+    with Studio(Options(face_selector_mode="many")) as studio:
+        for face_map, output in (([f"0={first},{second}"], second), ([f"{reference}={first}"], reference)):
+            with pytest.raises(InvalidInputError, match="output path is an input file"):
+                studio.swap_image([str(first)], generated["grace_hopper"], output, face_map)
+    assert Path(second).read_bytes() == kept
