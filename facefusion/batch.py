@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import InvalidInputError, StoppedError, StudioError
+from .parts import SEGMENT_FRAMES
 
 if TYPE_CHECKING:
     from .options import Options
@@ -75,7 +76,7 @@ BatchEvent = tuple[BatchItem, "Progress | RunResult | StudioError"]
 
 
 def run_batch(items: list[BatchItem], options: "Options", *, reference_face_path: str | None = None,
-              resume: bool = True, segment_frames: int = 240, stop: threading.Event | None = None,
+              resume: bool = True, segment_frames: int = SEGMENT_FRAMES, stop: threading.Event | None = None,
               safety: SafetyPolicy | None = None) -> Iterator[BatchEvent]:
     """Run the items in order, yielding (item, event): the run's Progress and RunResult events, or the
     StudioError that ended that item's run (the batch goes on). A stop ends the whole batch."""

@@ -19,6 +19,7 @@ from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED, InvalidI
 from .options import PROCESSOR_NAMES, Options, is_text_option, make_options, option_specs
 from .safety.policy import add_safety_flags, policy_from_args
 from .service.callbacks import RETRY_AFTER
+from .parts import SEGMENT_FRAMES
 from .service.store import LEASE_SECONDS
 
 logger = logging.getLogger("facefusion")
@@ -133,9 +134,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", default=None, metavar="FOLDER",
                         help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/ in the "
                              "project)")
-    parser.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
+    parser.add_argument("--video-segment-frames", type=int, default=SEGMENT_FRAMES, metavar="FRAMES",
                         help="frames per resumable segment of a video run: the most a crash can cost "
-                             "(default: 240)")
+                             f"(default: {SEGMENT_FRAMES})")
     _add_option_flags(parser)
     add_safety_flags(parser)
     parser.add_argument("--log-level", default="info", choices=["error", "warn", "info", "debug"],
@@ -183,8 +184,9 @@ def _add_serve_command(commands: Any) -> None:
                        help="jobs a caller may have queued or running at once (default: 16)")
     serve.add_argument("--max-upload-size", default="1gb", help="largest upload of one request (default: 1gb)")
     _add_serve_limits(serve)
-    serve.add_argument("--video-segment-frames", type=int, default=240, metavar="FRAMES",
-                       help="frames per resumable segment of a video job: what a restart can cost (default: 240)")
+    serve.add_argument("--video-segment-frames", type=int, default=SEGMENT_FRAMES, metavar="FRAMES",
+                       help="frames per resumable segment of a video job: what a restart can cost "
+                            f"(default: {SEGMENT_FRAMES})")
     serve.add_argument("--default-options", default=None, metavar="JSON",
                        help="options every job gets unless it gives its own, e.g. "
                             "'{\"execution_providers\": [\"cuda\"]}' on GPU workers")

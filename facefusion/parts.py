@@ -21,6 +21,10 @@ from .errors import InvalidInputError
 from .inference.download import sha256_of
 from .safety.watermark import new_output_id
 
+SEGMENT_FRAMES = 240
+"""Output frames per segment of a video run: the most a crash or a restart can cost, where tracking restarts,
+and (on Ray) the unit of work an actor takes."""
+
 logger = logging.getLogger("facefusion")
 
 

@@ -38,7 +38,7 @@ from .media.opencv_threads import single_threaded_opencv
 from .media.video import (OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, SegmentWriter, VideoInfo,
                           assemble, is_video_path, probe_video, read_frames, release_freed_memory)
 from .options import Options, option_specs
-from .parts import WorkFolder
+from .parts import SEGMENT_FRAMES, WorkFolder
 from .processors import FrameContext, run_processors
 from .processors.enhancers import FrameEnhancer, frame_enhancer_estimate
 from .safety import audit
@@ -52,8 +52,6 @@ from .types import Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
 
-SEGMENT_FRAMES = 240
-"""Output frames per segment: the most a crash can cost, and where tracking restarts."""
 PREVIEW_EVERY = 0.5
 """Seconds between preview frames in the progress updates."""
 PREVIEW_SIZE = 480

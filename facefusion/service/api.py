@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Stre
 from .. import __version__
 from ..errors import InvalidInputError, RefusedError, StudioError, without_server_paths
 from ..options import Options, option_specs
+from ..parts import SEGMENT_FRAMES
 from ..pipeline import run
 from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
@@ -69,7 +70,7 @@ class ServiceConfig:
     limits: JobLimits = field(default_factory=JobLimits)
     job_deadline: float | None = 3600.0
     """Seconds a job may run before it is stopped and failed."""
-    segment_frames: int = 240
+    segment_frames: int = SEGMENT_FRAMES
     """Frames per resumable video segment (on Ray: the unit of work an actor takes)."""
     ray_address: str | None = None
     ray_actors: int | None = None

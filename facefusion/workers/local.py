@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import StoppedError, StudioError
 from ..options import make_options
-from ..parts import parts_folder
+from ..parts import SEGMENT_FRAMES, parts_folder
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.policy import SafetyPolicy
 from ..service.storage import LocalStorage
@@ -53,7 +53,7 @@ class LocalWorkers:
     storage: LocalStorage
     """Where the job's inputs come from and its result goes (its local work folder is released at the end)."""
     count: int = 1
-    segment_frames: int = 240
+    segment_frames: int = SEGMENT_FRAMES
     on_callback: Callable[[], None] = lambda: None
     """Called when a finished job's callback was put in the outbox (the sender takes it from there)."""
     job_deadline: float | None = None
