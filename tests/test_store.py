@@ -185,14 +185,14 @@ def test_the_queue_limit_holds_for_requests_at_once_and_repeated_keys_must_match
 
 def test_callbacks_wait_in_the_outbox_until_delivered_and_one_taker_holds_each(store):
     job, _ = store.create("alice", {"n": 1})
-    delivery_id = store.queue_callback(job.id, "https://example.org/hook", b'{"id": 1}')
-    taken = store.take_callback(hold_seconds=30)
+    delivery_id = store.outbox.queue(job.id, "https://example.org/hook", b'{"id": 1}')
+    taken = store.outbox.take(hold_seconds=30)
     assert taken is not None and taken.delivery_id == delivery_id and taken.body == b'{"id": 1}'
-    assert store.take_callback(hold_seconds=30) is None  # held by its taker
-    store.retry_callback(delivery_id, due=time.time() + 60)
-    assert store.take_callback(hold_seconds=30) is None  # not due yet
-    store.retry_callback(delivery_id, due=time.time() - 1)
-    again = store.take_callback(hold_seconds=30)
+    assert store.outbox.take(hold_seconds=30) is None  # held by its taker
+    store.outbox.retry(delivery_id, due=time.time() + 60)
+    assert store.outbox.take(hold_seconds=30) is None  # not due yet
+    store.outbox.retry(delivery_id, due=time.time() - 1)
+    again = store.outbox.take(hold_seconds=30)
     assert again is not None and again.attempts == 2
-    store.drop_callback(delivery_id)
-    assert store.take_callback(hold_seconds=30) is None
+    store.outbox.drop(delivery_id)
+    assert store.outbox.take(hold_seconds=30) is None

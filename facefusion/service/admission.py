@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..inference.resolve import served_model_option
-from ..inference.runtime import provider_list
+from ..inference.runtime import execution_settings, provider_list
 from ..media.image import is_image_path, read_image
 from ..media.video import is_video_path, probe_video
 from ..options import PROCESSOR_NAMES, Options, make_options
@@ -26,7 +26,8 @@ from ..options import PROCESSOR_NAMES, Options, make_options
 OPERATOR_OPTIONS = ("output_watermark", "output_label", "output_label_position", "output_label_size",
                     "output_label_opacity")
 """The marks every output carries: on a server they are the operator's decision, never a caller's."""
-MAX_OPTIONS_DEPTH = 4
+MAX_OPTIONS_DEPTH = 2
+"""An options object holds values and lists of values: nothing deeper."""
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -80,7 +81,7 @@ def parse_options(raw: str | None) -> dict[str, Any]:
                                 ) from None
     if not isinstance(values, dict):
         raise InvalidInputError("options: send a JSON object of option names and values")
-    if _depth(values) > 2:
+    if _depth(values) > MAX_OPTIONS_DEPTH:
         raise InvalidInputError("options: nested too deeply; each option is a value or a list of values")
     return values
 
@@ -107,8 +108,6 @@ def check_options(values: dict[str, Any], defaults: dict[str, Any], limits: JobL
         raise InvalidInputError(f"--processors: {', '.join(refused)} is not offered by this server; use "
                                 f"{', '.join(limits.allowed_processors)}")
     if limits.check_providers:
-        from ..inference.runtime import execution_settings
-
         provider_list(execution_settings(options))
     return values
 

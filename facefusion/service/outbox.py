@@ -69,7 +69,7 @@ class CallbackSender:
 
     def send_one(self) -> bool:
         """Deliver the callback due the longest (one attempt); False when none is due."""
-        delivery = self.store.take_callback(hold_seconds=self.deadline + 30)
+        delivery = self.store.outbox.take(hold_seconds=self.deadline + 30)
         if delivery is None:
             return False
         host = urllib.parse.urlsplit(delivery.url).netloc.lower()
@@ -78,7 +78,7 @@ class CallbackSender:
             if not busy:
                 self._in_flight[host] = self._in_flight.get(host, 0) + 1
         if busy:
-            self.store.postpone_callback(delivery.delivery_id, time.time() + BUSY_HOST_WAIT)
+            self.store.outbox.postpone(delivery.delivery_id, time.time() + BUSY_HOST_WAIT)
             return False
         attempt = delivery.attempts + 1
         try:
@@ -89,10 +89,10 @@ class CallbackSender:
                 self._in_flight[host] -= 1
         self.store.add_callback_attempt(delivery.job_id, outcome)
         if outcome["outcome"] == "delivered":
-            self.store.drop_callback(delivery.delivery_id)
+            self.store.outbox.drop(delivery.delivery_id)
         elif attempt > len(self.retry_after):
             logger.warning("job %s: its callback failed after %d attempts; given up", delivery.job_id, attempt)
-            self.store.drop_callback(delivery.delivery_id)
+            self.store.outbox.drop(delivery.delivery_id)
         else:
-            self.store.retry_callback(delivery.delivery_id, time.time() + self.retry_after[attempt - 1])
+            self.store.outbox.retry(delivery.delivery_id, time.time() + self.retry_after[attempt - 1])
         return True

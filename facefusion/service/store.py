@@ -141,6 +141,7 @@ class JobStore:
         self.lease_seconds = lease_seconds
         self._postgres = str(location).startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()
+        self.outbox = CallbackOutbox(self)
         if self._postgres:
             import psycopg
             from psycopg.rows import dict_row
@@ -149,13 +150,11 @@ class JobStore:
                 self._connection = psycopg.connect(str(location), autocommit=True, row_factory=dict_row)
             except psycopg.OperationalError as error:
                 raise InvalidInputError(f"--store: cannot connect to {location} ({error})".strip()) from None
-            self._duplicate: tuple[type[Exception], ...] = (psycopg.errors.UniqueViolation,)
         else:
             path = Path(location)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
             self._connection.row_factory = sqlite3.Row
-            self._duplicate = (sqlite3.IntegrityError,)
             try:
                 self._prepare()
             except sqlite3.DatabaseError as error:
@@ -230,10 +229,6 @@ class JobStore:
     def _one(self, sql: str, parameters: tuple = ()) -> JobRecord | None:
         row = self._row(sql, parameters)
         return _record(row) if row is not None else None
-
-    def find(self, owner: str, idempotency_key: str) -> JobRecord | None:
-        """The caller's job made with this Idempotency-Key, if any."""
-        return self._one("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key))
 
     def create(self, owner: str, request: dict[str, Any], idempotency_key: str | None = None,
                job_id: str | None = None, max_waiting: int | None = None,
@@ -359,21 +354,31 @@ class JobStore:
         row = self._row("SELECT owner FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else str(row["owner"])
 
-    # The callback outbox: a finished job's callback waits here until a delivery thread of any server takes
-    # it, so that no worker waits on a receiver and a restart loses no callback.
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
-    def queue_callback(self, job_id: str, url: str, body: bytes) -> str:
+
+class CallbackOutbox:
+    """The callbacks waiting to be sent, in the job store's database: a finished job's callback waits here until
+    a delivery thread of any server takes it, so that no worker waits on a receiver and a restart loses no
+    callback (see service/outbox.py)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+
+    def queue(self, job_id: str, url: str, body: bytes) -> str:
         delivery_id = uuid.uuid4().hex
-        self._execute("INSERT INTO outbox (delivery_id, job_id, url, body, due) VALUES (?, ?, ?, ?, ?)",
-                      (delivery_id, job_id, url, body.decode(), time.time()))
+        self._store._execute("INSERT INTO outbox (delivery_id, job_id, url, body, due) VALUES (?, ?, ?, ?, ?)",
+                             (delivery_id, job_id, url, body.decode(), time.time()))
         return delivery_id
 
-    def take_callback(self, hold_seconds: float) -> Delivery | None:
+    def take(self, hold_seconds: float) -> Delivery | None:
         """The callback due the longest, held for ``hold_seconds`` (no other thread or server takes it while
         it is being delivered; if its deliverer dies it is due again after that)."""
-        lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        lock = " FOR UPDATE SKIP LOCKED" if self._store._postgres else ""
         now = time.time()
-        row = self._row(
+        row = self._store._row(
             "UPDATE outbox SET taken_until = ? WHERE delivery_id = (SELECT delivery_id FROM outbox WHERE due <= ? "
             f"AND (taken_until IS NULL OR taken_until < ?) ORDER BY due LIMIT 1{lock}) RETURNING *",
             (now + hold_seconds, now, now))
@@ -381,18 +386,15 @@ class JobStore:
             return None
         return Delivery(row["delivery_id"], row["job_id"], row["url"], row["body"].encode(), int(row["attempts"]))
 
-    def retry_callback(self, delivery_id: str, due: float) -> None:
-        self._execute("UPDATE outbox SET attempts = attempts + 1, due = ?, taken_until = NULL WHERE delivery_id = ?",
-                      (due, delivery_id))
+    def retry(self, delivery_id: str, due: float) -> None:
+        self._store._execute("UPDATE outbox SET attempts = attempts + 1, due = ?, taken_until = NULL "
+                             "WHERE delivery_id = ?", (due, delivery_id))
 
-    def postpone_callback(self, delivery_id: str, due: float) -> None:
+    def postpone(self, delivery_id: str, due: float) -> None:
         """Put a taken callback back, not tried (its receiver is busy with others)."""
-        self._execute("UPDATE outbox SET due = ?, taken_until = NULL WHERE delivery_id = ?", (due, delivery_id))
+        self._store._execute("UPDATE outbox SET due = ?, taken_until = NULL WHERE delivery_id = ?",
+                             (due, delivery_id))
 
-    def drop_callback(self, delivery_id: str) -> None:
+    def drop(self, delivery_id: str) -> None:
         """Delivered, or given up: it leaves the outbox (its attempts stay on the job)."""
-        self._execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))
-
-    def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._store._execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))

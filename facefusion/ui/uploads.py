@@ -79,10 +79,15 @@ class UploadBudget:
         self._recent: dict[str, deque[tuple[float, int]]] = {}
 
     def _client_used(self, client: str) -> int:
-        recent = self._recent.setdefault(client, deque())
-        while recent and recent[0][0] < self.clock() - CLIENT_WINDOW:
-            recent.popleft()
-        return sum(size for _, size in recent)
+        """Bytes ``client`` uploaded in the last CLIENT_WINDOW; clients with none are forgotten (a flood from
+        many addresses leaves no entries behind)."""
+        for name in list(self._recent):
+            recent = self._recent[name]
+            while recent and recent[0][0] < self.clock() - CLIENT_WINDOW:
+                recent.popleft()
+            if not recent:
+                del self._recent[name]
+        return sum(size for _, size in self._recent.get(client, ()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = posted_path(scope)
@@ -104,7 +109,7 @@ class UploadBudget:
             await refuse(send, 413, full, receive=receive)
             return
         received = await counted(self.app, scope, receive, send, room, full, client)
-        self._recent[client].append((self.clock(), received))
+        self._recent.setdefault(client, deque()).append((self.clock(), received))
 
 
 CLIENT_WINDOW = 3600.0

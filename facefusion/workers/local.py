@@ -206,5 +206,5 @@ class LocalWorkers:
         if finished is None or not finished.request.get("callback_url"):
             return
         body = json.dumps(self.describe(finished), sort_keys=True).encode()
-        self.store.queue_callback(job_id, finished.request["callback_url"], body)
+        self.store.outbox.queue(job_id, finished.request["callback_url"], body)
         self.on_callback()
