@@ -495,13 +495,15 @@ def _headless_run(args: argparse.Namespace) -> int:
 def _batch_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .batch import expand_batch, run_batch
+    from .batch import BatchItem, expand_batch, run_batch
+    from .processors import MISSING_SOURCE, needs_source
 
     options = _run_settings(args)
-    if "face_swapper" in options.processors and not args.source_pattern:
-        raise InvalidInputError("batch-run: the face swapper needs source photos (-s/--source-pattern)")
+    if needs_source(options.processors) and not args.source_pattern:
+        raise InvalidInputError(f"batch-run: {MISSING_SOURCE} (-s/--source-pattern)")
     items = expand_batch(args.source_pattern, args.target_pattern, args.output_pattern)
-    failed, refused = [], []
+    failed: list[BatchItem] = []
+    refused: list[BatchItem] = []
     bar = _ProgressBar()
     try:
         for item, event in run_batch(items, options, reference_face_path=args.reference_face_path,

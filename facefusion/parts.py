@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .durable import write_atomically
 from .errors import InvalidInputError
 from .inference.download import sha256_of
 from .safety.watermark import new_output_id
@@ -35,25 +36,6 @@ class SegmentRecord:
     sha256: str
     swaps: int
     failed_frames: tuple[int, ...]
-
-
-def sync_folder(folder: Path) -> None:
-    """Make a rename or a new file in ``folder`` survive a crash of the machine."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _write_durably(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    with temporary.open("w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-    sync_folder(path.parent)
 
 
 def parts_folder(output: Path) -> Path:
@@ -92,7 +74,7 @@ class WorkFolder:
         if watermark_id is not None:
             kept = watermark_id
         self.watermark_id: int = kept if isinstance(kept, int) else new_output_id()
-        _write_durably(state, json.dumps({"fingerprint": fingerprint, "watermark_id": self.watermark_id}))
+        write_atomically(state, json.dumps({"fingerprint": fingerprint, "watermark_id": self.watermark_id}))
 
     def _owner(self) -> str:
         try:
@@ -119,7 +101,7 @@ class WorkFolder:
         path = self.segment(number)
         record = SegmentRecord(frames=frames, size=path.stat().st_size, sha256=sha256_of(path), swaps=swaps,
                                failed_frames=tuple(failed_frames))
-        _write_durably(self._record_path(number), json.dumps(record.__dict__))
+        write_atomically(self._record_path(number), json.dumps(record.__dict__))
 
     def finished(self, expected_frames: list[int]) -> list[SegmentRecord]:
         """The records of the finished segments from the first on, each checked against its file and the

@@ -73,7 +73,7 @@ def test_the_cli_refuses_a_swap_batch_without_sources(folders):
     result = subprocess.run([sys.executable, "-m", "facefusion", "batch-run", "-t", str(folders / "targets/*.png"),
                              "-o", str(folders / "out/{target_name}.png")], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
-    assert result.returncode == 2 and "needs source photos" in result.stderr
+    assert result.returncode == 2 and "needs a source" in result.stderr
     assert not (folders / "out").exists()
 
 

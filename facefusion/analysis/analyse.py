@@ -9,7 +9,7 @@ import numpy as np
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
-from ..types import Face, FrameBGR, Points
+from ..types import Embedding, Face, FrameBGR, Points
 from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, OrientationCheck, detect_turned, overlap_of_smaller
 from .landmarks import (EyeCheck, FaceLandmarker, FollowedMesh, box_overlap, eye_openings, mesh_box, roll_of_points,
                         upright_crop)
@@ -125,8 +125,9 @@ class FaceAnalyser:
         self.detector_choice = detector_choice or DetectorChoice()
         self.recogniser_choice = recogniser_choice or RecogniserChoice()
         self.pool = pool or SessionPool()
-        self._faces_memo = Memo(memo_frames) if memo_frames else None
-        self._identity_memo = Memo(memo_frames * 8) if memo_frames else None
+        self._faces_memo: Memo[bytes, list[Face]] | None = Memo(memo_frames) if memo_frames else None
+        self._identity_memo: Memo[tuple[bytes, bytes], Embedding] | None = (
+            Memo(memo_frames * 8) if memo_frames else None)
 
     # The models load on first use (cached properties); ``close`` releases them and the next use loads
     # them again.
@@ -179,7 +180,7 @@ class FaceAnalyser:
         if remembered is None:
             remembered = self._analyse(frame, turned)
             self._faces_memo.put(key, remembered)
-        return list(remembered)  # type: ignore[call-overload]
+        return list(remembered)
 
     def detect(self, frame: FrameBGR, turned: bool = True) -> list[Detection]:
         """The detector's boxes, in the frame's coordinates: upright, and when that finds nothing,
@@ -228,6 +229,7 @@ class FaceAnalyser:
         """The face of ``detection``; None for a weak detection that does not hold up as a face."""
         with timed(self.stopwatch, "landmarks"):
             followed = known(detection) if known is not None else None
+            mesh: Points | None
             if followed is not None:
                 mesh = followed.mesh
             else:

@@ -11,6 +11,7 @@ overlapping square tiles sized so that the smallest wanted face still covers eno
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -92,9 +93,9 @@ class FaceDetector:
                 and max(d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]) >= self.min_face_size * 0.75]
 
     def _run(self, region: np.ndarray, x: int, y: int, w: int, h: int, to_frame: float,
-             model: object = None) -> list[Detection]:
+             model: Any = None) -> list[Detection]:
         """Detect in ``region``, which shows the (w x h) area at (x, y) of the shrunk frame."""
-        result = (model or self._detector).process(np.ascontiguousarray(region))  # type: ignore[attr-defined]
+        result = (model or self._detector).process(np.ascontiguousarray(region))
         detections = []
         for item in result.detections or []:
             box = item.location_data.relative_bounding_box

@@ -9,6 +9,7 @@ the target's own eyes (gaze, blinks) and open mouth can be shown there.
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -77,13 +78,13 @@ def mesh_topology() -> MeshTopology:
         neighbours[a].add(b)
         neighbours[b].add(a)
     holes = [set(INNER_LIPS), set(IMAGE_LEFT_EYE), set(IMAGE_RIGHT_EYE)]
-    cliques = set()
+    cliques: set[tuple[int, ...]] = set()
     for a, b in edges:
         for c in neighbours[a] & neighbours[b]:
             triangle = tuple(sorted((a, b, c)))
             if not any(set(triangle) <= hole for hole in holes):
                 cliques.add(triangle)
-    parts = [sorted(cliques), _fan(IMAGE_LEFT_EYE), _fan(IMAGE_RIGHT_EYE), _fan(INNER_LIPS)]
+    parts: list[Sequence[tuple[int, ...]]] = [sorted(cliques), _fan(IMAGE_LEFT_EYE), _fan(IMAGE_RIGHT_EYE), _fan(INNER_LIPS)]
     triangles = np.array([triangle for part in parts for triangle in part], dtype=np.int32)
     flags = []
     start = 0
@@ -99,8 +100,8 @@ def opening_ratio(mesh: np.ndarray, loop: tuple[int, ...]) -> float:
     """Gap between the two halves of an eye or lip loop, over its width: 0 closed, ~0.3 wide open."""
     points = mesh[list(loop), :2]
     half = len(loop) // 2
-    width = np.linalg.norm(points[0] - points[half])
-    gap = np.linalg.norm(points[half // 2] - points[half + half // 2])
+    width = float(np.linalg.norm(points[0] - points[half]))
+    gap = float(np.linalg.norm(points[half // 2] - points[half + half // 2]))
     return float(gap / max(width, 1e-6))
 
 

@@ -66,6 +66,7 @@ class OneEuroFilter:
             self._derivative = np.zeros_like(self._value)
             return value
         derivative = (value - self._value) * self.rate
+        assert self._derivative is not None  # set with the first value
         a_d = self._alpha(self.rate, self.derivative_cutoff)
         self._derivative = a_d * derivative + (1 - a_d) * self._derivative
         speed = np.abs(self._derivative) / max(scale, 1e-6) * 100

@@ -187,7 +187,7 @@ def skin_masks(warped_lab: np.ndarray, scene_lab: np.ndarray, points: Points, re
                ) -> tuple[Mask, Mask]:
     """Soft 0..1 masks of where the warped source and the scene (both in LAB) show skin in the face
     region (see occlusion.py); 0 outside the region. Everything is on the working grid already."""
-    shape = region.shape
+    shape = (region.shape[0], region.shape[1])
     features = features_mask(points, shape)
     skin_sample = cv2.subtract(polygon_mask(region_polygon(points, "inner-face"), shape), features)
     # The core of the face (eyes, nose, mouth and the skin between) carries the identity and is

@@ -9,13 +9,12 @@ name and renamed, so an interrupted conversion never leaves a half-written model
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from ..durable import write_atomically
 from ..permissions import default_file_mode
 from .catalogue import ESRGAN_X4, Contract
 
@@ -108,15 +107,5 @@ def converted_path(model: EmbeddedModel, models_folder: Path) -> Path:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         data = convert(*files)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as output:
-                output.write(data)
-                output.flush()
-                os.fsync(output.fileno())
-            os.chmod(temporary, default_file_mode())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(target, data, default_file_mode())
     return target

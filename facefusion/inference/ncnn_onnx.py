@@ -13,10 +13,15 @@ float32).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 MAGIC = 7767517
 FLOAT32_TAG = 0
@@ -27,19 +32,40 @@ class ConversionError(ValueError):
     """The ncnn files cannot be converted (a layer type or option this converter does not know)."""
 
 
+Param = int | float | list[int | float]
+"""A layer parameter as the .param file writes it: a number, or an array of numbers."""
+
+
 @dataclass
 class Layer:
     kind: str
     name: str
     inputs: list[str]
     outputs: list[str]
-    params: dict[int, object] = field(default_factory=dict)
+    params: dict[int, Param] = field(default_factory=dict)
 
-    def param(self, key: int, default: object) -> object:
+    def param(self, key: int, default: Param) -> Param:
         return self.params.get(key, default)
 
+    def integer(self, key: int, default: int) -> int:
+        """A whole-number parameter (ncnn writes them without a decimal point)."""
+        value = self.param(key, default)
+        if isinstance(value, list):
+            raise ConversionError(f"layer {self.name}: parameter {key} is an array where a number belongs")
+        return int(value)
 
-def _number(text: str) -> object:
+    def number(self, key: int, default: float) -> float:
+        value = self.param(key, default)
+        if isinstance(value, list):
+            raise ConversionError(f"layer {self.name}: parameter {key} is an array where a number belongs")
+        return float(value)
+
+    def numbers(self, key: int) -> list[float]:
+        value = self.param(key, [])
+        return [float(item) for item in value] if isinstance(value, list) else [float(value)]
+
+
+def _number(text: str) -> int | float:
     return float(text) if any(mark in text for mark in ".eE") else int(text)
 
 
@@ -53,7 +79,7 @@ def parse_param(text: str) -> list[Layer]:
     for fields in lines[2:2 + layer_count]:
         kind, name, input_count, output_count = fields[0], fields[1], int(fields[2]), int(fields[3])
         blobs = fields[4:4 + input_count + output_count]
-        params: dict[int, object] = {}
+        params: dict[int, Param] = {}
         for item in fields[4 + input_count + output_count:]:
             key_text, value_text = item.split("=", 1)
             key = int(key_text)
@@ -95,6 +121,9 @@ class _Weights:
         return self._take(count, "<f4").astype(np.float32)
 
 
+Constant = Callable[[str, np.ndarray], str]
+"""Adds a named weight array to the graph being built and gives back its name."""
+
 SUPPORTED = ("Input", "Split", "Convolution", "PReLU", "ReLU", "Eltwise", "BinaryOp", "Concat", "Interp",
              "PixelShuffle")
 
@@ -134,40 +163,15 @@ def convert(param_path: Path, bin_path: Path, input_name: str = "input", output_
         inputs = [source(blob) for blob in layer.inputs]
         out = layer.outputs[0] if layer.outputs else ""
         produced.extend(layer.outputs)
-        kind, name = layer.kind, layer.name
+        kind = layer.kind
         if kind == "Input":
             alias[out] = input_name
-            channels = int(layer.param(2, 3)) or 3
+            channels = layer.integer(2, 3) or 3
         elif kind == "Split":
             for blob in layer.outputs:
                 alias[blob] = inputs[0]
-        elif kind == "Convolution":
-            nodes.extend(_convolution(layer, inputs[0], weights, constant))
-        elif kind == "PReLU":
-            count = int(layer.param(0, 0))
-            slope = weights.plain(count)
-            shape = (count, 1, 1) if count > 1 else (1,)
-            nodes.append(helper.make_node("PRelu", [inputs[0], constant(f"{name}.slope", slope.reshape(shape))], [out],
-                                          name=name))
-        elif kind == "ReLU":
-            slope = float(layer.param(0, 0.0))
-            nodes.append(helper.make_node("LeakyRelu", inputs, [out], name=name, alpha=slope) if slope
-                         else helper.make_node("Relu", inputs, [out], name=name))
-        elif kind == "Eltwise":
-            nodes.extend(_eltwise(layer, inputs, constant))
-        elif kind == "BinaryOp":
-            nodes.extend(_binary(layer, inputs, constant))
-        elif kind == "Concat":
-            # ncnn's axis counts from the channel axis of a C x H x W blob; ONNX has the batch first.
-            nodes.append(helper.make_node("Concat", inputs, [out], name=name, axis=int(layer.param(0, 0)) + 1))
-        elif kind == "Interp":
-            nodes.append(_interp(layer, inputs[0], constant))
-        elif kind == "PixelShuffle":
-            mode = {0: "CRD", 1: "DCR"}.get(int(layer.param(1, 0)))
-            if mode is None:
-                raise ConversionError(f"layer {name}: PixelShuffle mode {layer.param(1, 0)} not supported")
-            nodes.append(helper.make_node("DepthToSpace", inputs, [out], name=name,
-                                          blocksize=int(layer.param(0, 1)), mode=mode))
+        else:
+            nodes.extend(_layer_nodes(layer, inputs, weights, constant))
     if weights.offset != len(weights.data):
         raise ConversionError(f"{bin_path.name}: {len(weights.data) - weights.offset} bytes left over after the last "
                               "layer (the .param and .bin files do not belong together)")
@@ -187,62 +191,95 @@ def convert(param_path: Path, bin_path: Path, input_name: str = "input", output_
     return model.SerializeToString()
 
 
-def _convolution(layer: Layer, blob: str, weights: _Weights, constant) -> list:
+def _layer_nodes(layer: Layer, inputs: list[str], weights: _Weights, constant: Constant) -> list[onnx.NodeProto]:
+    """The ONNX nodes computing one ncnn layer (any but the graph's input and its splits)."""
+    from onnx import helper
+
+    kind, name = layer.kind, layer.name
+    out = layer.outputs[0]
+    if kind == "Convolution":
+        return _convolution(layer, inputs[0], weights, constant)
+    if kind == "PReLU":
+        count = layer.integer(0, 0)
+        slopes = weights.plain(count)
+        shape = (count, 1, 1) if count > 1 else (1,)
+        return [helper.make_node("PRelu", [inputs[0], constant(f"{name}.slope", slopes.reshape(shape))], [out],
+                                 name=name)]
+    if kind == "ReLU":
+        slope = layer.number(0, 0.0)
+        return [helper.make_node("LeakyRelu", inputs, [out], name=name, alpha=slope) if slope
+                else helper.make_node("Relu", inputs, [out], name=name)]
+    if kind == "Eltwise":
+        return _eltwise(layer, inputs, constant)
+    if kind == "BinaryOp":
+        return _binary(layer, inputs, constant)
+    if kind == "Concat":
+        # ncnn's axis counts from the channel axis of a C x H x W blob; ONNX has the batch first.
+        return [helper.make_node("Concat", inputs, [out], name=name, axis=layer.integer(0, 0) + 1)]
+    if kind == "Interp":
+        return [_interp(layer, inputs[0], constant)]
+    # PixelShuffle, the last kind SUPPORTED names.
+    mode = {0: "CRD", 1: "DCR"}.get(layer.integer(1, 0))
+    if mode is None:
+        raise ConversionError(f"layer {name}: PixelShuffle mode {layer.param(1, 0)} not supported")
+    return [helper.make_node("DepthToSpace", inputs, [out], name=name, blocksize=layer.integer(0, 1), mode=mode)]
+
+
+def _convolution(layer: Layer, blob: str, weights: _Weights, constant: Constant) -> list[onnx.NodeProto]:
     from onnx import helper
 
     name, out = layer.name, layer.outputs[0]
-    outputs = int(layer.param(0, 0))
-    kernel_w = int(layer.param(1, 0))
-    kernel_h = int(layer.param(11, kernel_w))
-    dilation_w = int(layer.param(2, 1))
-    stride_w = int(layer.param(3, 1))
-    pad_left = int(layer.param(4, 0))
-    pad_top = int(layer.param(14, pad_left))
-    pad_right = int(layer.param(15, pad_left))
-    pad_bottom = int(layer.param(16, pad_top))
+    outputs = layer.integer(0, 0)
+    kernel_w = layer.integer(1, 0)
+    kernel_h = layer.integer(11, kernel_w)
+    dilation_w = layer.integer(2, 1)
+    stride_w = layer.integer(3, 1)
+    pad_left = layer.integer(4, 0)
+    pad_top = layer.integer(14, pad_left)
+    pad_right = layer.integer(15, pad_left)
+    pad_bottom = layer.integer(16, pad_top)
     if min(pad_left, pad_top, pad_right, pad_bottom) < 0:
         raise ConversionError(f"layer {name}: automatic ('same') convolution padding not supported")
-    if int(layer.param(8, 0)):
+    if layer.integer(8, 0):
         raise ConversionError(f"layer {name}: int8 convolutions not supported")
-    if float(layer.param(18, 0.0)):
+    if layer.number(18, 0.0):
         raise ConversionError(f"layer {name}: padding with a value other than 0 not supported")
-    size = int(layer.param(6, 0))
+    size = layer.integer(6, 0)
     inputs = size // max(1, outputs * kernel_h * kernel_w)
     kernel = weights.tagged(size, name).reshape(outputs, inputs, kernel_h, kernel_w)
     operands = [blob, constant(f"{name}.weight", kernel)]
-    if int(layer.param(5, 0)):
+    if layer.integer(5, 0):
         operands.append(constant(f"{name}.bias", weights.plain(outputs)))
-    activation = int(layer.param(9, 0))
+    activation = layer.integer(9, 0)
     if activation not in (0, 1, 2):
         raise ConversionError(f"layer {name}: fused activation type {activation} not supported")
     convolved = out if activation == 0 else f"{name}.convolved"
     nodes = [helper.make_node("Conv", operands, [convolved], name=name, kernel_shape=[kernel_h, kernel_w],
-                              dilations=[int(layer.param(12, dilation_w)), dilation_w],
-                              strides=[int(layer.param(13, stride_w)), stride_w],
+                              dilations=[layer.integer(12, dilation_w), dilation_w],
+                              strides=[layer.integer(13, stride_w), stride_w],
                               pads=[pad_top, pad_left, pad_bottom, pad_right])]
     if activation == 1:
         nodes.append(helper.make_node("Relu", [convolved], [out], name=f"{name}.relu"))
     elif activation == 2:
-        slope = layer.param(10, [0.0])
-        nodes.append(helper.make_node("LeakyRelu", [convolved], [out], name=f"{name}.leaky",
-                                      alpha=float(slope[0] if isinstance(slope, list) else slope)))
+        slope = layer.numbers(10) or [0.0]
+        nodes.append(helper.make_node("LeakyRelu", [convolved], [out], name=f"{name}.leaky", alpha=slope[0]))
     return nodes
 
 
-def _eltwise(layer: Layer, inputs: list[str], constant) -> list:
+def _eltwise(layer: Layer, inputs: list[str], constant: Constant) -> list[onnx.NodeProto]:
     from onnx import helper
 
     name, out = layer.name, layer.outputs[0]
-    operation = int(layer.param(0, 1))
-    coefficients = layer.param(1, [])
+    operation = layer.integer(0, 1)
+    coefficients = layer.numbers(1) if 1 in layer.params else []
     if operation == 1 and coefficients:
         # A weighted sum (the residual scaling of Real-ESRGAN's dense blocks: 0.2 x a + b).
         nodes, terms = [], []
         for index, (blob, coefficient) in enumerate(zip(inputs, coefficients)):
-            if float(coefficient) == 1.0:
+            if coefficient == 1.0:
                 terms.append(blob)
                 continue
-            factor = constant(f"{name}.coefficient{index}", np.array(float(coefficient), np.float32))
+            factor = constant(f"{name}.coefficient{index}", np.array(coefficient, np.float32))
             terms.append(f"{name}.term{index}")
             nodes.append(helper.make_node("Mul", [blob, factor], [terms[-1]], name=f"{name}.scale{index}"))
         nodes.append(helper.make_node("Sum", terms, [out], name=name))
@@ -253,34 +290,35 @@ def _eltwise(layer: Layer, inputs: list[str], constant) -> list:
     return [helper.make_node(operator, inputs, [out], name=name)]
 
 
-def _binary(layer: Layer, inputs: list[str], constant) -> list:
+def _binary(layer: Layer, inputs: list[str], constant: Constant) -> list[onnx.NodeProto]:
     from onnx import helper
 
     name, out = layer.name, layer.outputs[0]
-    operation = int(layer.param(0, 0))
+    operation = layer.integer(0, 0)
     operator = {0: "Add", 1: "Sub", 2: "Mul", 3: "Div", 4: "Max", 5: "Min"}.get(operation)
     if operator is None:
         raise ConversionError(f"layer {name}: BinaryOp operation {operation} not supported")
-    if int(layer.param(1, 0)):
-        inputs = [inputs[0], constant(f"{name}.scalar", np.array(float(layer.param(2, 0.0)), np.float32))]
+    if layer.integer(1, 0):
+        inputs = [inputs[0], constant(f"{name}.scalar", np.array(layer.number(2, 0.0), np.float32))]
     return [helper.make_node(operator, inputs, [out], name=name)]
 
 
-def _interp(layer: Layer, blob: str, constant):
+def _interp(layer: Layer, blob: str, constant: Constant) -> onnx.NodeProto:
     from onnx import helper
 
     name, out = layer.name, layer.outputs[0]
-    kind = int(layer.param(0, 0))
-    if int(layer.param(3, 0)) or int(layer.param(4, 0)):
+    kind = layer.integer(0, 0)
+    if layer.integer(3, 0) or layer.integer(4, 0):
         raise ConversionError(f"layer {name}: Interp to a fixed output size not supported")
-    scales = constant(f"{name}.scales", np.array([1.0, 1.0, float(layer.param(1, 1.0)), float(layer.param(2, 1.0))],
+    scales = constant(f"{name}.scales", np.array([1.0, 1.0, layer.number(1, 1.0), layer.number(2, 1.0)],
                                                  np.float32))
     if kind == 1:
         # ncnn's nearest takes source pixel floor(x / scale).
-        attributes = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        attributes: dict[str, Any] = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                                      "nearest_mode": "floor"}
     elif kind in (2, 3):
         attributes = {"mode": "linear" if kind == 2 else "cubic",
-                      "coordinate_transformation_mode": "align_corners" if int(layer.param(6, 0)) else "half_pixel"}
+                      "coordinate_transformation_mode": "align_corners" if layer.integer(6, 0) else "half_pixel"}
         if kind == 3:
             attributes["cubic_coeff_a"] = -0.75
     else:

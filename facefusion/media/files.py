@@ -9,6 +9,26 @@ from pathlib import Path
 
 from ..errors import InvalidInputError, os_advice
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+"""Pictures a run reads (as a target, a source or a reference)."""
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+"""Videos a run reads as a target."""
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def unsupported_target(path: str | os.PathLike[str], video: bool = True) -> str:
+    """The one line for a target of a type no run reads (``video``: whether a video would do here)."""
+    wanted = "an image (jpg, png, webp, bmp, tiff)" + (" or a video (mp4, mov, mkv, webm, avi)" if video else "")
+    return f"unsupported target type '{Path(path).suffix}': {Path(path).name}; give {wanted}"
+
+
 TEMPORARY_NAME_EXTRA = 24
 """Bytes the names of an output's temporaries add to its own (``.NAME.assembling.mp4``, ``NAME.parts``)."""
 

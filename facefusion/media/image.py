@@ -17,11 +17,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidInputError, storage_error
-from .files import check_name_length, check_writable_folder, existing_file, same_file
+from .files import IMAGE_EXTENSIONS, check_name_length, check_writable_folder, existing_file, is_image_path, same_file
 from ..permissions import default_file_mode
 from ..types import FrameBGR
 
-READ_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAX_PIXELS = 100_000_000
 """Larger images are refused: 100 megapixels already need about 1 GB while they are processed."""
@@ -91,9 +90,6 @@ def fit_within(frame: FrameBGR, max_side: int) -> FrameBGR:
     return resized(frame, scale) if scale < 1 else frame.copy()
 
 
-def is_image_path(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in READ_EXTENSIONS
-
 
 def output_suffix(target: str | os.PathLike[str]) -> str:
     """The result's format for a target: a video becomes mp4, a PNG or WebP picture keeps its format (and its
@@ -110,9 +106,9 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
     Raises InvalidInputError naming the file when it is missing, empty, corrupt, unsupported or huge.
     """
     file = existing_file(path)
-    if file.suffix.lower() not in READ_EXTENSIONS:
+    if file.suffix.lower() not in IMAGE_EXTENSIONS:
         raise InvalidInputError(
-            f"unsupported image type '{file.suffix}': {file}; use one of {', '.join(READ_EXTENSIONS)}")
+            f"unsupported image type '{file.suffix}': {file}; use one of {', '.join(IMAGE_EXTENSIONS)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

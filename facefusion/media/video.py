@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
 import av
 import cv2
@@ -22,7 +22,6 @@ from .files import existing_file
 from ..errors import STORAGE_ERRNOS, InvalidInputError, storage_error
 from ..types import FrameBGR
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
 CONTAINER_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 ENCODER_CANDIDATES = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4", "h264_nvenc", "hevc_nvenc")
@@ -40,10 +39,6 @@ WEBM_ENCODERS = ("libvpx-vp9", "libsvtav1")
 def available_encoders() -> tuple[str, ...]:
     """Video encoders this PyAV build carries (hardware ones may still fail to open without a GPU)."""
     return tuple(name for name in ENCODER_CANDIDATES if name in av.codecs_available)
-
-
-def is_video_path(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,8 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
             audio_streams = len(container.streams.audio)
             pts = sorted(packet.pts for packet in container.demux(stream)
                          if packet.pts is not None and packet.size > 0)
+            if stream.time_base is None:
+                raise InvalidInputError(f"cannot read video (its video stream has no time base): {file}")
             time_base = stream.time_base
             codec = stream.codec_context.name
         if not pts:
@@ -130,12 +127,12 @@ def read_frames(info: VideoInfo, start: int = 0, end: int | None = None) -> Iter
         if start > 0:
             container.seek(info.frame_pts[start], stream=stream, backward=True, any_frame=False)
         for frame in container.decode(stream):
-            index = index_of.get(frame.pts)
+            index = index_of.get(frame.pts) if frame.pts is not None else None
             if index is None or index < start:
                 continue
             if index >= end:
                 break
-            yield DecodedFrame(index=index, image=upright(frame.to_ndarray(format="bgr24"), info.rotation))
+            yield DecodedFrame(index=index, image=upright(cast(FrameBGR, frame.to_ndarray(format="bgr24")), info.rotation))
 
 
 @dataclass(frozen=True)
@@ -203,7 +200,8 @@ class SegmentWriter:
         except OSError as error:
             raise storage_error(error, self.path, "write") from None
         try:
-            self._stream = self._container.add_stream(settings.encoder, rate=rate, options=encoder_options(settings))
+            self._stream = cast(av.VideoStream, self._container.add_stream(settings.encoder, rate=rate,
+                                                                          options=encoder_options(settings)))
             self._stream.width, self._stream.height = self.width, self.height
             self._stream.pix_fmt = "yuv420p"
             self._time_base = time_base
@@ -279,7 +277,7 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
     fmt = CONTAINER_FORMATS[output.suffix.lower()]
     temporary = output.with_name(f".{output.stem}.assembling{output.suffix}")
     containers: list[av.container.InputContainer] = []
-    encoded_audio: list[tuple[av.stream.Stream, av.AudioResampler]] = []
+    encoded_audio: list[tuple[av.AudioStream, av.AudioResampler]] = []
     try:
         with av.open(str(temporary), "w", format=fmt) as out:
             # The container says what made it and what was done (engine and models).
@@ -312,8 +310,8 @@ def assemble(segments: list[Path], info: VideoInfo, output: Path, start_time: fl
                     continue
                 for decoded in packet.decode():
                     decoded.pts = None
-                    for converted in resampler.resample(decoded):
-                        out.mux(stream.encode(_louder(converted, volume)))
+                    for converted in resampler.resample(cast(av.AudioFrame, decoded)):
+                        out.mux(cast(av.AudioStream, stream).encode(_louder(converted, volume)))
             for stream, resampler in encoded_audio:
                 for converted in resampler.resample(None):
                     out.mux(stream.encode(converted))
@@ -373,15 +371,16 @@ def _louder(frame: av.AudioFrame, volume: float) -> av.AudioFrame:
     samples = frame.to_ndarray()
     scaled = samples.astype(np.float32) * volume
     if np.issubdtype(samples.dtype, np.integer):
-        limits = np.iinfo(samples.dtype)
+        limits = np.iinfo(samples.dtype.name)
         scaled = np.clip(np.rint(scaled), limits.min, limits.max)
-    quieter = av.AudioFrame.from_ndarray(scaled.astype(samples.dtype), format=frame.format.name,
+    # The samples go back in the frame's own format, which from_ndarray checks against the array's type.
+    quieter = av.AudioFrame.from_ndarray(cast(np.ndarray, scaled.astype(samples.dtype)), format=frame.format.name,
                                          layout=frame.layout.name)
     quieter.sample_rate = frame.sample_rate
     return quieter
 
 
-def _resampler(stream: av.stream.Stream) -> av.AudioResampler:
+def _resampler(stream: av.AudioStream) -> av.AudioResampler:
     context = stream.codec_context
     return av.AudioResampler(format=context.format.name if context.format else "fltp",
                              layout=context.layout.name if context.layout else "stereo",

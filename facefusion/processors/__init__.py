@@ -1,7 +1,8 @@
 """The processor registry: name -> factory. Adding a processor is adding a line here."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Sequence
+from typing import Protocol
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
@@ -10,12 +11,31 @@ from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
 
-PROCESSORS: dict[str, Callable[[Options, SessionPool], Processor]] = {
+
+
+class ProcessorClass(Protocol):
+    """A processor's class: what it needs is known before it is made (a front end checks the inputs first)."""
+
+    needs_source: bool
+
+    def __call__(self, options: Options, pool: SessionPool) -> Processor: ...
+
+
+PROCESSORS: dict[str, ProcessorClass] = {
     FaceSwapper.name: FaceSwapper,
     FaceEnhancer.name: FaceEnhancer,
     FrameEnhancer.name: FrameEnhancer,
     FaceDebugger.name: FaceDebugger,
 }
+
+
+MISSING_SOURCE = "the face swapper needs a source: give at least one source photo (or a face map)"
+"""The one line every front end gives for a run that puts a source identity somewhere without one."""
+
+
+def needs_source(names: Sequence[str]) -> bool:
+    """Whether the processors ``names`` put a source identity somewhere (a run without a source is refused)."""
+    return any(PROCESSORS[name].needs_source for name in names if name in PROCESSORS)
 
 
 def create_processors(options: Options, pool: SessionPool | None = None) -> list[Processor]:
@@ -24,4 +44,5 @@ def create_processors(options: Options, pool: SessionPool | None = None) -> list
     return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
-__all__ = ["PROCESSORS", "FrameContext", "Processor", "create_processors", "run_processors"]
+__all__ = ["MISSING_SOURCE", "PROCESSORS", "FrameContext", "Processor", "create_processors", "needs_source",
+           "run_processors"]

@@ -58,7 +58,40 @@ class FrameContext:
 
 
 class Processor(Protocol):
+    """Everything the engine asks of a processor. Adding one is a class with these members and a line in
+    ``PROCESSORS``; the type checker holds each class to this list."""
+
     name: str
+
+    @property
+    def engine(self) -> str | None:
+        """The model line the report and the output's metadata name (None: draws without a model)."""
+        ...
+
+    @property
+    def source_type(self) -> str | None:
+        """What it makes, in IPTC's digital source type words (None: only annotations)."""
+        ...
+
+    @property
+    def scale(self) -> int:
+        """How many times larger its frames come out than they go in."""
+        ...
+
+    @property
+    def needs_mesh(self) -> bool:
+        """Whether it can only work on faces with the 468-point mesh."""
+        ...
+
+    @property
+    def needs_source(self) -> bool:
+        """Whether it puts a source identity somewhere (then a run without a source is refused)."""
+        ...
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        """What it will not do as asked (said in every result)."""
+        ...
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         """Return the processed frame; may change ``frame`` in place (the caller owns a copy)."""

@@ -18,6 +18,10 @@ class FaceEnhancer:
     name = "face_enhancer"
     source_type = "compositeWithTrainedAlgorithmicMedia"
     """Restoration models draw new facial detail."""
+    scale = 1
+    needs_mesh = False
+    needs_source = False
+    warnings: tuple[str, ...] = ()
 
     def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.face_enhancer_model, "face_enhancer", "--face-enhancer-model")
@@ -34,6 +38,9 @@ class FaceEnhancer:
 class FrameEnhancer:
     name = "frame_enhancer"
     source_type = "algorithmicallyEnhanced"
+    needs_mesh = False
+    needs_source = False
+    warnings: tuple[str, ...] = ()
 
     def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.frame_enhancer_model, "frame_enhancer", "--frame-enhancer-model")

@@ -19,6 +19,12 @@ MASK = (255, 0, 255)
 
 class FaceDebugger:
     name = "face_debugger"
+    engine = None
+    source_type = None
+    scale = 1
+    needs_mesh = False
+    needs_source = False
+    warnings: tuple[str, ...] = ()
 
     def __init__(self, options: Options, pool: object = None) -> None:
         self.items = set(options.face_debugger_items)

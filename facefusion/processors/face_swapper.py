@@ -68,6 +68,8 @@ def neural_model(options: Options, folder: Path | None = None,
 
 class FaceSwapper:
     name = "face_swapper"
+    scale = 1
+    needs_source = True
 
     def __init__(self, options: Options, pool: SessionPool | None = None) -> None:
         self.settings = swap_settings(options)

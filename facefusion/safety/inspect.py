@@ -16,7 +16,8 @@ from PIL import Image
 
 from ..errors import InvalidInputError
 from ..media.files import existing_file
-from ..media.image import is_image_path, read_image
+from ..media.files import is_image_path
+from ..media.image import read_image
 from ..media.video import probe_video, read_frames
 from ..types import FrameBGR
 from .provenance import read_credentials

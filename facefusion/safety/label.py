@@ -53,7 +53,7 @@ class LabelPainter:
         font = ImageFont.load_default(size=text_height)
         left, top, right, bottom = font.getbbox(self.text)
         pad, margin = round(text_height * PADDING), round(text_height * MARGIN)
-        box_width, box_height = right - left + 2 * pad, bottom - top + 2 * pad
+        box_width, box_height = round(right - left) + 2 * pad, round(bottom - top) + 2 * pad
         if box_width + 2 * margin > width or box_height + 2 * margin > height:
             return np.zeros((0, 0, 3), np.float32), np.zeros((0, 0, 1), np.float32), 0, 0
         box = Image.new("L", (box_width, box_height), 0)

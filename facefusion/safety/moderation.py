@@ -51,6 +51,11 @@ class ContentCheck(Protocol):
         """Raise RefusedError when ``frame`` (``what``: how to name it; ``stage``: target or output) is refused."""
 
 
+def _box(corners: np.ndarray) -> tuple[int, int, int, int]:
+    left, top, width, height = (int(value) for value in corners)
+    return left, top, width, height
+
+
 @dataclass(frozen=True)
 class Detection:
     label: str
@@ -109,7 +114,7 @@ class NsfwCheck:
         corners = np.stack([boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 1] - boxes[:, 3] / 2, boxes[:, 2], boxes[:, 3]], 1)
         chosen = cv2.dnn.NMSBoxes(corners.tolist(), best[keep].tolist(), 0.25, 0.45)
         found = [Detection(NUDENET_LABELS[int(classes[keep][index])], float(best[keep][index]),
-                           tuple(int(value) for value in corners[index])) for index in np.asarray(chosen).ravel()]
+                           _box(corners[index])) for index in np.asarray(chosen).ravel()]
         return sorted(found, key=lambda detection: -detection.score)
 
     def check(self, frame: FrameBGR, what: str, stage: str) -> None:

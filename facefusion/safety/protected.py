@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidInputError, RefusedError
-from ..media.image import READ_EXTENSIONS, read_image
+from ..media.files import IMAGE_EXTENSIONS
+from ..media.image import read_image
 from ..types import Embedding, FrameBGR
 
 CACHE_VERSION = 1
@@ -40,8 +41,8 @@ def protected_photos(folder: Path) -> list[tuple[str, Path]]:
     for path in sorted(folder.iterdir()):
         if path.is_dir():
             found += [(path.name, photo) for photo in sorted(path.iterdir())
-                      if photo.is_file() and photo.suffix.lower() in READ_EXTENSIONS]
-        elif path.is_file() and path.suffix.lower() in READ_EXTENSIONS:
+                      if photo.is_file() and photo.suffix.lower() in IMAGE_EXTENSIONS]
+        elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
             found.append((path.stem, path))
     return found
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -175,11 +176,12 @@ class Watermarker:
         return onnxruntime.InferenceSession(str(_model_path(name)), settings, providers=["CPUExecutionProvider"])
 
     @cached_property
-    def encoder(self) -> object:
+    def encoder(self) -> Any:
+        """An onnxruntime session (untyped: onnxruntime publishes no types)."""
         return self._session(ENCODER_FILE)
 
     @cached_property
-    def decoder(self) -> object:
+    def decoder(self) -> Any:
         return self._session(DECODER_FILE)
 
     def change(self, frame: FrameBGR, output_id: int, side: int) -> np.ndarray:
@@ -189,7 +191,7 @@ class Watermarker:
         difference = np.empty(small.shape, np.float32)
         for window, value in zip(_halves(small.shape), halves_of(output_id)):
             part = np.ascontiguousarray(small[window])
-            marked = self.encoder.run(None, {"frame": _network_input(part),  # type: ignore[attr-defined]
+            marked = self.encoder.run(None, {"frame": _network_input(part),
                                              "data": encode_half(value)[None]})[0]
             marked = (np.clip(marked[0, :, 0].transpose(1, 2, 0), -1.0, 1.0) + 1.0) * 127.5
             difference[window] = (marked - part.astype(np.float32)) * GAIN
@@ -206,8 +208,9 @@ class Watermarker:
     def outputs(self, frame: FrameBGR, side: int) -> tuple[np.ndarray, np.ndarray]:
         """The decoder's 32 logits for each half of ``frame`` seen at short side ``side``."""
         scaled = _scaled(frame, side, enlarge=True)
-        return tuple(self.decoder.run(None, {"frame": _network_input(np.ascontiguousarray(scaled[window]))})[0][0]  # type: ignore[attr-defined]
-                     for window in _halves(scaled.shape))  # type: ignore[return-value]
+        first, second = (self.decoder.run(None, {"frame": _network_input(np.ascontiguousarray(scaled[window]))})[0][0]
+                         for window in _halves(scaled.shape))
+        return first, second
 
     def read_picture(self, picture: FrameBGR) -> MarkReading:
         """rivaGAN's reading of a picture: the side its mark is made at, tried at each of ``READ_SCALES``

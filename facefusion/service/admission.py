@@ -19,9 +19,11 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..inference.resolve import served_model_option
 from ..inference.runtime import execution_settings, provider_list
-from ..media.image import is_image_path, read_image
-from ..media.video import is_video_path, probe_video
+from ..media.files import is_image_path, is_video_path, unsupported_target
+from ..media.image import read_image
+from ..media.video import probe_video
 from ..options import PROCESSOR_NAMES, Options, make_options
+from ..processors import MISSING_SOURCE, needs_source
 
 OPERATOR_OPTIONS = ("output_watermark", "output_label", "output_label_position", "output_label_size",
                     "output_label_opacity")
@@ -132,14 +134,13 @@ def check_media(paths: list[Path], options: dict[str, Any], limits: JobLimits) -
     elif is_video_path(str(target)):
         _check_video(target, limits)
     else:
-        raise InvalidInputError(f"target: unsupported type '{target.suffix}'; send an image (jpg, png, webp, bmp, "
-                                "tiff) or a video (mp4, mov, mkv, webm, avi)")
+        raise InvalidInputError(f"target: {unsupported_target(target.name[3:])}")
     for source in sources:
         if not is_image_path(str(source)):
             raise InvalidInputError(f"sources: {source.name[3:]} is not an image (jpg, png, webp, bmp, tiff)")
         _check_picture(source, limits)
-    if not sources and "face_swapper" in options.get("processors", Options().processors):
-        raise InvalidInputError("sources: the face swapper needs at least one source photo")
+    if not sources and needs_source(options.get("processors", Options().processors)):
+        raise InvalidInputError(f"sources: {MISSING_SOURCE}")
 
 
 def _check_picture(path: Path, limits: JobLimits) -> None:

@@ -142,6 +142,8 @@ class JobStore:
         self._postgres = str(location).startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()
         self.outbox = CallbackOutbox(self)
+        # sqlite3's and psycopg's connections share the calls the store makes (execute, close) but no type.
+        self._connection: Any
         if self._postgres:
             import psycopg
             from psycopg.rows import dict_row
@@ -153,8 +155,9 @@ class JobStore:
         else:
             path = Path(location)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._connection.row_factory = sqlite3.Row
+            connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            connection.row_factory = sqlite3.Row
+            self._connection = connection
             try:
                 self._prepare()
             except sqlite3.DatabaseError as error:

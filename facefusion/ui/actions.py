@@ -18,16 +18,18 @@ import cv2
 import gradio as gr
 import numpy as np
 
-from ..api import Studio
+from ..engine import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError, storage_error
 from ..analysis.analyse import FaceAnalyser, analyser_for, analyser_key
 from ..analysis.memo import Memo
+from ..types import FrameBGR
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
 from ..errors import without_server_paths
 from .uploads import UploadKeeper
-from ..media.image import fit_within, is_image_path, output_suffix, read_image, write_image
-from ..media.video import is_video_path, probe_video, read_frames
+from ..media.files import is_image_path, is_video_path, unsupported_target
+from ..media.image import fit_within, output_suffix, read_image, write_image
+from ..media.video import probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.label import label_painter
@@ -98,7 +100,7 @@ class Engine:
     events at once, the sources' gallery and the preview, broke a graph's timestamps)."""
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _frames: Memo = field(default_factory=lambda: Memo(PREVIEW_MEMO_FRAMES))
+    _frames: Memo[tuple[str, int, int, int], FrameBGR] = field(default_factory=lambda: Memo(PREVIEW_MEMO_FRAMES))
     """Recently read target frames: a video frame costs a seek and a decode (about 0.1 s) per preview."""
     _watermarker: Watermarker | None = None
     _marking: threading.Lock = field(default_factory=threading.Lock)
@@ -128,7 +130,7 @@ class Engine:
             remembered = target_frame(path, frame_number)
             with self._lock:
                 self._frames.put(key, remembered)
-        return remembered  # type: ignore[return-value]
+        return remembered
 
     @contextlib.contextmanager
     def analysing(self, options: Options) -> Iterator[FaceAnalyser]:
@@ -183,8 +185,7 @@ def check_target(path: str | None) -> str:
     if not path:
         raise InvalidInputError("upload a target image or video")
     if not (is_image_path(path) or is_video_path(path)):
-        raise InvalidInputError(f"unsupported target type '{Path(path).suffix}'; give an image (jpg, png, webp) "
-                                "or a video (mp4, mov, mkv, webm)")
+        raise InvalidInputError(unsupported_target(path))
     return path
 
 
@@ -217,7 +218,7 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
         if sources or face_map or "face_swapper" not in options.processors:
             plan = studio.plan(sources, frame, face_map)
             processed = studio.process_frame(frame, plan)
-            studio.refuse_protected_targets(frame, processed.assignments, "the preview frame")
+            studio.gate.refuse_protected_targets(frame, processed.assignments, "the preview frame")
             result, faces, reference = processed.frame, processed.faces, plan.reference_embedding
             chosen = {id(assignment.face) for assignment in processed.assignments}
     gallery = [(face_thumbnail(frame, face.bbox), face_label(index, face, id(face) in chosen, reference))

@@ -35,7 +35,7 @@ def choice_label(choice: object, name: str) -> str:
     if embedded is not None:
         return f"{choice} (no download; {embedded.note})"
 
-    name = DETECTOR_ALIASES.get(str(choice), choice)
+    name = DETECTOR_ALIASES.get(str(choice), str(choice))
     for entry in CATALOGUE:
         if entry.name == name and entry.non_commercial:
             return f"{choice} (non-commercial licence)"
@@ -67,8 +67,8 @@ def widget(name: str, spec: OptionSpec, default: Any, exposed: bool = False) -> 
     if default is None:
         return gr.Number(value=None, label=label, info=f"{info}; leave empty for the default",
                          minimum=spec.minimum, maximum=spec.maximum)
-    return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=spec.step, value=default, label=label,
-                     info=info)
+    return gr.Slider(minimum=spec.minimum or 0, maximum=spec.maximum or 100, step=spec.step, value=default,
+                     label=label, info=info)
 
 
 def grouped_option_names() -> dict[str, list[str]]:

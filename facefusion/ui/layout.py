@@ -6,6 +6,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from ..options import PROCESSOR_NAMES, Options, option_specs
+from ..processors import MISSING_SOURCE, needs_source
 from ..safety.consent import require_consent
 from . import actions
 from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, values_to_options, widget
@@ -49,7 +50,7 @@ def mark_widget(engine: actions.Engine, name: str) -> gr.components.Component:
         return default_widget(name)
     if name in LOCKED_LOOK:
         spec = option_specs()[name]
-        return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=spec.step, value=getattr(Options(), name),
+        return gr.Slider(minimum=spec.minimum or 0, maximum=spec.maximum or 100, step=spec.step, value=getattr(Options(), name),
                          label=name.replace("_", " ").capitalize(), interactive=False, info=f"{spec.help}; {LOCKED_NOTE}")
     return gr.Checkbox(value=True, label="Output watermark", interactive=False,
                        info=f"an invisible watermark in every result; {LOCKED_NOTE}")
@@ -58,7 +59,8 @@ def mark_widget(engine: actions.Engine, name: str) -> gr.components.Component:
 def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) -> gr.Blocks:
     groups = grouped_option_names()
     option_names: list[str] = []
-    option_inputs: list[gr.components.Component] = []
+    # Gradio adds each component class's events (change, release) at run time: the type checker cannot see them.
+    option_inputs: list[Any] = []
     processor_boxes: dict[str, gr.Group] = {}
 
     with gr.Blocks(title=TITLE, delete_cache=(900, 6 * 3600)) as demo:
@@ -142,7 +144,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         with gr.Row(visible=False):
             api_sources = gr.File(file_count="multiple", label="sources")
             api_target = gr.File(label="target")
-            api_mode = gr.Dropdown(choices=list(option_specs()["face_selector_mode"].choices), value="many",
+            api_mode = gr.Dropdown(choices=list(option_specs()["face_selector_mode"].choices or ()), value="many",
                                    label="face_selector_mode")
             api_morph = gr.Slider(0, 100, value=Options().face_swapper_morph, label="face_swapper_morph")
             api_consent = gr.Checkbox(value=False, label="consent")
@@ -235,10 +237,10 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                        gr.update(), "")
                 return
             sources_list, target_path, options, frame_number, mapping, _ = unpack(values)
-            actions.check_target(target_path)
+            target_path = actions.check_target(target_path)
             is_video = actions.video_length(target_path) > 1
-            if not sources_list and not mapping and "face_swapper" in options.processors:
-                raise gr.Error("add at least one source photo (or a face map)", print_exception=False)
+            if not sources_list and not mapping and needs_source(options.processors):
+                raise gr.Error(MISSING_SOURCE, print_exception=False)
             yield (gr.update(), "starting…", PROGRESS_BAR.format(percent=0), gr.update(value=None, visible=not is_video),
                    gr.update(value=None, visible=is_video), None, "")
             for update in actions.start(engine, session, options, sources_list,
@@ -296,7 +298,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
             upload.change(remember_uploads, [session_uploads, upload], session_uploads, api_visibility="private",
                           queue=False)
         preview_outputs = [preview, faces]
-        common = dict(inputs=page_inputs, outputs=preview_outputs, api_visibility="private",
+        common: dict[str, Any] = dict(inputs=page_inputs, outputs=preview_outputs, api_visibility="private",
                       concurrency_id="engine", trigger_mode="always_last", show_progress="minimal")
         target.change(target_changed, target, [frame_slider, trim, trim_end], api_visibility="private") \
             .then(refresh_preview, **common)

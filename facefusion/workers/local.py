@@ -139,8 +139,10 @@ class LocalWorkers:
         with self._lock:
             self._stops[record.id] = stop
         overdue = threading.Event()
-        timer = threading.Timer(self.job_deadline, lambda: (overdue.set(), stop.set())) \
-            if self.job_deadline else None
+        def past_deadline() -> None:
+            overdue.set()
+            stop.set()
+        timer = threading.Timer(self.job_deadline, past_deadline) if self.job_deadline else None
         if timer is not None:
             timer.daemon = True
             timer.start()

@@ -23,16 +23,19 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..api import Studio
-from ..errors import InvalidInputError, RefusedError, StoppedError, StudioError
-from ..media.image import is_image_path
+from ..durable import write_atomically
+from ..engine import Studio
+from ..errors import InvalidInputError, StoppedError, StudioError
+from ..media.files import is_image_path
 from ..media.opencv_threads import single_threaded_opencv
 from ..options import Options
+from ..ledger import SegmentLedger
 from ..parts import WorkFolder
-from ..pipeline import (Job, Progress, RunResult, _fingerprint, engine_description, join_segments, plan_video,
-                        render_segment, run_to_end, signed_and_audited, studio_for, video_settings)
+from ..pipeline import run_to_end, signed_and_audited, studio_for
+from ..run_types import Job, Progress, RunResult
+from ..video_job import SegmentDone, render_segment, run_report
+from ..video_plan import VideoPlan, engine_description, fingerprint, plan_video, video_layout
 from ..safety.policy import SafetyPolicy
-from ..safety.watermark import format_id
 from .studios import StudioCache
 from .staging import InputCache, StagedFile, StagedInputs, folder_stamp, stage_file, stage_folder
 
@@ -57,14 +60,15 @@ class SegmentActor:
         folder = self._inputs.folder
         return sorted(str(path) for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
 
-    def render(self, job: Job, staged: StagedInputs, options: Options, plan: Any, number: int,
-               watermark_id: int | None, checked: set[int]) -> tuple[bytes, int, int, list[int]]:
+    def render(self, job: Job, staged: StagedInputs, options: Options, video: VideoPlan, number: int,
+               watermark_id: int | None) -> tuple[bytes, SegmentDone]:
+        """Segment ``number`` of the run ``video`` plans (made once by the driver: nothing is probed here)."""
         with tempfile.TemporaryDirectory() as folder, single_threaded_opencv():
             local = self._inputs.local_job(job, staged, _fetch, Path(folder) / f"output{Path(str(job.output)).suffix}")
             studio = self._studios.get(options, local.safety)
             path = Path(folder) / f"segment_{number:05d}.mkv"
-            frames, swaps, failed = render_segment(studio, plan, local, options, number, path, watermark_id, checked)
-            return path.read_bytes(), frames, swaps, failed
+            done = render_segment(studio, video.on(local.target), local, number, path, watermark_id)
+            return path.read_bytes(), done
 
     def image(self, job: Job, staged: StagedInputs, options: Options) -> tuple[bytes, RunResult]:
         with tempfile.TemporaryDirectory() as folder:
@@ -86,15 +90,6 @@ def _fetch(reference: Any) -> bytes:
 def _worker_policy(policy: SafetyPolicy) -> SafetyPolicy:
     """What actors enforce: the refusals; signing and the audit log are the driver's."""
     return dataclasses.replace(policy, audit_log=None, c2pa_cert=None, c2pa_key=None)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _cause(error: BaseException) -> BaseException:
@@ -171,92 +166,79 @@ class RayPool:
             raise InvalidInputError("an image job needs an output path")
         worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
         data, result = self._get(self.actors[0].image.remote(worker_job, self._stage(job), options))
-        _write_atomically(Path(job.output), data)
+        write_atomically(Path(job.output), data)
         result.output_path = Path(job.output)
         yield Progress(frame=1, total=1, fps=1 / max(result.seconds, 1e-6), eta=0.0)
         yield result
 
     def _video(self, job: Job, options: Options, stop: threading.Event, kept: Studio | None
                ) -> Iterator[Progress | RunResult]:
-        ray = self._ray
         started = time.perf_counter()
-        output, info, _, schedule, warnings = video_settings(job, options)
-        total = len(schedule.inputs)
-        size = max(1, job.segment_frames)
-        segments_total = (total + size - 1) // size
+        layout = video_layout(job, options)
+        warnings = list(layout.warnings)
         with studio_for(job, options, kept) as studio:
-            plan, checked = plan_video(studio, job, info, schedule)
+            video = plan_video(studio, job, layout)
             engine, source_type = studio.engine, studio.digital_source_type
-            parts = WorkFolder(output, _fingerprint(job, options, info), job.resume, job.watermark_id)
+            parts = WorkFolder(layout.output, fingerprint(job, options, layout.info), job.resume, job.watermark_id)
             try:
+                ledger = SegmentLedger(parts, layout.total, job.segment_frames)
                 watermark_id = parts.watermark_id if options.output_watermark else None
-                description = engine_description(studio, watermark_id)
-                expected = [min(size, total - number * size) for number in range(segments_total)]
-                records = parts.finished(expected)
-                swaps = sum(record.swaps for record in records)
-                failed = [index for record in records for index in record.failed_frames]
-                first_output = len(records) * size
-                done_frames = min(total, first_output)
-                worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
-                plan_reference = ray.put(plan)  # the identity, computed once, for every actor
-                staged = self._stage(job)
-                waiting = list(range(len(records), segments_total))
-                attempts = {number: 0 for number in waiting}
-                running: dict[Any, tuple[int, Any]] = {}
-                idle = list(self.actors)
-                loop_start = time.perf_counter()
-                while waiting or running:
-                    if stop.is_set():
-                        for reference in running:
-                            ray.cancel(reference, force=True)
-                        raise StoppedError("stopped by the user; run the same job again to continue")
-                    while waiting and idle:
-                        number, actor = waiting.pop(0), idle.pop(0)
-                        attempts[number] += 1
-                        reference = actor.render.remote(worker_job, staged, options, plan_reference, number,
-                                                        watermark_id,
-                                                        {position for position in checked
-                                                         if number * size <= position < (number + 1) * size})
-                        running[reference] = (number, actor)
-                    ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-                    for reference in ready:
-                        number, actor = running.pop(reference)
-                        try:
-                            data, frames, segment_swaps, segment_failed = ray.get(reference)
-                        except ray.exceptions.RayActorError:
-                            if attempts[number] >= SEGMENT_ATTEMPTS:
-                                raise StudioError(f"segment {number} failed on {SEGMENT_ATTEMPTS} actors; the "
-                                                  "cluster's workers keep dying (memory?)") from None
-                            logger.warning("the actor rendering segment %d died; the segment goes to another",
-                                           number)
-                            waiting.insert(0, number)
-                            idle.append(actor)  # restarted by Ray (its models load again)
-                            continue
-                        except ray.exceptions.RayTaskError as error:
-                            raise _cause(error) from None
-                        idle.append(actor)
-                        _write_atomically(parts.segment(number), data)
-                        parts.record(number, frames, segment_swaps, segment_failed)
-                        swaps += segment_swaps
-                        failed.extend(segment_failed)
-                        done_frames += frames
-                        fps = (done_frames - first_output) / max(time.perf_counter() - loop_start, 1e-6)
-                        yield Progress(frame=done_frames, total=total, fps=fps,
-                                       eta=(total - done_frames) / max(fps, 1e-6))
-                warnings.extend(studio.setup_warnings)
-                join_segments(parts, segments_total, info, output, schedule, options, description, warnings)
-            except BaseException as error:
-                if isinstance(error, RefusedError) or not parts.has_finished():
-                    parts.remove()
-                raise
+                segments: list[SegmentDone] = []
+                with ledger.kept_on_failure():
+                    yield from self._segments(job, options, video, ledger, watermark_id, stop, segments)
+                    # The local run's warnings, from what the actors' trackers found in this run's segments.
+                    warnings.extend(run_report(studio, video, max((done.most_faces for done in segments), default=0),
+                                               sum(done.unfitted for done in segments), ledger))
+                    ledger.join(layout, options, engine_description(studio, watermark_id), warnings)
             finally:
                 parts.release()
-        for message in warnings:
-            logger.warning(message)
-        yield RunResult(output_path=output, frames=total, faces_swapped=swaps, failed_frames=sorted(failed),
-                        seconds=time.perf_counter() - started, engine=engine, resumed_from=first_output,
-                        warnings=warnings, watermark_id=format_id(watermark_id) if watermark_id is not None else None,
-                        source_type=source_type)
+        yield ledger.result(layout, started, engine, source_type, warnings, options.output_watermark)
+
+    def _segments(self, job: Job, options: Options, video: VideoPlan, ledger: SegmentLedger,
+                  watermark_id: int | None, stop: threading.Event, segments: list[SegmentDone]) -> Iterator[Progress]:
+        """Every unfinished segment on the actors, each recorded in ``ledger`` (and kept in ``segments``) as it
+        lands; progress after each."""
+        ray = self._ray
+        worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
+        plan_reference = ray.put(video)  # the plan (the identity, computed once) for every actor
+        staged = self._stage(job)
+        waiting = list(range(ledger.resumed, ledger.count))
+        attempts = {number: 0 for number in waiting}
+        running: dict[Any, tuple[int, Any]] = {}
+        idle = list(self.actors)
+        first, loop_start = ledger.done, time.perf_counter()
+        while waiting or running:
+            if stop.is_set():
+                for reference in running:
+                    ray.cancel(reference, force=True)
+                raise StoppedError("stopped by the user; run the same job again to continue")
+            while waiting and idle:
+                number, actor = waiting.pop(0), idle.pop(0)
+                attempts[number] += 1
+                reference = actor.render.remote(worker_job, staged, options, plan_reference, number, watermark_id)
+                running[reference] = (number, actor)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for reference in ready:
+                number, actor = running.pop(reference)
+                try:
+                    data, done = ray.get(reference)
+                except ray.exceptions.RayActorError:
+                    if attempts[number] >= SEGMENT_ATTEMPTS:
+                        raise StudioError(f"segment {number} failed on {SEGMENT_ATTEMPTS} actors; the "
+                                          "cluster's workers keep dying (memory?)") from None
+                    logger.warning("the actor rendering segment %d died; the segment goes to another", number)
+                    waiting.insert(0, number)
+                    idle.append(actor)  # restarted by Ray (its models load again)
+                    continue
+                except ray.exceptions.RayTaskError as error:
+                    raise _cause(error) from None
+                idle.append(actor)
+                write_atomically(ledger.segment(number), data)
+                ledger.record(number, done.frames, done.swaps, done.failed)
+                segments.append(done)
+                fps = (ledger.done - first) / max(time.perf_counter() - loop_start, 1e-6)
+                yield Progress(frame=ledger.done, total=ledger.total, fps=fps,
+                               eta=(ledger.total - ledger.done) / max(fps, 1e-6))
 
     def close(self) -> None:
         for actor in self.actors:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..inference.download import sha256_of
-from ..pipeline import Job
+from ..durable import write_atomically
+from ..run_types import Job
 from ..safety.protected import protected_photos
 
 CACHE_LIMIT_BYTES = 8 << 30
@@ -108,9 +109,7 @@ class InputCache:
         if path.is_file():
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # two actors of a node may write at once
-        partial.write_bytes(get(staged.data))
-        os.replace(partial, path)
+        write_atomically(path, get(staged.data))  # two actors of a node may write at once
         return True
 
     def _tidy(self) -> None:

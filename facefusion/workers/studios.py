@@ -13,7 +13,7 @@ import json
 import threading
 from collections import OrderedDict
 
-from ..api import Studio
+from ..engine import Studio
 from ..inference.runtime import ExecutionSettings, SessionPool, execution_settings
 from ..options import Options
 from ..safety.policy import SafetyPolicy
