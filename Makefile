@@ -49,9 +49,13 @@ $(CLUSTER_STAMP): $(STAMP) requirements-cluster.txt
 	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt -c constraints.txt
 	touch $(CLUSTER_STAMP)
 
+# Three test processes on two cores: most tests wait on servers, browsers and encoders rather than compute.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/image.py

@@ -17,10 +17,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "examples"))
 
+from facefusion.safety.policy import SafetyPolicy, add_safety_flags, policy_from_args  # noqa: E402
 from facefusion.ui.exposure import is_exposed  # noqa: E402  (light: no Gradio, no models)
 from facefusion.ui.uploads import parse_size  # noqa: E402
-from facefusion.safety.policy import SafetyPolicy, add_safety_flags, policy_from_args  # noqa: E402
-
 
 EXPOSED_LABEL = "AI-generated"
 """The visible label of an app others can reach, unless its operator chooses another."""
@@ -132,11 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from facefusion.console import quiet_native_logs
-    from facefusion.ui.exposure import protect_page
     from facefusion.ui.asgi import trust_proxies
+    from facefusion.ui.exposure import protect_page
+    from facefusion.ui.layout import PAGE_CSS
     from facefusion.ui.logins import LoginThrottle
     from facefusion.ui.uploads import UploadBudget
-    from facefusion.ui.layout import PAGE_CSS
 
     args = parse_args(argv)
     quiet_native_logs()

@@ -22,11 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
-from sample_media import astronaut, grace_hopper  # noqa: E402
-
 from facefusion import Options, Studio  # noqa: E402
 from facefusion.media.image import read_image  # noqa: E402
 from facefusion.timing import Stopwatch  # noqa: E402
+from sample_media import astronaut, grace_hopper  # noqa: E402
 
 STAGES = ("detect", "landmarks", "embed", "warp", "colour", "blend")
 

@@ -28,12 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
-from sample_media import astronaut, grace_hopper  # noqa: E402
-
 from facefusion import Options  # noqa: E402
 from facefusion.pipeline import Job, run_to_end  # noqa: E402
 from facefusion.safety.policy import SafetyPolicy  # noqa: E402
 from facefusion.workers.studios import StudioCache  # noqa: E402
+from sample_media import astronaut, grace_hopper  # noqa: E402
 
 
 def jobs(count: int, folder: Path) -> list[Job]:

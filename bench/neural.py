@@ -59,15 +59,14 @@ PROVIDERS: tuple[str, ...] = tuple(sys.argv[sys.argv.index("--providers") + 1].s
 
 
 def main() -> None:
-    from sample_media import astronaut, grace_hopper
+    import cv2
 
     from facefusion.analysis.analyse import FaceAnalyser
-    from facefusion.neural.enhance import FaceEnhancerModel
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import ExecutionSettings, SessionPool
     from facefusion.media.image import read_image
-
-    import cv2
+    from facefusion.neural.enhance import FaceEnhancerModel
+    from sample_media import astronaut, grace_hopper
 
     portraits = [read_image(grace_hopper()).frame, read_image(astronaut()).frame]
     frame = np.hstack([cv2.resize(portraits[i % 2], (320, 360)) for i in range(4)])
@@ -104,7 +103,7 @@ def main() -> None:
             pool.batched(path).stats.runs = pool.batched(path).stats.rows = 0
             start = time.perf_counter()
             with ThreadPoolExecutor(max_workers=WORKERS) as workers:
-                list(workers.map(lambda _: model.enhance(portrait.copy(), face), range(FRAMES)))
+                list(workers.map(lambda _, model=model: model.enhance(portrait.copy(), face), range(FRAMES)))
             rates[label] = FRAMES / (time.perf_counter() - start)
             print(f"{label:<24}{rates[label]:>10.1f} frames/s   mean rows a run "
                   f"{pool.batched(path).stats.mean_batch:.1f}")

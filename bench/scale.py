@@ -42,13 +42,14 @@ def main() -> None:
     parser.add_argument("--segment-frames", type=int, default=60)
     args = parser.parse_args()
 
-    from ray_cluster import ray_cluster
-    from sample_media import grace_hopper, make_clip
-
     from facefusion import Options
     from facefusion.api import Studio
     from facefusion.media.opencv_threads import single_threaded_opencv
-    from facefusion.pipeline import Job, RunResult, plan_video, render_segment, run_to_end, video_settings
+    from facefusion.pipeline import Job, RunResult, run_to_end
+    from facefusion.video_job import render_segment
+    from facefusion.video_plan import plan_video, video_layout
+    from ray_cluster import ray_cluster
+    from sample_media import grace_hopper, make_clip
 
     frames = int(args.seconds * 30)
     options = Options(face_selector_mode="many")
@@ -65,11 +66,10 @@ def main() -> None:
         run_to_end(job, options)
         rows["pipeline, one process"] = time.perf_counter() - start
         with Studio(options) as studio, single_threaded_opencv():
-            _, info, _, schedule, _ = video_settings(job, options)
-            plan, _ = plan_video(studio, job, info, schedule)
+            video = plan_video(studio, job, video_layout(job, options))
             start = time.perf_counter()
             for number in range(segments):
-                render_segment(studio, plan, job, options, number, folder / f"segment_{number}.mkv", None)
+                render_segment(studio, video, job, number, folder / f"segment_{number}.mkv", None)
             rows["segments in this process"] = time.perf_counter() - start
         with ray_cluster(folder / "ray") as cluster:
             os.environ.update(cluster.environment)
@@ -81,7 +81,7 @@ def main() -> None:
                 pool = RayPool(cluster.address, actors=actors)
                 warm = Job(sources=job.sources, target=job.target, output=str(folder / "warm.mp4"),
                            segment_frames=args.segment_frames, resume=False)
-                for event in pool.run(warm, options.replace(trim_frame_end=actors * args.segment_frames)):
+                for _ in pool.run(warm, options.replace(trim_frame_end=actors * args.segment_frames)):
                     pass  # each actor loads its models once, as a long-lived worker has
                 start = time.perf_counter()
                 for event in pool.run(job, options):

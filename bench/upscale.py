@@ -39,14 +39,13 @@ def main() -> None:
     parser.add_argument("--photo-side", type=int, default=96, help="side of the frame the photo network gets")
     parser.add_argument("--fast-side", type=int, default=320, help="side of the frame the fast network gets")
     args = parser.parse_args()
-    from sample_media import astronaut, make_clip
-
     from facefusion.inference import embedded
     from facefusion.inference.runtime import ExecutionSettings, SessionPool
     from facefusion.media.image import read_image
     from facefusion.neural.enhance import FrameEnhancerModel
     from facefusion.options import Options
     from facefusion.pipeline import Job, RunResult, run
+    from sample_media import astronaut, make_clip
 
     portrait = read_image(astronaut()).frame
     with tempfile.TemporaryDirectory() as folder:

@@ -48,10 +48,9 @@ def plain_transcode(clip: Path, output: Path) -> dict[str, float]:
 
 
 def pipeline(clip: Path, output: Path) -> dict[str, float]:
-    from sample_media import grace_hopper
-
     from facefusion.options import Options
     from facefusion.pipeline import Job, Progress, RunResult, run
+    from sample_media import grace_hopper
 
     start = time.perf_counter()
     steady_fps = 0.0

@@ -50,10 +50,9 @@ def label_alone(clip: Path) -> float:
 
 
 def pipeline(clip: str, output: str, watermark: bool) -> dict[str, float]:
-    from sample_media import grace_hopper
-
     from facefusion.options import Options
     from facefusion.pipeline import Job, RunResult, run
+    from sample_media import grace_hopper
 
     start = time.perf_counter()
     for event in run(Job(sources=(str(grace_hopper()),), target=clip, output=output, resume=False),

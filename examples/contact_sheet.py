@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from facefusion import Studio  # noqa: E402
-from facefusion.cli import build_parser, _options_from_args  # noqa: E402
+from facefusion.cli import _options_from_args, build_parser  # noqa: E402
 from facefusion.errors import StudioError  # noqa: E402
 from facefusion.media.image import read_image  # noqa: E402
 

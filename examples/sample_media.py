@@ -31,10 +31,11 @@ def make_clip(path: Path, frames: int = 90, fps: int = 30, size: tuple[int, int]
 
     ``rotation`` stores display-rotation metadata (as phones do); ``variable_rate`` spaces the frames
     unevenly (alternately 1 and 2 ticks of 1/(2*fps)) as screen recordings and phones do."""
+    from fractions import Fraction
+
     import av
     import cv2
     import numpy as np
-    from fractions import Fraction
 
     from facefusion.media.image import read_image
 

@@ -7,13 +7,12 @@ import os
 # (measured: 100x on 2 cores). It only takes effect when numpy is not imported yet.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-__version__ = "0.1.0"
-
 from .api import ImageResult, Studio, swap_image
 from .batch import swap_batch
 from .errors import InvalidInputError, NoSourceFaceError, StudioError
 from .options import Options
 from .pipeline import Job, Progress, RunResult, run, run_to_end, swap_video
+from .version import __version__  # noqa: E402 (after the environment above)
 
 __all__ = ["ImageResult", "InvalidInputError", "Job", "NoSourceFaceError", "Options", "Progress", "RunResult",
            "Studio", "StudioError", "run", "run_to_end", "swap_batch", "swap_image", "swap_video", "__version__"]

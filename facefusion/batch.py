@@ -11,17 +11,18 @@ from __future__ import annotations
 import glob
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, StoppedError, StudioError
 from .parts import SEGMENT_FRAMES
 
 if TYPE_CHECKING:
     from .options import Options
-    from .safety.policy import SafetyPolicy
     from .pipeline import Progress, RunResult
+    from .safety.policy import SafetyPolicy
 
 PLACEHOLDERS = ("index", "source_name", "target_name", "target_extension")
 
@@ -75,7 +76,7 @@ def expand_batch(source_patterns: list[str], target_patterns: list[str], output_
 BatchEvent = tuple[BatchItem, "Progress | RunResult | StudioError"]
 
 
-def run_batch(items: list[BatchItem], options: "Options", *, reference_face_path: str | None = None,
+def run_batch(items: list[BatchItem], options: Options, *, reference_face_path: str | None = None,
               resume: bool = True, segment_frames: int = SEGMENT_FRAMES, stop: threading.Event | None = None,
               safety: SafetyPolicy | None = None) -> Iterator[BatchEvent]:
     """Run the items in order, yielding (item, event): the run's Progress and RunResult events, or the
@@ -98,8 +99,8 @@ def run_batch(items: list[BatchItem], options: "Options", *, reference_face_path
 
 
 def swap_batch(source_patterns: list[str], target_patterns: list[str], output_pattern: str, *,
-               options: "Options | None" = None,
-               **option_values: Any) -> list[tuple[BatchItem, "RunResult | StudioError"]]:
+               options: Options | None = None,
+               **option_values: Any) -> list[tuple[BatchItem, RunResult | StudioError]]:
     """Blocking form: every source on every target the patterns match; returns each item with its
     RunResult or the error that stopped it. Mistakes in the patterns raise before any run."""
     from .options import make_options

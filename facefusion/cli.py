@@ -9,18 +9,27 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from . import __version__
 from .console import quiet_native_logs
-from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED, InvalidInputError, RefusedError, StudioError,
-                     storage_error)
+from .errors import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_STOPPED,
+    InvalidInputError,
+    RefusedError,
+    StudioError,
+    storage_error,
+)
 from .options import PROCESSOR_NAMES, Options, is_text_option, make_options, option_specs
+from .parts import SEGMENT_FRAMES
 from .safety.policy import add_safety_flags, policy_from_args
 from .service.callbacks import RETRY_AFTER
-from .parts import SEGMENT_FRAMES
 from .service.store import LEASE_SECONDS
+from .version import __version__
 
 logger = logging.getLogger("facefusion")
 

@@ -125,7 +125,7 @@ class Studio:
         if self._owns_analyser:
             self.analyser.close()
 
-    def __enter__(self) -> "Studio":
+    def __enter__(self) -> Studio:
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -254,7 +254,7 @@ class Options:
         "audio out; 100 copies it untouched where the container allows)", "video", minimum=0, maximum=100,
         step=1))
 
-    def replace(self, **changes: Any) -> "Options":
+    def replace(self, **changes: Any) -> Options:
         """A validated copy with some values changed."""
         return validate(dataclasses.replace(self, **changes))
 

@@ -73,7 +73,7 @@ def signed_and_audited(job: Job, events: Iterator[Progress | RunResult]) -> Iter
 
 def _sign(result: RunResult, credentials: Credentials, target: str) -> None:
     """Sign the result's file; a failure removes it (an output that should be signed is never left unsigned)."""
-    from . import __version__
+    from .version import __version__
 
     assert result.output_path is not None
     try:

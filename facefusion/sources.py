@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInputError, NoSourceFaceError
 from .analysis.analyse import FaceAnalyser
 from .analysis.pose import head_pose
+from .errors import InvalidInputError, NoSourceFaceError
 from .media.image import read_image
 from .types import Face, FrameBGR, Identity, SourceFace
 

@@ -44,11 +44,11 @@ def gpus() -> list[str]:
 
 
 def report() -> list[str]:
-    from . import __version__
     from .inference.catalogue import CATALOGUE
     from .inference.download import is_present, models_dir
     from .inference.runtime import available_providers
     from .media.video import available_encoders
+    from .version import __version__
 
     gpu_build = _version("onnxruntime-gpu") != "not installed"
     runtime_version = _version("onnxruntime-gpu" if gpu_build else "onnxruntime")

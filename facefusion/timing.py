@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
-from typing import ContextManager, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 
 class Stopwatch:
@@ -24,5 +25,5 @@ class Stopwatch:
         self.seconds.clear()
 
 
-def timed(stopwatch: Stopwatch | None, name: str) -> ContextManager[None]:
+def timed(stopwatch: Stopwatch | None, name: str) -> AbstractContextManager[None]:
     return stopwatch.section(name) if stopwatch is not None else contextlib.nullcontext()

@@ -20,12 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
-from sample_media import astronaut, grace_hopper  # noqa: E402
-
 from facefusion import Options, Studio  # noqa: E402
 from facefusion.analysis.analyse import FaceAnalyser  # noqa: E402
 from facefusion.media.image import read_image, write_image  # noqa: E402
 from facefusion.types import Face  # noqa: E402
+from sample_media import astronaut, grace_hopper  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEFUSION_TESTDATA", ROOT.parent / "shared" / "testdata"))
 ARTIFACTS = ROOT / "test-artifacts"

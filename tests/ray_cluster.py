@@ -10,9 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from processes import stop
 
@@ -101,7 +101,7 @@ def ray_cluster(folder: Path, cpus: int = 2) -> Iterator[Cluster]:
                     break
             except OSError:
                 if process.poll() is not None or time.time() > deadline:
-                    raise AssertionError((folder / "ray-head.log").read_text()[-3000:])
+                    raise AssertionError((folder / "ray-head.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
         time.sleep(2)  # the raylet registers after the GCS answers
         yield Cluster(address, process.pid, own)

@@ -10,9 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from processes import stop
 
@@ -81,7 +81,7 @@ def s3_server(folder: Path, bucket: str = "studio-jobs") -> Iterator[S3Server]:
                 break
             except Exception:  # noqa: BLE001 - not up yet
                 if process.poll() is not None or time.time() > deadline:
-                    raise AssertionError((folder / "weed.log").read_text()[-3000:])
+                    raise AssertionError((folder / "weed.log").read_text()[-3000:]) from None
                 time.sleep(0.3)
         yield server
     finally:

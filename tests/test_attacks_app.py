@@ -12,7 +12,6 @@ import numpy as np
 
 from facefusion.options import Options
 from facefusion.safety.watermark import Watermarker
-
 from test_exposed_app import _exposed_app, _running_app
 
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:])/(?:[\w.-]+/)+[\w.-]+")

@@ -11,11 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np
@@ -301,9 +301,9 @@ API_CASES = ["empty image", "random bytes as png", "truncated jpeg", "decompress
 
 
 def test_the_web_api_answers_bad_inputs_readably_and_keeps_working(corpus, tmp_path, generated):
+    import app
     import gradio_client
 
-    import app
     from test_ui import _file, _free_port
 
     demo, engine = app.create_app(tmp_path / "out")

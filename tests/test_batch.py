@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from facefusion.batch import expand_batch
 from facefusion.errors import InvalidInputError
 from facefusion.media.image import read_image
-
-from conftest import ROOT
 
 
 @pytest.fixture()

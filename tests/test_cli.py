@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefusion.media.image import read_image, write_image
-
 from conftest import ROOT, shared_file
+from facefusion.media.image import read_image, write_image
 
 
 def run_cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
@@ -171,7 +170,7 @@ def test_odd_options(tmp_path, generated, args, fragment):
 
 def test_no_source_at_all(tmp_path, generated):
     result = run_cli("headless-run", "-t", generated["grace_hopper"], "-o", tmp_path / "out.jpg")
-    assert_one_line_error(result, 2, "give a source image")
+    assert_one_line_error(result, 2, "needs a source")
 
 
 def test_reference_position_beyond_the_faces(tmp_path, generated):

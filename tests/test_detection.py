@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facefusion.analysis.detect import merge_detections, tile_grid, Detection
-from facefusion.media.image import read_image
-
 from conftest import shared_file
+from facefusion.analysis.detect import Detection, merge_detections, tile_grid
+from facefusion.media.image import read_image
 
 
 def _inside(face, x: float, y: float) -> bool:

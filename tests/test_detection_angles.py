@@ -6,13 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import SHARED, has_shared, largest, shared_file
 from facefusion import Options, Studio
 from facefusion.analysis.analyse import upright_turn
 from facefusion.analysis.detect import _turned_back
 from facefusion.analysis.landmarks import roll_of
 from facefusion.media.image import read_image
-
-from conftest import SHARED, has_shared, largest, shared_file
 
 FACES = {"group_six_faces_01.jpg": 6, "two_faces_01.jpg": 2, "two_women_selfie_01.jpg": 2,
          "no_face_landscape_01.jpg": 0}
@@ -90,7 +89,8 @@ def test_angle_zero_only_looks_at_the_picture_as_it_is():
         analyser = analyser_for(Options(face_detector_angles=angles))
         calls = []
         detect = analyser.detector.detect
-        analyser.detector.detect = lambda image: calls.append(image.shape) or detect(image)  # type: ignore[method-assign]
+        analyser.detector.detect = (  # type: ignore[method-assign]
+            lambda image, calls=calls, detect=detect: calls.append(image.shape) or detect(image))
         assert analyser.analyse(blank) == []
         assert len(calls) == runs, angles
         assert analyser.analyse(blank, turned=False) == [] and len(calls) == runs + 1

@@ -10,8 +10,7 @@ import zlib
 import pytest
 
 from facefusion.inference.catalogue import CATALOGUE, Contract, ModelEntry, find
-from facefusion.inference.download import (ChecksumError, ModelMissingError, download, models_dir, require,
-                                           verify)
+from facefusion.inference.download import ChecksumError, ModelMissingError, download, models_dir, require, verify
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 CRC = f"{zlib.crc32(PAYLOAD) & 0xFFFFFFFF:08x}"

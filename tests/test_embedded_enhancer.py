@@ -14,16 +14,15 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from conftest import ROOT, has_shared, shared_file
-from sample_media import astronaut
-
 import ncnn_reference
+from conftest import ROOT, has_shared, shared_file
 from facefusion.inference import embedded
 from facefusion.inference.ncnn_onnx import ConversionError, convert
 from facefusion.inference.runtime import SessionPool
 from facefusion.media.image import read_image
 from facefusion.neural.enhance import BORDER, FrameEnhancerModel
 from facefusion.permissions import default_file_mode
+from sample_media import astronaut
 
 PHOTO = embedded.find_embedded("real_esrgan_x4_embedded")
 FAST = embedded.find_embedded("realesr_animevideo_x4_embedded")
@@ -210,12 +209,11 @@ def test_cli_upscales_a_photo_with_no_models_folder(tmp_path):
 
 
 def test_a_video_run_says_first_what_the_frame_enhancer_will_take(tmp_path, caplog, monkeypatch):
-    from sample_media import make_clip
-
     from facefusion.api import Studio
     from facefusion.options import Options
     from facefusion.pipeline import Job, run_to_end
     from facefusion.processors.enhancers import FrameEnhancer, frame_enhancer_estimate
+    from sample_media import make_clip
 
     monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path / "models"))
     clip = make_clip(tmp_path / "clip.mp4", frames=4, size=(96, 64), audio=False, face_width=20)

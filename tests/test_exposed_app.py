@@ -12,11 +12,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 
 from conftest import ROOT
 from test_ui import _free_port
@@ -135,12 +134,11 @@ def test_an_api_request_deletes_its_uploads_when_it_ends(tmp_path, generated):
     import shutil
     import uuid
 
-    from test_ui import _file
-
+    import app
     import gradio_client
 
-    import app
     from facefusion.ui.uploads import upload_folder
+    from test_ui import _file
 
     demo, engine = app.create_app(tmp_path / "out")
     engine.uploads.retire_after = 0  # at once (a running app waits a little for identical uploads in the queue)
@@ -220,6 +218,7 @@ def test_a_client_calling_page_events_directly_cannot_read_server_files(tmp_path
     """The page's own events answer any client through the queue (the page is one), so none of them may
     reach beyond what that client uploaded: a server path handed in as a file is refused."""
     import app
+
     from sample_media import astronaut
 
     demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
@@ -259,6 +258,7 @@ def _uploaded_path(url: str, file: Path) -> str:
 def _exposed_app(tmp_path) -> Iterator[tuple[str, object]]:
     """The app in this process with the middleware an exposed app gets (yields its URL and Blocks)."""
     import app
+
     from facefusion.ui.exposure import protect_page
 
     demo, engine = app.create_app(tmp_path / "out", allow_downloads=False, output_label=app.EXPOSED_LABEL,
@@ -299,6 +299,7 @@ def _call_route(url: str, api_name: str, data: list, headers: dict[str, str] | N
 def test_an_exposed_app_answers_its_page_events_only_to_its_page(tmp_path, generated):
     """Attack: the page's events called by a script, with a forged Origin, a forged secret and by name."""
     import gradio_client
+
     from test_ui import _file
 
     with _exposed_app(tmp_path) as (url, demo):
@@ -361,9 +362,8 @@ def test_an_exposed_apps_results_carry_the_label_and_need_consent(tmp_path, gene
 
 
 def test_an_exposed_page_cannot_change_the_label_or_turn_the_watermark_off(tmp_path):
-    import gradio as gr
-
     import app
+    import gradio as gr
 
     for locked in (True, False):
         demo, engine = app.create_app(tmp_path / str(locked), allow_downloads=False, output_label="AI-generated",

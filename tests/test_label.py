@@ -10,7 +10,6 @@ from facefusion.errors import InvalidInputError
 from facefusion.media.image import read_image
 from facefusion.options import make_options
 from facefusion.safety.label import LabelPainter, label_painter
-
 from test_cli import run_cli
 
 

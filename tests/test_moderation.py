@@ -5,7 +5,7 @@ import contextlib
 import http.server
 import json
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -15,7 +15,6 @@ from facefusion.errors import InvalidInputError, RefusedError
 from facefusion.media.image import read_image
 from facefusion.safety import moderation
 from facefusion.safety.moderation import NsfwCheck, nudenet_model
-
 from test_cli import run_cli
 
 needs_nudenet = pytest.mark.skipif(nudenet_model() is None, reason="needs the optional NSFW extra (make nsfw)")

@@ -10,14 +10,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from conftest import ROOT, largest
 from facefusion import Options, Studio
-from facefusion.errors import InvalidInputError
 from facefusion.analysis.align import depth_to_space, space_to_depth
+from facefusion.errors import InvalidInputError
 from facefusion.inference.catalogue import INSWAPPER
 from facefusion.inference.contracts import problems
 from facefusion.media.image import read_image
-
-from conftest import ROOT, largest
 
 
 def _save(graph: onnx.GraphProto, path: Path) -> Path:
@@ -214,9 +213,9 @@ def test_codeformer_weight_input_is_fed(tmp_path, generated, analyser):
 
 
 def test_frame_enhancer_tiles_blend_without_seams(tmp_path):
-    from facefusion.neural.enhance import FrameEnhancerModel
     from facefusion.inference.catalogue import ESRGAN_X2
     from facefusion.inference.runtime import SessionPool
+    from facefusion.neural.enhance import FrameEnhancerModel
 
     model = FrameEnhancerModel(tile_upscaler(tmp_path / "up.onnx"), ESRGAN_X2, SessionPool(), tile=128, overlap=16,
                                blend=1.0)
@@ -255,9 +254,9 @@ def test_a_missing_enhancer_model_says_what_to_do(tmp_path, monkeypatch, generat
 
 def test_source_latent_is_the_normalised_embedding_through_the_emap(tmp_path, generated):
     from facefusion.analysis.analyse import FaceAnalyser
-    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import SessionPool
+    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.sources import load_identity
 
     rng = np.random.default_rng(3)
@@ -344,9 +343,9 @@ def test_region_mask_limits_the_swap_to_the_chosen_regions(models, tmp_path, gen
 
 
 def test_faces_of_a_frame_are_batched_when_the_model_allows(tmp_path, generated, analyser):
-    from facefusion.neural.enhance import FaceEnhancerModel
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import SessionPool
+    from facefusion.neural.enhance import FaceEnhancerModel
 
     lift = numpy_helper.from_array(np.full((1,), 0.6, np.float32), "lift")
     graph = helper.make_graph([helper.make_node("Add", ["input", "lift"], ["output"])], "batched",
@@ -418,9 +417,9 @@ def _constant_swapper(path: Path, size: int, value: float) -> Path:
 @pytest.mark.parametrize("name, middle_grey", [("simswap_256", 0.5), ("hyperswap_1a_256", 0.0)])
 def test_each_swapper_output_range_is_read_as_its_model_gives_it(tmp_path, generated, analyser, name, middle_grey):
     """simswap answers in RGB 0..1 (its ImageNet normalisation is for the input only); hyperswap in -1..1."""
-    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.inference.catalogue import find
     from facefusion.inference.runtime import SessionPool
+    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.sources import load_identity
 
     pool = SessionPool()
@@ -469,6 +468,6 @@ def test_enhancers_run_without_a_source_on_the_faces_the_selector_picks(tmp_path
         assert results["many"].frame[y, x].astype(int).sum() > target[y, x].astype(int).sum() + 60
         changed = np.abs(results["one"].frame[y, x].astype(int) - target[y, x]).max() > 20
         assert changed == brightened_in_one, "mode one restores only the first face in the order"
-    with pytest.raises(InvalidInputError, match="give a source image"):
+    with pytest.raises(InvalidInputError, match="needs a source"):
         with Studio(Options()) as studio:
             studio.swap_image([], generated["two_people"])

@@ -9,13 +9,12 @@ import cv2
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from conftest import largest
 from facefusion import Options, Studio
 from facefusion.analysis.analyse import FaceAnalyser
 from facefusion.inference.catalogue import CATALOGUE, XSEG
 from facefusion.inference.runtime import SessionPool
 from facefusion.media.image import read_image
-
-from conftest import largest
 from test_neural import _save, colour_swapper, face_restorer, tiny_arcface
 
 # FaceFusion publishes each model under the release that introduced it (its model sets, 3.8.1).
@@ -94,8 +93,8 @@ def test_the_swapper_weight_reads_the_target_as_it_was_detected(tmp_path, genera
 
 
 def test_hyperswap_averages_the_normalised_embeddings_of_several_photos(tmp_path, generated):
-    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.inference.catalogue import find
+    from facefusion.neural.swap import ArcFace, EmbeddingSwapper
     from facefusion.sources import load_identity
 
     pool = SessionPool()
@@ -154,8 +153,8 @@ def test_an_input_without_a_batch_dimension_is_never_split_or_stacked():
 
 
 def test_a_frame_smaller_than_a_tile_is_padded_to_the_tile(tmp_path):
-    from facefusion.neural.enhance import FrameEnhancerModel
     from facefusion.inference.catalogue import ESRGAN_X2
+    from facefusion.neural.enhance import FrameEnhancerModel
 
     model = FrameEnhancerModel(plain_upscaler(tmp_path / "fixed.onnx", tile=128), ESRGAN_X2, SessionPool(), tile=128,
                                overlap=16, blend=1.0)

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from conftest import ROOT, largest
 from facefusion import Options, Studio
-from facefusion.errors import InvalidInputError
 from facefusion.analysis.analyse import FaceAnalyser
 from facefusion.analysis.models import choose_detector
+from facefusion.errors import InvalidInputError
 from facefusion.media.image import read_image
-
-from conftest import ROOT, largest
 from test_neural import _save
 
 CANVAS = 640

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import facefusion
-from facefusion.errors import InvalidInputError
 from facefusion.analysis.select import sort_faces
+from facefusion.errors import InvalidInputError
 from facefusion.options import PROCESSOR_NAMES, Options, make_options
 from facefusion.processors import PROCESSORS
 from facefusion.types import Face

@@ -14,7 +14,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from facefusion.media.image import read_image, write_image
 from facefusion.safety.provenance import read_credentials
-
 from test_cli import run_cli
 
 
@@ -31,7 +30,7 @@ def _usage(signing: bool) -> x509.KeyUsage:
 
 def make_signing_pair(folder: Path) -> tuple[Path, Path]:
     """A test CA and a P-256 signing certificate it issued (chain, key) as PEM files."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
     def builder(subject: str, issuer: str, public: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:

@@ -11,10 +11,12 @@ import pytest
 
 from facefusion import Options
 from facefusion.pipeline import Job, Progress, RunResult, run_to_end
-
 from ray_cluster import ray_binary, ray_cluster
 
-pytestmark = pytest.mark.skipif(ray_binary() is None, reason="needs Ray (make cluster)")
+# Ray clusters on one machine share some of Ray's fixed ports: every test that starts one runs on the same
+# test process (make test's --dist loadgroup), one cluster at a time.
+pytestmark = [pytest.mark.skipif(ray_binary() is None, reason="needs Ray (make cluster)"),
+              pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,19 @@ def test_actors_need_no_view_of_the_jobs_folders(pool, tmp_path, generated):
     cached = {path for actor in pool.actors for path in ray.get(actor.staged_paths.remote())}
     assert any(path.endswith("/Eileen Collins.png") for path in cached)  # the actor used its staged copy
     assert not (tmp_path / "refused.png").exists()
+
+
+def test_a_run_on_the_cluster_reports_what_the_same_run_here_reports(pool, tmp_path):
+    from sample_media import grace_hopper, make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=20, size=(480, 270), face_width=110)
+    source = str(grace_hopper())
+    # Position 5 matches no face: both runs must say so, from what their trackers saw.
+    job = Job(sources=(source,), target=str(clip), output=str(tmp_path / "ray.mp4"), segment_frames=10,
+              face_map=(f"5={source}",))
+    options = Options(face_selector_mode="many")
+    distributed = run_all(pool, job, options)
+    single = run_to_end(Job(sources=job.sources, target=job.target, output=str(tmp_path / "single.mp4"),
+                            segment_frames=10, face_map=job.face_map), options)
+    assert any("--face-map position(s) 5 match no face" in warning for warning in single.warnings)
+    assert distributed.warnings == single.warnings

@@ -8,12 +8,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from facefusion import Options, Studio
-from facefusion.errors import InvalidInputError
 from facefusion.analysis.analyse import FaceAnalyser
 from facefusion.analysis.models import choose_recogniser
 from facefusion.analysis.recognise import embedding_distance
+from facefusion.errors import InvalidInputError
 from facefusion.media.image import read_image
-
 from test_neural import _save
 
 

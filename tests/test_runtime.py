@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
+from conftest import ROOT
 from facefusion import Options
 from facefusion.errors import InvalidInputError
 from facefusion.inference import runtime
 from facefusion.inference.runtime import ExecutionSettings, SessionPool, execution_settings, provider_list
-
-from conftest import ROOT
 from test_neural import _save
 
 
@@ -88,7 +87,7 @@ def test_a_fallback_reaches_the_result_warnings(model, monkeypatch, generated, t
 
     monkeypatch.setattr(runtime, "available_providers", lambda: ["cuda", "cpu"])
     monkeypatch.setattr(runtime, "provider_list", lambda settings: ["CPUExecutionProvider"])
-    monkeypatch.setattr("facefusion.api.provider_list", lambda settings: [])
+    monkeypatch.setattr("facefusion.engine.provider_list", lambda settings: [])
     options = Options(processors=["face_enhancer"], face_enhancer_model=str(face_restorer(tmp_path / "r.onnx")),
                       execution_providers=["cuda"], face_selector_mode="many")
     with Studio(options) as studio:

@@ -8,13 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import SHARED, shared_file
 from facefusion import Options, Studio
 from facefusion.errors import InvalidInputError, RefusedError
 from facefusion.media.image import read_image, write_image
 from facefusion.safety.policy import SafetyPolicy
 from facefusion.safety.protected import cache_folder, load_protected
-
-from conftest import SHARED, shared_file
 from test_cli import run_cli
 
 

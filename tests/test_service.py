@@ -13,17 +13,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
 import pytest
 
+from conftest import ROOT, embedding_of
 from facefusion.media.image import read_image
 from facefusion.service.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-
-from conftest import ROOT, embedding_of
 from processes import stop
 
 KEY = "test-key-0123456789abcdef"
@@ -59,7 +58,7 @@ def serving(folder: Path, *flags: str, environment: dict[str, str] | None = None
                 break
             except (urllib.error.URLError, ConnectionError):
                 if process.poll() is not None:
-                    raise AssertionError((folder / f"serve-{port}.log").read_text())
+                    raise AssertionError((folder / f"serve-{port}.log").read_text()) from None
                 time.sleep(0.1)
         yield url
     finally:
@@ -290,6 +289,7 @@ def test_each_callers_own_limits_apply_before_the_servers(tmp_path, generated):
     clip = make_clip(tmp_path / "clip.mp4", frames=150, size=(480, 270), face_width=110)
     noise = tmp_path / "large.png"
     import numpy as np
+
     from facefusion.media.image import write_image
 
     write_image(noise, np.random.default_rng(0).integers(0, 255, (1400, 1400, 3), dtype=np.uint8))

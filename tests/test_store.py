@@ -8,7 +8,6 @@ import time
 import pytest
 
 from facefusion.service.store import JobStore
-
 from postgres_server import postgres_bin, postgres_server
 
 

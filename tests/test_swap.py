@@ -5,15 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import embedding_of, largest, save_artifact, shared_file
 from facefusion import Options, Studio
-from facefusion.classical.mask import region_polygon
 from facefusion.analysis.pose import similarity_align
 from facefusion.analysis.recognise import embedding_distance
 from facefusion.analysis.topology import INNER_LIPS
+from facefusion.classical.mask import region_polygon
 from facefusion.media.image import read_image
 from facefusion.sources import best_source_face, load_identity
-
-from conftest import embedding_of, largest, save_artifact, shared_file
 
 
 def test_result_is_closer_to_source_than_to_target(studio_many, analyser, frontal_pairs):
@@ -106,9 +105,8 @@ def test_morph_changes_the_rendered_face(generated):
 
 
 def test_several_sources_make_one_identity_and_the_best_pose_is_used(analyser, tmp_path, generated):
-    from facefusion.media.image import write_image
-
     from conftest import SHARED
+    from facefusion.media.image import write_image
 
     turned = SHARED / "man_three_quarter_01.jpeg"
     path = turned if turned.is_file() else generated["grace_hopper"]

@@ -112,6 +112,7 @@ def test_a_blink_is_read_on_the_frames_it_happens(analyser):
     a reading was made at full detections only: a blink between two was never seen and a reading
     taken during one was held for up to nine frames after the eyes opened."""
     import cv2
+
     from conftest import shared_file
 
     capture = cv2.VideoCapture(str(shared_file("video_expressions_long_01.mp4")))

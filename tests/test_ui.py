@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import shutil
 import socket
 import sys
@@ -14,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ARTIFACTS, ROOT, has_shared, shared_file
 from facefusion.media.image import read_image
 from facefusion.media.video import probe_video
-
-from conftest import ARTIFACTS, ROOT, has_shared, shared_file
 from sample_media import make_clip
 
 gradio_client = pytest.importorskip("gradio_client")

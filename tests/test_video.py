@@ -6,19 +6,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np
 import pytest
 
+from conftest import ROOT, shared_file
 from facefusion.errors import InvalidInputError, StoppedError
 from facefusion.media.video import available_encoders, probe_video
 from facefusion.options import Options
 from facefusion.pipeline import Job, Progress, RunResult, run, run_to_end
-
-from conftest import ROOT, shared_file
 from sample_media import grace_hopper, make_clip
 
 OPTIONS = Options(face_selector_mode="many", output_watermark=False)

@@ -8,11 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import shared_file
 from facefusion.media.image import read_image
 from facefusion.safety import watermark
 from facefusion.safety.watermark import VideoMarker, Watermarker, decode_half, encode_half, reading_of
-
-from conftest import shared_file
 from test_cli import run_cli
 
 FIXED_IDS = (0x5A5A5, 0x0BEEF)
@@ -173,11 +172,10 @@ def test_without_the_watermark_option_nothing_is_hidden(tmp_path, generated):
 def test_an_output_video_is_marked_and_survives_a_re_encode(marker, tmp_path):
     """The run's own mark, read by `inspect` as written and after an H.264 re-encode at CRF 28, on a clip
     that moves much faster than most footage. The id is given, as a service may give its own."""
-    from sample_media import grace_hopper, make_clip
-
     from facefusion.options import Options
     from facefusion.pipeline import Job, run_to_end
     from facefusion.safety.inspect import inspect_file
+    from sample_media import grace_hopper, make_clip
 
     clip = make_clip(tmp_path / "clip.mp4", frames=60)
     output = tmp_path / "out.mp4"

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,8 +12,16 @@ from ..inference.runtime import SessionPool, execution_settings
 from ..timing import Stopwatch, timed
 from ..types import Embedding, Face, FrameBGR, Points
 from .detect import DUPLICATE_OVERLAP, Detection, FaceDetector, OrientationCheck, detect_turned, overlap_of_smaller
-from .landmarks import (EyeCheck, FaceLandmarker, FollowedMesh, box_overlap, eye_openings, mesh_box, roll_of_points,
-                        upright_crop)
+from .landmarks import (
+    EyeCheck,
+    FaceLandmarker,
+    FollowedMesh,
+    box_overlap,
+    eye_openings,
+    mesh_box,
+    roll_of_points,
+    upright_crop,
+)
 from .memo import Memo, frame_digest
 from .models import Detector, DetectorChoice, MergedDetector, RecogniserChoice, choose_detector, choose_recogniser
 from .recognise import ArcFaceRecogniser, FaceRecogniser
@@ -91,14 +100,14 @@ ANALYSER_OPTIONS = ("face_detector_score", "face_detector_min_size", "face_detec
 """Every option analyser_for reads: two option sets equal on these give the same analyser."""
 
 
-def analyser_key(options: "Options") -> tuple[object, ...]:
+def analyser_key(options: Options) -> tuple[object, ...]:
     """What an analyser made for ``options`` depends on, as a cache key (lists as tuples)."""
     return tuple(tuple(value) if isinstance(value, list) else value
                  for value in (getattr(options, name) for name in ANALYSER_OPTIONS))
 
 
-def analyser_for(options: "Options", stopwatch: Stopwatch | None = None,
-                 pool: SessionPool | None = None, memo_frames: int = 0) -> "FaceAnalyser":
+def analyser_for(options: Options, stopwatch: Stopwatch | None = None,
+                 pool: SessionPool | None = None, memo_frames: int = 0) -> FaceAnalyser:
     """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
     return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
                         choose_detector(options.face_detector_model, options.face_detector_size),

@@ -16,8 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .mediapipe_loader import mediapipe
 from ..types import BoundingBox, FrameBGR, Points
+from .mediapipe_loader import mediapipe
 
 TILE_PER_MIN_FACE = 18
 """Tile side = this x the smallest wanted face (px): 40 px faces -> 720 px tiles."""

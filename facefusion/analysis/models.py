@@ -9,7 +9,6 @@ from typing import Protocol
 from ..types import FrameBGR
 from .detect import Detection, merge_detections
 
-
 EMBEDDED_DETECTOR = "mediapipe BlazeFace (embedded)"
 
 

@@ -1,7 +1,7 @@
 """Ordering and choosing target faces."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..analysis.topology import (
+    CHIN,
+    FACE_OVAL,
+    FOREHEAD,
+    IMAGE_LEFT_BROW,
+    IMAGE_LEFT_EYE,
+    IMAGE_RIGHT_BROW,
+    IMAGE_RIGHT_EYE,
+    NOSE,
+    OUTER_LIPS,
+)
 from ..types import Mask, Points
-from ..analysis.topology import (FACE_OVAL, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
-                       NOSE, OUTER_LIPS, CHIN, FOREHEAD)
 
 
 def region_polygon(mesh: Points, region: str) -> np.ndarray:

@@ -13,16 +13,27 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..analysis.pose import similarity_align
+from ..analysis.topology import (
+    CHIN,
+    FOREHEAD,
+    IMAGE_LEFT_BROW,
+    IMAGE_LEFT_EYE,
+    IMAGE_RIGHT_BROW,
+    IMAGE_RIGHT_EYE,
+    INNER_LIPS,
+    NOSE_TIP,
+    OUTER_LIPS,
+    mesh_topology,
+    opening_ratio,
+)
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, poisson_blend
-from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .glasses import frame_mask
-from .occlusion import skin_likeness
-from ..analysis.pose import similarity_align
-from ..analysis.topology import (CHIN, FOREHEAD, IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE,
-                                 INNER_LIPS, NOSE_TIP, OUTER_LIPS, mesh_topology, opening_ratio)
 from .grid import WorkGrid, aligned_span, grid_factor
+from .mask import apply_padding, feather, polygon_mask, region_polygon
+from .occlusion import skin_likeness
 from .warp import rasterise, sampling_maps, triangle_affines, warp_image
 
 ROI_MARGIN = 0.2

@@ -16,9 +16,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import InvalidInputError, StudioError
 from .catalogue import ModelEntry, find
@@ -153,8 +153,7 @@ def _fetch(url: str, part: Path, timeout: float, retries: int, progress: Progres
             if error.code == 416 and have:  # asked past the end: the file is already whole
                 return
             raise
-        except (ConnectionError, TimeoutError, socket.timeout, urllib.error.URLError, OSError,
-                http.client.HTTPException) as error:  # HTTPException: e.g. IncompleteRead on a cut
+        except (ConnectionError, TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as error:  # HTTPException: e.g. IncompleteRead on a cut
             if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, (TimeoutError, socket.timeout,
                                                                                            ConnectionError)):
                 raise  # refused, no route, unknown host: no use retrying this address

@@ -58,7 +58,7 @@ class ExecutionSettings:
     """Most rows (faces, tiles) one model run may take when the model has a free batch dimension."""
 
 
-def execution_settings(options: "Options") -> ExecutionSettings:
+def execution_settings(options: Options) -> ExecutionSettings:
     """The runtime settings the options ask for. TensorRT builds an engine per model and GPU, which takes
     minutes: the engines are kept in the models folder's ``tensorrt-cache`` so it happens once."""
     from .download import models_dir

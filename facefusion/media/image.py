@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidInputError, storage_error
-from .files import IMAGE_EXTENSIONS, check_name_length, check_writable_folder, existing_file, is_image_path, same_file
 from ..permissions import default_file_mode
 from ..types import FrameBGR
+from .files import IMAGE_EXTENSIONS, check_name_length, check_writable_folder, existing_file, is_image_path, same_file
 
 WRITE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAX_PIXELS = 100_000_000

@@ -9,18 +9,19 @@ from __future__ import annotations
 import ctypes
 import heapq
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, cast
+from typing import cast
 
 import av
 import cv2
 import numpy as np
 
-from .files import existing_file
 from ..errors import STORAGE_ERRNOS, InvalidInputError, storage_error
 from ..types import FrameBGR
+from .files import existing_file
 
 OUTPUT_VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
 CONTAINER_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}

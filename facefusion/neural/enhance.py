@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..analysis.align import box_mask, paste_back, warp_face
 from ..errors import StoppedError
 from ..inference.batching import BatchedSession, stoppable
 from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR
-from ..analysis.align import box_mask, paste_back, warp_face
 from .masks import OcclusionMasker
 
 

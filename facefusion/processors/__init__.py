@@ -12,7 +12,6 @@ from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
 
 
-
 class ProcessorClass(Protocol):
     """A processor's class: what it needs is known before it is made (a front end checks the inputs first)."""
 

@@ -1,11 +1,11 @@
 """The contract every processor follows: frame in, frame out, no files, no front end."""
 from __future__ import annotations
 
-import threading
-
 import dataclasses
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from ..assign import Assignment
 from ..timing import Stopwatch
@@ -36,7 +36,7 @@ class FrameContext:
     stop: threading.Event | None = None
     """The run's stop flag: long per-frame work (tiles) looks at it between its steps."""
 
-    def fitted_to(self, frame: FrameBGR) -> "FrameContext":
+    def fitted_to(self, frame: FrameBGR) -> FrameContext:
         """This context with its faces placed in ``frame`` (scaled when ``frame`` is larger or smaller
         than the analysed frame)."""
         if self.detected is None:

@@ -5,9 +5,9 @@ import time
 
 import numpy as np
 
-from ..neural.enhance import FaceEnhancerModel, FrameEnhancerModel
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool
+from ..neural.enhance import FaceEnhancerModel, FrameEnhancerModel
 from ..options import Options
 from ..types import FrameBGR
 from .base import FrameContext

@@ -4,8 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..classical.mask import apply_padding, region_polygon
 from ..analysis.topology import mesh_topology
+from ..classical.mask import apply_padding, region_polygon
 from ..options import Options, expand_padding
 from ..types import FrameBGR
 from .base import FrameContext

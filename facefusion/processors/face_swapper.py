@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..neural.swap import ArcFace, EmbeddingSwapper
 from ..classical.glasses import without_glasses
 from ..classical.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import is_present, models_dir, require
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool, execution_settings
+from ..neural.swap import ArcFace, EmbeddingSwapper
 from ..options import Options, expand_padding
 from ..sources import best_source_face
 from ..types import FrameBGR, SourceFace

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..neural.masks import OcclusionMasker, RegionMasker
 from ..inference.catalogue import BISENET, XSEG
 from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool
+from ..neural.masks import OcclusionMasker, RegionMasker
 from ..options import Options
 
 

@@ -15,8 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInputError
-from ..media.files import existing_file
-from ..media.files import is_image_path
+from ..media.files import existing_file, is_image_path
 from ..media.image import read_image
 from ..media.video import probe_video, read_frames
 from ..types import FrameBGR

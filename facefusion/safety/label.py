@@ -8,6 +8,7 @@ box is drawn once and blended into each frame (about a millisecond at 720p).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 

@@ -17,24 +17,33 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 
-from .. import __version__
 from ..errors import InvalidInputError, RefusedError, StudioError, without_server_paths
+from ..media.image import output_suffix
 from ..options import Options, option_specs
 from ..parts import SEGMENT_FRAMES
 from ..pipeline import run
 from ..safety.consent import require_consent
 from ..safety.policy import SafetyPolicy
-from ..media.image import output_suffix
+from ..version import __version__
 from ..workers.local import LocalWorkers
-from .admission import (OPERATOR_OPTIONS, JobLimits, Refusal, check_media, check_options, fingerprint,
-                        is_disk_full, parse_options)
+from .admission import (
+    OPERATOR_OPTIONS,
+    JobLimits,
+    Refusal,
+    check_media,
+    check_options,
+    fingerprint,
+    is_disk_full,
+    parse_options,
+)
 from .callbacks import RETRY_AFTER, resolve
 from .gate import UNAUTHORISED, UploadGate
 from .keys import Caller, caller_of

@@ -126,7 +126,7 @@ def post(url: str, body: bytes, headers: dict[str, str], allowed_hosts: frozense
             return _status(connection, deadline)
     except CallbackFailed:
         raise
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise CallbackFailed("no answer in time") from None
     except (OSError, ssl.SSLError):
         raise CallbackFailed("no answer") from None

@@ -9,7 +9,7 @@ body streams in it counts the bytes (a chunked upload declares no length) and st
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ..ui.asgi import ASGIApp, Receive, Scope, Send, client_address, counted, header, refuse
 from .keys import Caller, caller_of

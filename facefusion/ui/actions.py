@@ -10,31 +10,31 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import cv2
 import gradio as gr
 import numpy as np
 
-from ..engine import Studio
-from ..errors import InvalidInputError, StoppedError, StudioError, storage_error
 from ..analysis.analyse import FaceAnalyser, analyser_for, analyser_key
 from ..analysis.memo import Memo
-from ..types import FrameBGR
 from ..analysis.recognise import embedding_distance
 from ..analysis.select import sort_faces
-from ..errors import without_server_paths
-from .uploads import UploadKeeper
+from ..engine import Studio
+from ..errors import InvalidInputError, StoppedError, StudioError, storage_error, without_server_paths
 from ..media.files import is_image_path, is_video_path, unsupported_target
 from ..media.image import fit_within, output_suffix, read_image, write_image
 from ..media.video import probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.label import label_painter
-from ..safety.watermark import Watermarker, new_output_id
 from ..safety.policy import SafetyPolicy
+from ..safety.watermark import Watermarker, new_output_id
+from ..types import FrameBGR
+from .uploads import UploadKeeper
 
 logger = logging.getLogger("facefusion")
 
@@ -255,7 +255,7 @@ def face_thumbnail(frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(crop, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), interpolation=cv2.INTER_AREA)[:, :, ::-1])
 
 
-def source_thumbnails(engine: "Engine", paths: list[str]) -> list[tuple[np.ndarray, str]]:
+def source_thumbnails(engine: Engine, paths: list[str]) -> list[tuple[np.ndarray, str]]:
     """Each source photo's face (the largest), whole, as a captioned thumbnail; a photo without a face
     says so in its caption."""
     with engine.analysing(Options()) as analyser:

@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -112,7 +113,7 @@ async def _drain(receive: Receive) -> None:
             return
         try:
             message = await asyncio.wait_for(receive(), left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         drained += len(message.get("body", b""))
         if message["type"] != "http.request" or not message.get("more_body"):

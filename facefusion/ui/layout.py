@@ -1,7 +1,8 @@
 """The page: one column of inputs and options, one of preview and results. Events after layout."""
 
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import gradio as gr
 

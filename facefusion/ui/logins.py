@@ -5,8 +5,9 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .asgi import ASGIApp, Receive, Scope, Send, answer, client_address, posted_path
 

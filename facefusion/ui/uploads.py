@@ -9,8 +9,8 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .asgi import ASGIApp, Receive, Scope, Send, client_address, counted, header, posted_path, refuse
 

@@ -20,24 +20,25 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..durable import write_atomically
 from ..engine import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError
+from ..ledger import SegmentLedger
 from ..media.files import is_image_path
 from ..media.opencv_threads import single_threaded_opencv
 from ..options import Options
-from ..ledger import SegmentLedger
 from ..parts import WorkFolder
 from ..pipeline import run_to_end, signed_and_audited, studio_for
 from ..run_types import Job, Progress, RunResult
+from ..safety.policy import SafetyPolicy
 from ..video_job import SegmentDone, render_segment, run_report
 from ..video_plan import VideoPlan, engine_description, fingerprint, plan_video, video_layout
-from ..safety.policy import SafetyPolicy
-from .studios import StudioCache
 from .staging import InputCache, StagedFile, StagedInputs, folder_stamp, stage_file, stage_folder
+from .studios import StudioCache
 
 logger = logging.getLogger("facefusion")
 

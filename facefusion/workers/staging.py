@@ -15,12 +15,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..inference.download import sha256_of
 from ..durable import write_atomically
+from ..inference.download import sha256_of
 from ..run_types import Job
 from ..safety.protected import protected_photos
 
