@@ -38,7 +38,7 @@ def test_two_workers_never_claim_the_same_job(store):
     lock = threading.Lock()
 
     def worker() -> None:
-        while (job := store.claim()) is not None:
+        while (job := store.leases.claim()) is not None:
             with lock:
                 claimed.append(job.id)
 
@@ -48,7 +48,7 @@ def test_two_workers_never_claim_the_same_job(store):
     for thread in threads:
         thread.join()
     assert len(claimed) == 40 and len(set(claimed)) == 40
-    assert store.claim() is None and store.count_waiting("alice") == 40  # all running now
+    assert store.leases.claim() is None and store.count_waiting("alice") == 40  # all running now
 
 
 def test_idempotency_restart_cancel_and_callbacks(store):
@@ -57,13 +57,13 @@ def test_idempotency_restart_cancel_and_callbacks(store):
     other, other_new = store.create("bob", {"a": 3}, idempotency_key="k1")
     assert new and not second_new and again.id == first.id and again.request == {"a": 1}
     assert other_new and other.id != first.id
-    running = store.claim()
+    running = store.leases.claim()
     assert running is not None and running.id == first.id and running.status == "running"
     assert running.worker == store.worker_id
-    store.requeue(first.id)  # a stopping server gives its job back
+    store.leases.requeue(first.id)  # a stopping server gives its job back
     assert store.get(first.id).status == "queued" and store.get(first.id).worker is None
     assert store.cancel(other.id).status == "cancelled"
-    assert store.claim().id == first.id
+    assert store.leases.claim().id == first.id
     store.set_progress(first.id, {"frames": 3, "total": 9})
     store.add_callback_attempt(first.id, {"attempt": 1, "status": 500})
     store.add_callback_attempt(first.id, {"attempt": 2, "status": 204})
@@ -103,29 +103,29 @@ def test_each_server_keeps_its_own_jobs_until_its_lease_runs_out(location):
     try:
         early, _ = first_server.create("alice", {"n": 1})
         late, _ = first_server.create("alice", {"n": 2})
-        assert first_server.claim().id == early.id and second_server.claim().id == late.id
-        second_server.requeue(late.id)  # the second server restarts ...
-        second_server.requeue(early.id)  # ... and cannot give back what the first runs
-        assert second_server.requeue_expired() == 0
+        assert first_server.leases.claim().id == early.id and second_server.leases.claim().id == late.id
+        second_server.leases.requeue(late.id)  # the second server restarts ...
+        second_server.leases.requeue(early.id)  # ... and cannot give back what the first runs
+        assert second_server.leases.requeue_expired() == 0
         assert second_server.get(early.id).status == "running" and second_server.get(late.id).status == "queued"
         assert second_server.get(early.id).worker == first_server.worker_id
 
         second_server.cancel(early.id)  # DELETE arrived at the other process
         assert second_server.get(early.id).status == "running"  # until its own server stops it
-        held, cancelled = first_server.renew()
+        held, cancelled = first_server.leases.renew()
         assert held == {early.id} and cancelled == {early.id}
         assert not second_server.finish(early.id, "done", result={"frames": 1})
 
         time.sleep(0.8)
-        first_server.renew()  # renewed in time: still its own
+        first_server.leases.renew()  # renewed in time: still its own
         time.sleep(0.8)
-        assert second_server.requeue_expired() == 0
+        assert second_server.leases.requeue_expired() == 0
         time.sleep(1.6)  # the first server died: no renewal for longer than the lease
-        assert second_server.requeue_expired() == 1
-        taken = second_server.claim()
+        assert second_server.leases.requeue_expired() == 1
+        taken = second_server.leases.claim()
         assert taken.id == early.id and taken.worker == second_server.worker_id
         assert taken.cancel_requested  # the cancel is not lost with its server: the next one ends the job
-        assert first_server.renew() == (set(), set())  # the first one learns that it lost the job
+        assert first_server.leases.renew() == (set(), set())  # the first one learns that it lost the job
         assert not first_server.finish(early.id, "done")  # and its late outcome does not count
         assert second_server.finish(early.id, "cancelled", error="cancelled by the caller")
         assert second_server.get(early.id).status == "cancelled"
@@ -148,8 +148,8 @@ def test_a_store_made_before_leases_gets_their_columns(tmp_path):
     store = JobStore(path)
     try:
         assert store.get("old").worker is None
-        assert store.requeue_expired() == 1  # left running by a server of the earlier version
-        assert store.claim().id == "old"
+        assert store.leases.requeue_expired() == 1  # left running by a server of the earlier version
+        assert store.leases.claim().id == "old"
     finally:
         store.close()
 

@@ -243,7 +243,7 @@ class FaceAnalyser:
                 mesh = followed.mesh
             else:
                 mesh = self._fitted_mesh(frame, detection)
-                if self._not_a_face(frame, detection, mesh):
+                if not_a_face(self.orientation, frame, detection, mesh):
                     return None
         if detection.landmarks_5 is not None:
             # A neural detector's own five points are what the neural models were aligned with in
@@ -275,49 +275,10 @@ class FaceAnalyser:
     def _fitted_mesh(self, frame: FrameBGR, detection: Detection) -> Points | None:
         """The mesh of ``detection`` fitted from scratch, the right way up."""
         mesh = self.landmarker.mesh(frame, detection.bbox, detection_roll(detection))
-        if mesh is not None and self._upside_down(frame, mesh):
+        if mesh is not None and upside_down(self.orientation, frame, mesh):
             turned_mesh = self.landmarker.mesh(frame, detection.bbox, roll_of_points(five_points_from_mesh(mesh)) + 180)
             mesh = turned_mesh if turned_mesh is not None else mesh
         return mesh
-
-    def _not_a_face(self, frame: FrameBGR, detection: Detection, mesh: Points | None) -> bool:
-        """Whether a weakly scored BlazeFace box is a patch of background (a blurred room behind a
-        close-up scored 0.50-0.65 frame after frame; with a mesh fitted to it, it was swapped, without
-        one it was reported as a face that could not be swapped). On such a patch the mesh's eyes and
-        nose land away from the detector's own, and the face check does not see an upright face; a real
-        face, however weak its score, passes at least one of the two."""
-        if detection.score >= DOUBTFUL_SCORE or detection.keypoints is None:
-            return False
-        mesh_points = five_points_from_mesh(mesh) if mesh is not None else None
-        if mesh_points is not None:
-            size = max(float(detection.bbox[2] - detection.bbox[0]), 1.0)
-            disagreement = float(np.linalg.norm(detection.keypoints[:3] - mesh_points[:3], axis=1).mean())
-            if disagreement / size <= KEYPOINT_AGREEMENT:
-                return False
-        # The detector's own box (the mesh's box follows the mesh wherever it was pushed and can frame
-        # something face-like), turned upright by the detector's roll, the other way up (BlazeFace places
-        # an upside-down face's points as if it were upright) or by the mesh's roll.
-        rolls = [detection_roll(detection), detection_roll(detection) + 180]
-        if mesh_points is not None:
-            rolls.append(roll_of_points(mesh_points))
-        for roll in rolls:
-            crop = upright_crop(frame, detection.bbox, roll, DOUBTFUL_CROP_SCALE, ORIENTATION_CROP_SIZE)
-            if self.orientation.upright_score(crop) >= DOUBTFUL_UPRIGHT:
-                return False
-        return True
-
-    def _upside_down(self, frame: FrameBGR, mesh: Points) -> bool:
-        """Whether the mesh was fitted the wrong way up. BlazeFace takes an upside-down face for an
-        upright one (its points are then placed as if upright) and the mesh follows it; the detector
-        itself scores the face clearly higher the right way up (short-range model, 48 faces of the
-        development photos upright and upside down: by 0.10 or more, every time), so the face's crop is
-        scored as the mesh has it and turned over."""
-        roll = roll_of_points(five_points_from_mesh(mesh))
-        scores = []
-        for angle in (roll, roll + 180):
-            crop = upright_crop(frame, mesh_box(mesh), angle, ORIENTATION_CROP_SCALE, ORIENTATION_CROP_SIZE)
-            scores.append(self.orientation.upright_score(crop))
-        return scores[1] > scores[0] + ORIENTATION_MARGIN
 
     def embed(self, frame: FrameBGR, face: Face) -> Face:
         """The same face with its identity descriptor filled in."""
@@ -340,3 +301,43 @@ class FaceAnalyser:
             model = self.__dict__.pop(name, None)
             if model is not None and hasattr(model, "close"):
                 model.close()
+
+
+def not_a_face(orientation: OrientationCheck, frame: FrameBGR, detection: Detection, mesh: Points | None) -> bool:
+    """Whether a weakly scored BlazeFace box is a patch of background (a blurred room behind a
+    close-up scored 0.50-0.65 frame after frame; with a mesh fitted to it, it was swapped, without
+    one it was reported as a face that could not be swapped). On such a patch the mesh's eyes and
+    nose land away from the detector's own, and the face check does not see an upright face; a real
+    face, however weak its score, passes at least one of the two."""
+    if detection.score >= DOUBTFUL_SCORE or detection.keypoints is None:
+        return False
+    mesh_points = five_points_from_mesh(mesh) if mesh is not None else None
+    if mesh_points is not None:
+        size = max(float(detection.bbox[2] - detection.bbox[0]), 1.0)
+        disagreement = float(np.linalg.norm(detection.keypoints[:3] - mesh_points[:3], axis=1).mean())
+        if disagreement / size <= KEYPOINT_AGREEMENT:
+            return False
+    # The detector's own box (the mesh's box follows the mesh wherever it was pushed and can frame
+    # something face-like), turned upright by the detector's roll, the other way up (BlazeFace places
+    # an upside-down face's points as if it were upright) or by the mesh's roll.
+    rolls = [detection_roll(detection), detection_roll(detection) + 180]
+    if mesh_points is not None:
+        rolls.append(roll_of_points(mesh_points))
+    for roll in rolls:
+        crop = upright_crop(frame, detection.bbox, roll, DOUBTFUL_CROP_SCALE, ORIENTATION_CROP_SIZE)
+        if orientation.upright_score(crop) >= DOUBTFUL_UPRIGHT:
+            return False
+    return True
+
+def upside_down(orientation: OrientationCheck, frame: FrameBGR, mesh: Points) -> bool:
+    """Whether the mesh was fitted the wrong way up. BlazeFace takes an upside-down face for an
+    upright one (its points are then placed as if upright) and the mesh follows it; the detector
+    itself scores the face clearly higher the right way up (short-range model, 48 faces of the
+    development photos upright and upside down: by 0.10 or more, every time), so the face's crop is
+    scored as the mesh has it and turned over."""
+    roll = roll_of_points(five_points_from_mesh(mesh))
+    scores = []
+    for angle in (roll, roll + 180):
+        crop = upright_crop(frame, mesh_box(mesh), angle, ORIENTATION_CROP_SCALE, ORIENTATION_CROP_SIZE)
+        scores.append(orientation.upright_score(crop))
+    return scores[1] > scores[0] + ORIENTATION_MARGIN

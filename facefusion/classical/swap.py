@@ -104,6 +104,51 @@ def features_mask(points: Points, shape: tuple[int, int], lips: bool = True) -> 
     return cv2.dilate(mask, np.ones((5, 5), np.uint8))
 
 
+@dataclass(frozen=True)
+class _Warp:
+    """The source warped onto the target's mesh on the working grid, and where that grid sits in the frame."""
+
+    x1: int
+    y1: int
+    scene: FrameBGR
+    """The frame's region the face is drawn in (a view: drawing there changes the frame)."""
+    grid: WorkGrid
+    points: Points
+    labels: np.ndarray
+    maps: np.ndarray
+    covered: np.ndarray
+    scene_work: FrameBGR
+    warped: FrameBGR
+
+
+def _warp(frame: FrameBGR, target_mesh: Points, source: SourceFace, settings: SwapSettings, face_size: float
+          ) -> _Warp | None:
+    """The warp stage of ``swap_face``; None when the face's region is too small to draw in."""
+    assert source.face.mesh is not None
+    topology = mesh_topology()
+    destination = morphed_points(target_mesh, source.face.mesh, settings.morph)
+    factor = grid_factor(face_size)
+    x1, y1, x2, y2 = working_region(destination, face_size, frame.shape)
+    x1, x2 = aligned_span(x1, x2, frame.shape[1], factor)
+    y1, y2 = aligned_span(y1, y2, frame.shape[0], factor)
+    if x2 - x1 < 8 * factor or y2 - y1 < 8 * factor:
+        return None
+    scene = frame[y1:y2, x1:x2]
+    local = destination - np.array([x1, y1], np.float32)
+    grid = WorkGrid((y2 - y1, x2 - x1), factor)
+    work_points = grid.points(local)
+    labels = rasterise(work_points, topology.triangles, grid.shape)
+    maps = cv2.merge(sampling_maps(labels, triangle_affines(work_points, source.face.mesh, topology.triangles)))
+    # Interpolated coordinates are unreliable in the working pixel along the mesh's edge.
+    covered = (labels > 0).astype(np.uint8)
+    if not grid.is_full:
+        covered = cv2.erode(covered, np.ones((3, 3), np.uint8))
+    scene_work = grid.down(scene)
+    warped_work = warp_image(source.image, maps)
+    cv2.copyTo(scene_work, 1 - covered, warped_work)
+    return _Warp(x1, y1, scene, grid, work_points, labels, maps, covered, scene_work, warped_work)
+
+
 def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapSettings,
               stopwatch: Stopwatch | None = None) -> FrameBGR:
     """Swap ``source`` onto ``target`` in ``frame``, in place, and return the frame.
@@ -116,31 +161,14 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
     not fit it) is left as it is."""
     if target.mesh is None or source.face.mesh is None:
         return frame
-    topology = mesh_topology()
     face_size = target.size
     with timed(stopwatch, "warp"):
-        destination = morphed_points(target.mesh, source.face.mesh, settings.morph)
-        factor = grid_factor(face_size)
-        x1, y1, x2, y2 = working_region(destination, face_size, frame.shape)
-        x1, x2 = aligned_span(x1, x2, frame.shape[1], factor)
-        y1, y2 = aligned_span(y1, y2, frame.shape[0], factor)
-        if x2 - x1 < 8 * factor or y2 - y1 < 8 * factor:
+        warp = _warp(frame, target.mesh, source, settings, face_size)
+        if warp is None:
             return frame
-        scene = frame[y1:y2, x1:x2]
-        local = destination - np.array([x1, y1], np.float32)
-        grid = WorkGrid((y2 - y1, x2 - x1), factor)
-        work_points = grid.points(local)
-        work_size = face_size * grid.scale
-        labels = rasterise(work_points, topology.triangles, grid.shape)
-        maps = cv2.merge(sampling_maps(labels, triangle_affines(work_points, source.face.mesh, topology.triangles)))
-        # Interpolated coordinates are unreliable in the working pixel along the mesh's edge.
-        covered = (labels > 0).astype(np.uint8)
-        if not grid.is_full:
-            covered = cv2.erode(covered, np.ones((3, 3), np.uint8))
-        scene_work = grid.down(scene)
-        warped_work = warp_image(source.image, maps)
-        cv2.copyTo(scene_work, 1 - covered, warped_work)
-
+    x1, y1, scene, grid, work_points, labels, maps = (warp.x1, warp.y1, warp.scene, warp.grid, warp.points,
+                                                      warp.labels, warp.maps)
+    work_size, covered, scene_work, warped_work = face_size * grid.scale, warp.covered, warp.scene_work, warp.warped
     with timed(stopwatch, "colour"):
         mask_work, hard_work = swap_mask(work_points, grid.shape, work_size, settings)
         # Skin tests and colour statistics all read LAB: each image is converted once.

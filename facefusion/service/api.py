@@ -49,7 +49,7 @@ from .gate import UNAUTHORISED, UploadGate
 from .keys import Caller, caller_of
 from .outbox import CallbackSender
 from .retention import Retention, Sweeper, purge
-from .storage import LocalStorage, S3Storage
+from .storage import LocalStorage, S3Storage, Storage
 from .store import LEASE_SECONDS, STATUSES, IdempotencyConflict, JobRecord, JobStore, QueueFull, new_job_id
 
 logger = logging.getLogger("facefusion")
@@ -249,7 +249,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
                 _accept_inputs, config, store, storage, job_id, owner, inputs, values, callback_url)
             job_request = {"target": str(paths[0]), "sources": [str(path) for path in paths[1:]], "options": values,
                            "callback_url": callback_url,
-                           "output": str(storage.output_path(job_id, output_suffix(str(paths[0]))))}
+                           "output": str(storage.folders.output_path(job_id, output_suffix(str(paths[0]))))}
             if kept:
                 job_request["input_objects"] = kept
             job, new = store.create(owner, job_request, idempotency_key, job_id=job_id,
@@ -269,7 +269,7 @@ def create_service(config: ServiceConfig) -> FastAPI:
     return app
 
 
-def _add_job_routes(app: FastAPI, store: JobStore, storage: LocalStorage, workers: LocalWorkers,
+def _add_job_routes(app: FastAPI, store: JobStore, storage: Storage, workers: LocalWorkers,
                     caller: Callable[[str | None], str], own_job: Callable[[str, str], JobRecord],
                     describe: Callable[[JobRecord], dict[str, Any]],
                     result_url: Callable[[JobRecord], str | None]) -> None:
@@ -372,7 +372,7 @@ def _checked_request(config: ServiceConfig, consent: bool, options: str | None, 
     return values
 
 
-def _accept_inputs(config: ServiceConfig, store: JobStore, storage: LocalStorage, job_id: str, owner: str,
+def _accept_inputs(config: ServiceConfig, store: JobStore, storage: Storage, job_id: str, owner: str,
                    inputs: list[UploadFile | str], values: dict[str, Any], callback_url: str | None
                    ) -> tuple[list[Path], list[str], str]:
     """The job's inputs saved and checked: (their paths, target first; their object keys where the storage
@@ -384,7 +384,7 @@ def _accept_inputs(config: ServiceConfig, store: JobStore, storage: LocalStorage
     return paths, storage.keep_inputs(job_id, paths, objects), asked
 
 
-def _forget(storage: LocalStorage, job_id: str) -> None:
+def _forget(storage: Storage, job_id: str) -> None:
     """A refused or repeated request leaves nothing behind (a failure here is left to the sweeper)."""
     try:
         storage.remove(job_id)
@@ -392,7 +392,7 @@ def _forget(storage: LocalStorage, job_id: str) -> None:
         logger.exception("removing the files of refused request %s failed", job_id)
 
 
-def _save_inputs(storage: LocalStorage, store: JobStore, own_area: str, job_id: str, owner: str,
+def _save_inputs(storage: Storage, store: JobStore, own_area: str, job_id: str, owner: str,
                  inputs: list[UploadFile | str], limit: int) -> tuple[list[Path], list[str | None]]:
     """The job's inputs in its folder, target first: uploads or objects of the storage named by URL, all
     counted against ``limit``; with each, the object it came from (None for an upload)."""
@@ -406,11 +406,11 @@ def _save_inputs(storage: LocalStorage, store: JobStore, own_area: str, job_id: 
             total += storage.object_size(key)
             if total > limit:
                 raise HTTPException(413, f"the inputs are larger than your limit of {limit} bytes")
-            path = storage.input_path(job_id, index, given.rsplit("/", 1)[-1])
+            path = storage.folders.input_path(job_id, index, given.rsplit("/", 1)[-1])
             written.append(storage.fetch(given, path))
             objects.append(key)
             continue
-        path = storage.input_path(job_id, index, given.filename or ("target" if index == 0 else "source"))
+        path = storage.folders.input_path(job_id, index, given.filename or ("target" if index == 0 else "source"))
         with open(path, "wb") as handle:
             while block := given.file.read(1 << 20):
                 total += len(block)
@@ -422,7 +422,7 @@ def _save_inputs(storage: LocalStorage, store: JobStore, own_area: str, job_id: 
     return written, objects
 
 
-def _check_object_owner(storage: LocalStorage, store: JobStore, own_area: str, owner: str, url: str,
+def _check_object_owner(storage: Storage, store: JobStore, own_area: str, owner: str, url: str,
                         key: str) -> None:
     """A caller may name its own objects only: those under its area of the bucket, and the inputs and results
     of its own jobs."""
@@ -435,7 +435,7 @@ def _check_object_owner(storage: LocalStorage, store: JobStore, own_area: str, o
                              "the inputs and results of your own jobs")
 
 
-def storage_for(config: ServiceConfig) -> LocalStorage:
+def storage_for(config: ServiceConfig) -> Storage:
     if config.storage.startswith("s3://"):
         return S3Storage(config.storage, config.data / "work", config.s3_endpoint, config.s3_url_expiry)
     return LocalStorage(Path(config.storage))

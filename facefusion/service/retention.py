@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from .storage import LocalStorage
+from .storage import Storage
 from .store import JobStore
 
 logger = logging.getLogger("facefusion")
@@ -29,7 +29,7 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
-def purge(store: JobStore, storage: LocalStorage, job_id: str) -> None:
+def purge(store: JobStore, storage: Storage, job_id: str) -> None:
     """Delete one finished job's files and note when."""
     storage.purge(job_id)
     store.mark_purged(job_id)
@@ -38,7 +38,7 @@ def purge(store: JobStore, storage: LocalStorage, job_id: str) -> None:
 class Retention:
     """Deletes the files of jobs that ended more than ``keep_seconds`` ago, looking every little while."""
 
-    def __init__(self, store: JobStore, storage: LocalStorage, keep_seconds: float) -> None:
+    def __init__(self, store: JobStore, storage: Storage, keep_seconds: float) -> None:
         self.store, self.storage, self.keep_seconds = store, storage, keep_seconds
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="job-retention", daemon=True)
@@ -88,7 +88,7 @@ class Sweeper:
     while anything in it changed in the last ``quiet_seconds`` (another server may be receiving it). Runs at
     start and every SWEEP_EVERY seconds."""
 
-    def __init__(self, store: JobStore, storage: LocalStorage, quiet_seconds: float) -> None:
+    def __init__(self, store: JobStore, storage: Storage, quiet_seconds: float) -> None:
         self.store, self.storage, self.quiet_seconds = store, storage, quiet_seconds
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._work, name="job-sweeper", daemon=True)
@@ -102,7 +102,7 @@ class Sweeper:
         self._thread.join(10)
 
     def sweep(self) -> int:
-        folders = self.storage.job_folders()
+        folders = self.storage.folders.job_folders()
         known = self.store.job_ids([folder.name for folder in folders])
         cutoff = time.time() - self.quiet_seconds
         removed = 0

@@ -14,6 +14,7 @@ import re
 import shutil
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import InvalidInputError
 from ..parts import parts_folder
@@ -37,7 +38,9 @@ def safe_name(name: str, fallback: str) -> str:
     return cleaned or fallback
 
 
-class LocalStorage:
+class JobFolders:
+    """The job folders of this machine's local folder: ``ROOT/JOB/inputs/…`` and ``ROOT/JOB/output.EXT``."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
@@ -58,41 +61,90 @@ class LocalStorage:
     def remove(self, job_id: str) -> None:
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
-    def purge(self, job_id: str) -> None:
-        """Delete a finished job's files: its inputs and its result."""
-        shutil.rmtree(self.folder(job_id), ignore_errors=True)
-
-    def publish(self, job_id: str, output: Path) -> str | None:
-        """Make the finished result available; returns an object key (None: it stays in this folder)."""
-        return None
-
-    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
-        """Make an accepted job's inputs reachable from every server; returns their object keys (none here:
-        the folder itself is what the servers share)."""
-        return []
-
-    def localise(self, job_id: str, request: dict) -> dict:
-        """The job's request with its inputs and output in this machine's folder (as accepted, here)."""
-        return request
-
-    def release(self, job_id: str) -> None:
-        """A job ended: its local work files may go (here they are the stored result: they stay)."""
-
-    def keep_parts(self, job_id: str, folder: Path) -> None:
-        """Make a running video's finished segments reachable from every server (here: the folder is)."""
-
-    def url_of(self, key: str) -> str:
-        raise NotImplementedError("a local folder's results are served by the API itself")
-
     def job_folders(self) -> list[Path]:
-        """The job folders of this storage's local folder."""
         try:
             return [path for path in self.root.iterdir() if path.is_dir() and JOB_FOLDER.fullmatch(path.name)]
         except FileNotFoundError:
             return []
 
+
+class Storage(Protocol):
+    """Where the service keeps a job's files; ``LocalStorage`` and ``S3Storage`` each provide all of it."""
+
+    folders: JobFolders
+    """This machine's job folders, where a job's files are while it runs."""
+
+    def remove(self, job_id: str) -> None:
+        """A refused or repeated request: the files it brought go."""
+
+    def purge(self, job_id: str) -> None:
+        """Delete a finished job's files: its inputs and its result."""
+
+    def publish(self, job_id: str, output: Path) -> str | None:
+        """Make the finished result available; returns an object key (None: it stays in the job's folder)."""
+
+    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
+        """Make an accepted job's inputs reachable from every server; returns their object keys."""
+
+    def localise(self, job_id: str, request: dict) -> dict:
+        """The job's request with its inputs and output in this machine's folder."""
+
+    def release(self, job_id: str) -> None:
+        """A job ended: its local work files may go."""
+
+    def keep_parts(self, job_id: str, folder: Path) -> None:
+        """Make a running video's finished segments reachable from every server."""
+
+    def url_of(self, key: str) -> str:
+        """Where a caller downloads the object ``key``."""
+
     def job_of(self, key: str) -> str | None:
         """The job an object key belongs to (None: not a job's object)."""
+
+    def object_size(self, key: str) -> int:
+        """Bytes of an object, read before it is fetched."""
+
+    def fetch(self, url: str, destination: Path) -> Path:
+        """Download an object named by URL or key to ``destination``."""
+
+    def object_key(self, url: str) -> str:
+        """The key of an object named by URL or key (of this storage's bucket only)."""
+
+    def check(self) -> None:
+        """Reach the storage once at start-up: a wrong setting is said before any job."""
+
+
+class LocalStorage:
+    """Everything in one local folder: the API serves results itself; servers share only the folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.folders = JobFolders(root)
+
+    def remove(self, job_id: str) -> None:
+        self.folders.remove(job_id)
+
+    def purge(self, job_id: str) -> None:
+        self.folders.remove(job_id)
+
+    def publish(self, job_id: str, output: Path) -> str | None:
+        return None  # the result stays in the job's folder
+
+    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
+        return []  # the folder itself is what the servers share
+
+    def localise(self, job_id: str, request: dict) -> dict:
+        return request  # as accepted, here
+
+    def release(self, job_id: str) -> None:
+        """Here the job's files are its stored result: they stay."""
+
+    def keep_parts(self, job_id: str, folder: Path) -> None:
+        """The folder is shared already."""
+
+    def url_of(self, key: str) -> str:
+        raise NotImplementedError("a local folder's results are served by the API itself")
+
+    def job_of(self, key: str) -> str | None:
         return None
 
     def object_size(self, key: str) -> int:
@@ -108,23 +160,13 @@ class LocalStorage:
         """Nothing to reach: the folder exists."""
 
 
-class S3Storage(LocalStorage):
-    """Inputs and results in S3-compatible object storage; the work happens in a local folder.
+class S3Objects:
+    """One bucket (and key prefix) of S3-compatible object storage, as the service uses it."""
 
-    ``s3://BUCKET/PREFIX``: a job's result is uploaded to ``PREFIX/JOB/output.EXT`` and handed out as a
-    presigned GET URL that expires after ``expiry`` seconds (made anew at each request). Credentials come
-    the way boto3 finds them (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, a profile, a role).
-    """
-
-    def __init__(self, url: str, work: Path, endpoint: str | None = None, expiry: int = 86400,
-                 region: str | None = None) -> None:
+    def __init__(self, url: str, endpoint: str | None, expiry: int, region: str | None) -> None:
         import boto3
         from botocore.config import Config
 
-        super().__init__(work)
-        self._kept: dict[str, dict[str, tuple[int, int]]] = {}
-        """Per running job: the parts already uploaded, by name, with the size and time they had."""
-        self._lock = threading.Lock()
         self.bucket, self.prefix = parse_s3_url(url)
         self.expiry = expiry
         self.client = boto3.client("s3", endpoint_url=endpoint, region_name=region or "us-east-1",
@@ -134,119 +176,31 @@ class S3Storage(LocalStorage):
     def key(self, job_id: str, name: str) -> str:
         return "/".join(part for part in (self.prefix, job_id, name) if part)
 
-    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
-        """Upload the inputs that came as files (those given by URL are objects already); their keys."""
-        keys = []
-        for path, key in zip(paths, objects):
-            if key is None:
-                key = self.key(job_id, f"inputs/{path.name}")
-                self.client.upload_file(str(path), self.bucket, key)
-            keys.append(key)
-        return keys
+    def upload(self, path: Path, key: str) -> None:
+        self.client.upload_file(str(path), self.bucket, key)
 
-    def localise(self, job_id: str, request: dict) -> dict:
-        """Inputs the accepting process left on another machine are fetched from their objects; the output
-        goes to this process's work folder."""
-        keys = request.get("input_objects")
-        if not keys or Path(request["target"]).resolve().is_relative_to(self.root.resolve()):
-            return request  # accepted by a process working in this folder: everything is in place
-        logger.info("job %s was accepted by another server: its inputs are fetched from the storage", job_id)
-        paths = []
-        for accepted, key in zip([request["target"], *request["sources"]], keys):
-            path = self.folder(job_id) / "inputs" / Path(accepted).name
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_name(path.name + ".partial")
-                self.fetch(key, partial)
-                partial.replace(path)
-            paths.append(str(path))
-        output = self.output_path(job_id, Path(request["output"]).suffix)
-        self._fetch_parts(job_id, parts_folder(output))
-        return {**request, "target": paths[0], "sources": paths[1:], "output": str(output)}
+    def download(self, key: str, path: Path) -> None:
+        self.client.download_file(self.bucket, key, str(path))
 
-    def keep_parts(self, job_id: str, folder: Path) -> None:
-        """Upload the segments finished since the last call (a segment with its record, the record last), so
-        that a server taking the job over after this one died continues from them."""
-        if not folder.is_dir():
-            return
-        with self._lock:
-            kept = self._kept.setdefault(job_id, {})
-        records = sorted(folder.glob("segment_*.json"))
-        wanted = [folder / "state.json", *[record.with_suffix(".mkv") for record in records], *records]
-        for path in wanted:
-            try:
-                status = path.stat()
-            except FileNotFoundError:  # the run cleared its folder meanwhile
-                continue
-            stamp = (status.st_size, status.st_mtime_ns)
-            if kept.get(path.name) != stamp:
-                self.client.upload_file(str(path), self.bucket, self.key(job_id, f"parts/{path.name}"))
-                kept[path.name] = stamp
-
-    def _fetch_parts(self, job_id: str, folder: Path) -> None:
-        """The parts another server uploaded for this job, into this server's parts folder (once)."""
-        if folder.exists():
-            return
-        keys = self._keys(self.key(job_id, "parts/"))
-        if not keys:
-            return
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        for key in keys:
-            self.client.download_file(self.bucket, key, str(partial / key.rsplit("/", 1)[-1]))
-        partial.rename(folder)
-        with self._lock:  # in the bucket already: not uploaded again
-            self._kept[job_id] = {path.name: (path.stat().st_size, path.stat().st_mtime_ns)
-                                  for path in folder.iterdir()}
-        logger.info("job %s: %d part file(s) of another server fetched; the video continues from them",
-                    job_id, len(keys))
-
-    def release(self, job_id: str) -> None:
-        """The inputs are kept as objects and the result was uploaded: the local work folder and the parts
-        kept for another server go."""
-        shutil.rmtree(self.folder(job_id), ignore_errors=True)
-        with self._lock:
-            self._kept.pop(job_id, None)
-        self._delete(self.key(job_id, "parts/"))
-
-    def remove(self, job_id: str) -> None:
-        """A refused or repeated request: its local files and the inputs it uploaded go."""
-        super().remove(job_id)
-        self._delete(self.key(job_id, "inputs/"))
-
-    def purge(self, job_id: str) -> None:
-        """The local folder and every object of the job (inputs, result, parts); objects a caller named by
-        URL are the caller's and stay."""
-        super().purge(job_id)
-        self._delete(self.key(job_id, "") + "/")
-
-    def _keys(self, prefix: str) -> list[str]:
+    def keys(self, prefix: str) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
-    def _delete(self, prefix: str) -> None:
-        for key in self._keys(prefix):
+    def delete(self, prefix: str) -> None:
+        for key in self.keys(prefix):
             self.client.delete_object(Bucket=self.bucket, Key=key)
-
-    def publish(self, job_id: str, output: Path) -> str:
-        """Upload the result; returns its object key (the local copy is removed)."""
-        key = self.key(job_id, output.name)
-        self.client.upload_file(str(output), self.bucket, key)
-        output.unlink(missing_ok=True)
-        return key
 
     def url_of(self, key: str) -> str:
         return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
                                                   ExpiresIn=self.expiry)
 
     def fetch(self, url: str, destination: Path) -> Path:
-        """Download ``s3://BUCKET/KEY`` (or a key of this storage's bucket) to ``destination``."""
+        """Download ``s3://BUCKET/KEY`` (or a key of this bucket) to ``destination``."""
         from botocore.exceptions import ClientError
 
         key = self.object_key(url)
         try:
-            self.client.download_file(self.bucket, key, str(destination))
+            self.download(key, destination)
         except ClientError as error:
             raise InvalidInputError(f"{url}: cannot be read from the storage "
                                     f"({error.response.get('Error', {}).get('Code', 'error')})") from None
@@ -271,7 +225,7 @@ class S3Storage(LocalStorage):
                                     f"({error.response.get('Error', {}).get('Code', 'error')})") from None
 
     def object_key(self, url: str) -> str:
-        """The key of ``s3://BUCKET/KEY`` or of a bare key, in this storage's bucket (no other is used)."""
+        """The key of ``s3://BUCKET/KEY`` or of a bare key, in this bucket (no other is used)."""
         bucket, key = parse_s3_url(url) if url.startswith("s3://") else (self.bucket, url.lstrip("/"))
         if bucket != self.bucket:
             raise InvalidInputError(f"{url}: only objects of this service's bucket ({self.bucket}) can be used")
@@ -285,6 +239,135 @@ class S3Storage(LocalStorage):
             self.client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as error:
             raise InvalidInputError(f"--storage s3://{self.bucket}: the bucket cannot be reached ({error})") from None
+
+
+class S3Storage:
+    """Inputs and results in S3-compatible object storage; the work happens in a local folder.
+
+    ``s3://BUCKET/PREFIX``: a job's result is uploaded to ``PREFIX/JOB/output.EXT`` and handed out as a
+    presigned GET URL that expires after ``expiry`` seconds (made anew at each request). Credentials come
+    the way boto3 finds them (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, a profile, a role).
+    """
+
+    def __init__(self, url: str, work: Path, endpoint: str | None = None, expiry: int = 86400,
+                 region: str | None = None) -> None:
+        self.folders = JobFolders(work)
+        self.objects = S3Objects(url, endpoint, expiry, region)
+        self._kept: dict[str, dict[str, tuple[int, int]]] = {}
+        """Per running job: the parts already uploaded, by name, with the size and time they had."""
+        self._lock = threading.Lock()
+
+    def keep_inputs(self, job_id: str, paths: list[Path], objects: list[str | None]) -> list[str]:
+        """Upload the inputs that came as files (those given by URL are objects already); their keys."""
+        keys = []
+        for path, key in zip(paths, objects):
+            if key is None:
+                key = self.objects.key(job_id, f"inputs/{path.name}")
+                self.objects.upload(path, key)
+            keys.append(key)
+        return keys
+
+    def localise(self, job_id: str, request: dict) -> dict:
+        """Inputs the accepting process left on another machine are fetched from their objects; the output
+        goes to this process's work folder."""
+        keys = request.get("input_objects")
+        if not keys or Path(request["target"]).resolve().is_relative_to(self.folders.root.resolve()):
+            return request  # accepted by a process working in this folder: everything is in place
+        logger.info("job %s was accepted by another server: its inputs are fetched from the storage", job_id)
+        paths = []
+        for accepted, key in zip([request["target"], *request["sources"]], keys):
+            path = self.folders.folder(job_id) / "inputs" / Path(accepted).name
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(path.name + ".partial")
+                self.objects.fetch(key, partial)
+                partial.replace(path)
+            paths.append(str(path))
+        output = self.folders.output_path(job_id, Path(request["output"]).suffix)
+        self._fetch_parts(job_id, parts_folder(output))
+        return {**request, "target": paths[0], "sources": paths[1:], "output": str(output)}
+
+    def keep_parts(self, job_id: str, folder: Path) -> None:
+        """Upload the segments finished since the last call (a segment with its record, the record last), so
+        that a server taking the job over after this one died continues from them."""
+        if not folder.is_dir():
+            return
+        with self._lock:
+            kept = self._kept.setdefault(job_id, {})
+        records = sorted(folder.glob("segment_*.json"))
+        wanted = [folder / "state.json", *[record.with_suffix(".mkv") for record in records], *records]
+        for path in wanted:
+            try:
+                status = path.stat()
+            except FileNotFoundError:  # the run cleared its folder meanwhile
+                continue
+            stamp = (status.st_size, status.st_mtime_ns)
+            if kept.get(path.name) != stamp:
+                self.objects.upload(path, self.objects.key(job_id, f"parts/{path.name}"))
+                kept[path.name] = stamp
+
+    def _fetch_parts(self, job_id: str, folder: Path) -> None:
+        """The parts another server uploaded for this job, into this server's parts folder (once)."""
+        if folder.exists():
+            return
+        keys = self.objects.keys(self.objects.key(job_id, "parts/"))
+        if not keys:
+            return
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for key in keys:
+            self.objects.download(key, partial / key.rsplit("/", 1)[-1])
+        partial.rename(folder)
+        with self._lock:  # in the bucket already: not uploaded again
+            self._kept[job_id] = {path.name: (path.stat().st_size, path.stat().st_mtime_ns)
+                                  for path in folder.iterdir()}
+        logger.info("job %s: %d part file(s) of another server fetched; the video continues from them",
+                    job_id, len(keys))
+
+    def release(self, job_id: str) -> None:
+        """The inputs are kept as objects and the result was uploaded: the local work folder and the parts
+        kept for another server go."""
+        self.folders.remove(job_id)
+        with self._lock:
+            self._kept.pop(job_id, None)
+        self.objects.delete(self.objects.key(job_id, "parts/"))
+
+    def remove(self, job_id: str) -> None:
+        """A refused or repeated request: its local files and the inputs it uploaded go."""
+        self.folders.remove(job_id)
+        self.objects.delete(self.objects.key(job_id, "inputs/"))
+
+    def purge(self, job_id: str) -> None:
+        """The local folder and every object of the job (inputs, result, parts); objects a caller named by
+        URL are the caller's and stay."""
+        self.folders.remove(job_id)
+        self.objects.delete(self.objects.key(job_id, "") + "/")
+
+    def publish(self, job_id: str, output: Path) -> str:
+        """Upload the result; returns its object key (the local copy is removed)."""
+        key = self.objects.key(job_id, output.name)
+        self.objects.upload(output, key)
+        output.unlink(missing_ok=True)
+        return key
+
+    def url_of(self, key: str) -> str:
+        return self.objects.url_of(key)
+
+    def job_of(self, key: str) -> str | None:
+        return self.objects.job_of(key)
+
+    def object_size(self, key: str) -> int:
+        return self.objects.object_size(key)
+
+    def fetch(self, url: str, destination: Path) -> Path:
+        return self.objects.fetch(url, destination)
+
+    def object_key(self, url: str) -> str:
+        return self.objects.object_key(url)
+
+    def check(self) -> None:
+        self.objects.check()
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

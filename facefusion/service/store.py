@@ -133,19 +133,16 @@ def _record(row: sqlite3.Row) -> JobRecord:
                      worker=row["worker"], cancel_requested=bool(row["cancel_requested"]), purged=row["purged"])
 
 
-class JobStore:
-    """Jobs in SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL); safe to use from the API's threads
-    and its workers. Each instance is one server process (``worker_id``) with its own leases."""
+class Database:
+    """The job store's connection: SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL), one statement or
+    one transaction at a time, ``?`` placeholders for both."""
 
-    def __init__(self, location: str | Path, lease_seconds: float = LEASE_SECONDS) -> None:
-        self.worker_id = new_worker_id()
-        self.lease_seconds = lease_seconds
-        self._postgres = str(location).startswith(("postgresql://", "postgres://"))
+    def __init__(self, location: str | Path) -> None:
+        self.postgres = str(location).startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()
-        self.outbox = CallbackOutbox(self)
         # sqlite3's and psycopg's connections share the calls the store makes (execute, close) but no type.
         self._connection: Any
-        if self._postgres:
+        if self.postgres:
             import psycopg
             from psycopg.rows import dict_row
 
@@ -169,35 +166,35 @@ class JobStore:
         self._prepare()
 
     def _prepare(self) -> None:
-        if not self._postgres:
-            self._execute("PRAGMA journal_mode=WAL")
-            self._execute("PRAGMA synchronous=NORMAL")
-            checked = self._row("PRAGMA quick_check")
+        if not self.postgres:
+            self.execute("PRAGMA journal_mode=WAL")
+            self.execute("PRAGMA synchronous=NORMAL")
+            checked = self.row("PRAGMA quick_check")
             if checked is None or checked[0] != "ok":
                 raise sqlite3.DatabaseError(checked[0] if checked is not None else "no answer to a check")
         for statement in SCHEMA.split(";"):
             if statement.strip():
-                self._execute(statement)
+                self.execute(statement)
         self._add_columns()
 
     def _add_columns(self) -> None:
-        if self._postgres:
+        if self.postgres:
             for name, kind in ADDED_COLUMNS.items():
-                self._execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {kind}")
+                self.execute(f"ALTER TABLE jobs ADD COLUMN IF NOT EXISTS {name} {kind}")
             return
         with self._lock:
             present = {row["name"] for row in self._connection.execute("PRAGMA table_info(jobs)")}
         for name, kind in ADDED_COLUMNS.items():
             if name not in present:
-                self._execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+                self.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     @contextlib.contextmanager
-    def _transaction(self, owner: str) -> Iterator[Callable[[str, tuple], list[Any]]]:
+    def transaction(self, owner: str) -> Iterator[Callable[[str, tuple], list[Any]]]:
         """Statements run as one transaction that no other writer for ``owner`` interleaves with (SQLite: the
         database's write lock; PostgreSQL: a lock on the owner's name), so a count and an insert stay true
         together."""
         with self._lock:
-            if self._postgres:
+            if self.postgres:
                 with self._connection.transaction():
                     self._connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (owner,))
                     yield lambda sql, parameters: _fetched(self._connection.execute(sql.replace("?", "%s"),
@@ -211,28 +208,40 @@ class JobStore:
                 raise
             self._connection.execute("COMMIT")
 
-    def _execute(self, sql: str, parameters: tuple = ()) -> int:
+    def execute(self, sql: str, parameters: tuple = ()) -> int:
         """Run one statement (``?`` placeholders) under the store's lock; returns the rows it changed."""
-        if self._postgres:
+        if self.postgres:
             sql = sql.replace("?", "%s")
         with self._lock:
             return self._connection.execute(sql, parameters).rowcount
 
-    def _row(self, sql: str, parameters: tuple = ()) -> Any:
+    def row(self, sql: str, parameters: tuple = ()) -> Any:
         """The first row of one statement, read under the store's lock."""
-        rows = self._rows(sql, parameters)
+        rows = self.rows(sql, parameters)
         return rows[0] if rows else None
 
-    def _rows(self, sql: str, parameters: tuple = ()) -> list[Any]:
+    def rows(self, sql: str, parameters: tuple = ()) -> list[Any]:
         """Every row of one statement, read under the store's lock."""
-        if self._postgres:
+        if self.postgres:
             sql = sql.replace("?", "%s")
         with self._lock:
             return list(self._connection.execute(sql, parameters).fetchall())
 
-    def _one(self, sql: str, parameters: tuple = ()) -> JobRecord | None:
-        row = self._row(sql, parameters)
-        return _record(row) if row is not None else None
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class JobStore:
+    """Jobs in SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL); safe to use from the API's threads
+    and its workers. Each instance is one server process (``worker_id``) with its own leases (``leases``) and the
+    callbacks waiting to be sent (``outbox``)."""
+
+    def __init__(self, location: str | Path, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.db = Database(location)
+        self.worker_id = new_worker_id()
+        self.leases = Leases(self.db, self.worker_id, lease_seconds)
+        self.outbox = CallbackOutbox(self.db)
 
     def create(self, owner: str, request: dict[str, Any], idempotency_key: str | None = None,
                job_id: str | None = None, max_waiting: int | None = None,
@@ -243,7 +252,7 @@ class JobStore:
         count and the insert are one transaction, so requests sent at once cannot all pass."""
         now = time.time()
         job_id = job_id or new_job_id()
-        with self._transaction(owner) as run:
+        with self.db.transaction(owner) as run:
             earlier = run("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
                           (owner, idempotency_key)) if idempotency_key else []
             if earlier:
@@ -264,64 +273,37 @@ class JobStore:
         return created, True
 
     def get(self, job_id: str) -> JobRecord | None:
-        return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _one(self.db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
 
     def list_jobs(self, owner: str, status: str | None = None, limit: int = 50) -> list[JobRecord]:
         """The caller's jobs, newest first."""
         where, parameters = ("AND status = ?", (owner, status, limit)) if status else ("", (owner, limit))
-        return [_record(row) for row in self._rows(f"SELECT * FROM jobs WHERE owner = ? {where} "
+        return [_record(row) for row in self.db.rows(f"SELECT * FROM jobs WHERE owner = ? {where} "
                                                    "ORDER BY created DESC LIMIT ?", parameters)]
 
     def purgeable(self, finished_before: float, limit: int = 100) -> list[JobRecord]:
         """Finished jobs whose files are still kept, ended before ``finished_before``."""
-        return [_record(row) for row in self._rows(
+        return [_record(row) for row in self.db.rows(
             "SELECT * FROM jobs WHERE status IN ('done', 'failed', 'cancelled') AND purged IS NULL AND updated < ? "
             "ORDER BY updated LIMIT ?", (finished_before, limit))]
 
     def mark_purged(self, job_id: str) -> None:
-        self._execute("UPDATE jobs SET purged = ? WHERE id = ? AND purged IS NULL", (time.time(), job_id))
+        self.db.execute("UPDATE jobs SET purged = ? WHERE id = ? AND purged IS NULL", (time.time(), job_id))
 
     def count_waiting(self, owner: str) -> int:
-        row = self._row("SELECT COUNT(*) AS waiting FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
+        row = self.db.row("SELECT COUNT(*) AS waiting FROM jobs WHERE owner = ? AND status IN ('queued', 'running')",
                         (owner,))
         return int(row["waiting"])
 
-    def claim(self) -> JobRecord | None:
-        """The oldest queued job, now running and leased to this process (None when the queue is empty)."""
-        lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
-        now = time.time()
-        return self._one(
-            "UPDATE jobs SET status = 'running', updated = ?, worker = ?, lease_until = ? WHERE id = (SELECT id FROM "
-            f"jobs WHERE status = 'queued' ORDER BY created LIMIT 1{lock}) AND status = 'queued' RETURNING *",
-            (now, self.worker_id, now + self.lease_seconds))
-
-    def renew(self) -> tuple[set[str], set[str]]:
-        """Extend the leases of this process's running jobs: (the jobs still its own, those of them a caller
-        cancelled). A job missing from the first set was taken over after its lease ran out: stop it."""
-        rows = self._rows("UPDATE jobs SET lease_until = ? WHERE worker = ? AND status = 'running' "
-                          "RETURNING id, cancel_requested", (time.time() + self.lease_seconds, self.worker_id))
-        return {row["id"] for row in rows}, {row["id"] for row in rows if row["cancel_requested"]}
-
-    def requeue_expired(self) -> int:
-        """Put back in the queue running jobs whose server stopped renewing them (it died or lost the store)."""
-        return self._execute("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, updated = ? "
-                             "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < ?)",
-                             (time.time(), time.time()))
-
-    def requeue(self, job_id: str) -> None:
-        """Give a job this process runs back to the queue (the server is stopping: another one resumes it)."""
-        self._execute("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, updated = ? "
-                      "WHERE id = ? AND status = 'running' AND worker = ?", (time.time(), job_id, self.worker_id))
-
     def set_progress(self, job_id: str, progress: dict[str, Any]) -> None:
-        self._execute("UPDATE jobs SET progress = ?, updated = ? WHERE id = ?",
+        self.db.execute("UPDATE jobs SET progress = ?, updated = ? WHERE id = ?",
                       (json.dumps(progress), time.time(), job_id))
 
     def finish(self, job_id: str, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> bool:
         """Record how a job this process runs ended; False when it is no longer its own (its lease ran out and
         another server took it: that one's outcome counts)."""
         assert status in FINISHED
-        return self._execute("UPDATE jobs SET status = ?, result = ?, error = ?, updated = ?, worker = NULL, "
+        return self.db.execute("UPDATE jobs SET status = ?, result = ?, error = ?, updated = ?, worker = NULL, "
                              "lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ?",
                              (status, json.dumps(result) if result is not None else None, error, time.time(), job_id,
                               self.worker_id)) == 1
@@ -330,19 +312,19 @@ class JobStore:
         """A queued job is cancelled at once; a running one is marked for its worker (which stops it at its
         next renewal, or at once when it runs in this process)."""
         now = time.time()
-        self._execute("UPDATE jobs SET status = 'cancelled', updated = ? WHERE id = ? AND status = 'queued'",
+        self.db.execute("UPDATE jobs SET status = 'cancelled', updated = ? WHERE id = ? AND status = 'queued'",
                       (now, job_id))
-        self._execute("UPDATE jobs SET cancel_requested = 1, updated = ? WHERE id = ? AND status = 'running'",
+        self.db.execute("UPDATE jobs SET cancel_requested = 1, updated = ? WHERE id = ? AND status = 'running'",
                       (now, job_id))
         return self.get(job_id)
 
     def add_callback_attempt(self, job_id: str, attempt: dict[str, Any]) -> None:
         # One statement, so that attempts recorded at once by two processes are both kept.
-        if self._postgres:
-            self._execute("UPDATE jobs SET callbacks = (callbacks::jsonb || ?::jsonb)::text WHERE id = ?",
+        if self.db.postgres:
+            self.db.execute("UPDATE jobs SET callbacks = (callbacks::jsonb || ?::jsonb)::text WHERE id = ?",
                           (json.dumps([attempt]), job_id))
         else:
-            self._execute("UPDATE jobs SET callbacks = json_insert(callbacks, '$[#]', json(?)) WHERE id = ?",
+            self.db.execute("UPDATE jobs SET callbacks = json_insert(callbacks, '$[#]', json(?)) WHERE id = ?",
                           (json.dumps(attempt), job_id))
 
     def job_ids(self, ids: list[str]) -> set[str]:
@@ -351,16 +333,57 @@ class JobStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ", ".join("?" * len(chunk))
-            found.update(row["id"] for row in self._rows(f"SELECT id FROM jobs WHERE id IN ({marks})", tuple(chunk)))
+            found.update(row["id"] for row in self.db.rows(f"SELECT id FROM jobs WHERE id IN ({marks})", tuple(chunk)))
         return found
 
     def owner_of(self, job_id: str) -> str | None:
-        row = self._row("SELECT owner FROM jobs WHERE id = ?", (job_id,))
+        row = self.db.row("SELECT owner FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else str(row["owner"])
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self.db.close()
+
+
+def _one(db: Database, sql: str, parameters: tuple = ()) -> JobRecord | None:
+    row = db.row(sql, parameters)
+    return _record(row) if row is not None else None
+
+
+class Leases:
+    """This server's leases on the jobs it runs: taking the oldest queued job, renewing, giving back, and putting
+    back in the queue the jobs of servers that stopped renewing theirs."""
+
+    def __init__(self, db: Database, worker_id: str, lease_seconds: float) -> None:
+        self.db = db
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+
+    def claim(self) -> JobRecord | None:
+        """The oldest queued job, now running and leased to this process (None when the queue is empty)."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.postgres else ""
+        now = time.time()
+        return _one(self.db, 
+            "UPDATE jobs SET status = 'running', updated = ?, worker = ?, lease_until = ? WHERE id = (SELECT id FROM "
+            f"jobs WHERE status = 'queued' ORDER BY created LIMIT 1{lock}) AND status = 'queued' RETURNING *",
+            (now, self.worker_id, now + self.lease_seconds))
+
+    def renew(self) -> tuple[set[str], set[str]]:
+        """Extend the leases of this process's running jobs: (the jobs still its own, those of them a caller
+        cancelled). A job missing from the first set was taken over after its lease ran out: stop it."""
+        rows = self.db.rows("UPDATE jobs SET lease_until = ? WHERE worker = ? AND status = 'running' "
+                          "RETURNING id, cancel_requested", (time.time() + self.lease_seconds, self.worker_id))
+        return {row["id"] for row in rows}, {row["id"] for row in rows if row["cancel_requested"]}
+
+    def requeue_expired(self) -> int:
+        """Put back in the queue running jobs whose server stopped renewing them (it died or lost the store)."""
+        return self.db.execute("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, updated = ? "
+                             "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < ?)",
+                             (time.time(), time.time()))
+
+    def requeue(self, job_id: str) -> None:
+        """Give a job this process runs back to the queue (the server is stopping: another one resumes it)."""
+        self.db.execute("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, updated = ? "
+                      "WHERE id = ? AND status = 'running' AND worker = ?", (time.time(), job_id, self.worker_id))
 
 
 class CallbackOutbox:
@@ -368,21 +391,21 @@ class CallbackOutbox:
     a delivery thread of any server takes it, so that no worker waits on a receiver and a restart loses no
     callback (see service/outbox.py)."""
 
-    def __init__(self, store: JobStore) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def queue(self, job_id: str, url: str, body: bytes) -> str:
         delivery_id = uuid.uuid4().hex
-        self._store._execute("INSERT INTO outbox (delivery_id, job_id, url, body, due) VALUES (?, ?, ?, ?, ?)",
+        self._db.execute("INSERT INTO outbox (delivery_id, job_id, url, body, due) VALUES (?, ?, ?, ?, ?)",
                              (delivery_id, job_id, url, body.decode(), time.time()))
         return delivery_id
 
     def take(self, hold_seconds: float) -> Delivery | None:
         """The callback due the longest, held for ``hold_seconds`` (no other thread or server takes it while
         it is being delivered; if its deliverer dies it is due again after that)."""
-        lock = " FOR UPDATE SKIP LOCKED" if self._store._postgres else ""
+        lock = " FOR UPDATE SKIP LOCKED" if self._db.postgres else ""
         now = time.time()
-        row = self._store._row(
+        row = self._db.row(
             "UPDATE outbox SET taken_until = ? WHERE delivery_id = (SELECT delivery_id FROM outbox WHERE due <= ? "
             f"AND (taken_until IS NULL OR taken_until < ?) ORDER BY due LIMIT 1{lock}) RETURNING *",
             (now + hold_seconds, now, now))
@@ -391,14 +414,14 @@ class CallbackOutbox:
         return Delivery(row["delivery_id"], row["job_id"], row["url"], row["body"].encode(), int(row["attempts"]))
 
     def retry(self, delivery_id: str, due: float) -> None:
-        self._store._execute("UPDATE outbox SET attempts = attempts + 1, due = ?, taken_until = NULL "
+        self._db.execute("UPDATE outbox SET attempts = attempts + 1, due = ?, taken_until = NULL "
                              "WHERE delivery_id = ?", (due, delivery_id))
 
     def postpone(self, delivery_id: str, due: float) -> None:
         """Put a taken callback back, not tried (its receiver is busy with others)."""
-        self._store._execute("UPDATE outbox SET due = ?, taken_until = NULL WHERE delivery_id = ?",
+        self._db.execute("UPDATE outbox SET due = ?, taken_until = NULL WHERE delivery_id = ?",
                              (due, delivery_id))
 
     def drop(self, delivery_id: str) -> None:
         """Delivered, or given up: it leaves the outbox (its attempts stay on the job)."""
-        self._store._execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))
+        self._db.execute("DELETE FROM outbox WHERE delivery_id = ?", (delivery_id,))

@@ -27,7 +27,7 @@ from ..options import make_options
 from ..parts import SEGMENT_FRAMES, parts_folder
 from ..pipeline import Job, Progress, RunResult, run
 from ..safety.policy import SafetyPolicy
-from ..service.storage import LocalStorage
+from ..service.storage import Storage
 from ..service.store import JobRecord, JobStore
 from .studios import SessionPools, StudioCache
 
@@ -51,7 +51,7 @@ class LocalWorkers:
     safety: SafetyPolicy
     describe: Callable[[JobRecord], dict[str, Any]]
     """The job's public JSON (what GET answers and the callback carries)."""
-    storage: LocalStorage
+    storage: Storage
     """Where the job's inputs come from and its result goes (its local work folder is released at the end)."""
     count: int = 1
     segment_frames: int = SEGMENT_FRAMES
@@ -82,15 +82,15 @@ class LocalWorkers:
             self._threads.append(thread)
 
     def _requeue_expired(self) -> None:
-        requeued = self.store.requeue_expired()
+        requeued = self.store.leases.requeue_expired()
         if requeued:
             logger.info("%d job(s) of a server that stopped answering are queued again (videos resume)", requeued)
 
     def _keep_leases(self) -> None:
-        interval = max(0.1, self.store.lease_seconds / 4)
+        interval = max(0.1, self.store.leases.lease_seconds / 4)
         while not self._closing.wait(interval):
             try:
-                held, cancelled = self.store.renew()
+                held, cancelled = self.store.leases.renew()
                 with self._lock:
                     for job_id, stop in self._stops.items():
                         if job_id not in held:
@@ -126,7 +126,7 @@ class LocalWorkers:
         studios = StudioCache(self._pools)
         try:
             while not self._closing.is_set():
-                job = self.store.claim()
+                job = self.store.leases.claim()
                 if job is None:
                     self._wake.wait(IDLE_WAIT)
                     self._wake.clear()
@@ -194,7 +194,7 @@ class LocalWorkers:
             return "failed", None, "the run ended without a result"
         except StoppedError:
             if self._closing.is_set():  # the server is stopping: the job waits for the next one, and resumes
-                self.store.requeue(record.id)
+                self.store.leases.requeue(record.id)
                 return None
             return "cancelled", None, "cancelled by the caller"
         except StudioError as error:
