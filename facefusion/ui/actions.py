@@ -34,6 +34,7 @@ from ..safety.label import label_painter
 from ..safety.policy import SafetyPolicy
 from ..safety.watermark import Watermarker, new_output_id
 from ..types import FrameBGR
+from ..workers.studios import SessionPools
 from .uploads import UploadKeeper
 
 logger = logging.getLogger("facefusion")
@@ -100,6 +101,8 @@ class Engine:
     events at once, the sources' gallery and the preview, broke a graph's timestamps)."""
     _stops: dict[str, threading.Event] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    pools: SessionPools = field(default_factory=SessionPools)
+    """Model sessions per execution settings, shared by every preview's studio."""
     _frames: Memo[tuple[str, int, int, int], FrameBGR] = field(default_factory=lambda: Memo(PREVIEW_MEMO_FRAMES))
     """Recently read target frames: a video frame costs a seek and a decode (about 0.1 s) per preview."""
     _watermarker: Watermarker | None = None
@@ -212,7 +215,9 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
             face_map: list[str], before_after: bool) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """The processed preview frame (RGB) and the gallery of faces found in it (in the chosen order)."""
     frame = engine.frame(target, frame_number)
-    with engine.analysing(options) as analyser, Studio(options, analyser=analyser, safety=engine.safety) as studio:
+    # The processors' model sessions come from the app's pools: a preview loads a model once, not each time.
+    with engine.analysing(options) as analyser, Studio(options, analyser=analyser, safety=engine.safety,
+                                                       pool=engine.pools.for_options(options)) as studio:
         faces = sort_faces(studio.analyser.analyse(frame), options.face_selector_order)
         result, chosen, reference = frame, set(), None
         if sources or face_map or "face_swapper" not in options.processors:

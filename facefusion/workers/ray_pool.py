@@ -44,6 +44,8 @@ logger = logging.getLogger("facefusion")
 
 SEGMENT_ATTEMPTS = 3
 """Times one segment is tried (on another actor after its actor died) before the job fails."""
+ACTOR_RESTART_SECONDS = 180
+"""How long a dead actor may take to come back (a busy node restarts it slowly) before the job fails."""
 
 
 class SegmentActor:
@@ -97,6 +99,37 @@ def _cause(error: BaseException) -> BaseException:
     """A task's own exception (a StudioError keeps its message and exit code), not Ray's wrapper."""
     cause = getattr(error, "cause", None)
     return cause if isinstance(cause, BaseException) else error
+
+
+class ActorRoster:
+    """The actors of one video job: those free for a segment, and those Ray is restarting (asked for their pid
+    until one answers, so that no segment is sent to an actor that is not back yet)."""
+
+    def __init__(self, ray: Any, actors: list[Any]) -> None:
+        self._ray = ray
+        self.idle = list(actors)
+        self.pings: dict[Any, tuple[Any, float]] = {}
+        """A pending pid request -> (its actor, when the actor died)."""
+
+    def restarting(self, actor: Any, since: float | None = None) -> None:
+        self.pings[actor.pid.remote()] = (actor, time.monotonic() if since is None else since)
+
+    def answered(self, reference: Any) -> bool:
+        """Whether ``reference`` was a ping: the actor is back (idle again) or is asked again."""
+        if reference not in self.pings:
+            return False
+        actor, since = self.pings.pop(reference)
+        try:
+            self._ray.get(reference)
+        except self._ray.exceptions.RayActorError:
+            if time.monotonic() - since > ACTOR_RESTART_SECONDS:
+                raise StudioError(f"an actor of the cluster did not come back within {ACTOR_RESTART_SECONDS} s "
+                                  "of dying; check the cluster's nodes") from None
+            time.sleep(0.2)
+            self.restarting(actor, since)
+            return True
+        self.idle.append(actor)
+        return True
 
 
 class RayPool:
@@ -156,6 +189,19 @@ class RayPool:
                             reference_face=stage_file(put, job.reference_face_path) if job.reference_face_path
                             else None, protected=protected)
 
+    def _ready(self, actor: Any) -> Any:
+        """``actor`` once it answers (Ray may still be restarting it after an earlier job's crash)."""
+        deadline = time.monotonic() + ACTOR_RESTART_SECONDS
+        while True:
+            try:
+                self._ray.get(actor.pid.remote(), timeout=ACTOR_RESTART_SECONDS)
+                return actor
+            except self._ray.exceptions.RayActorError:
+                if time.monotonic() > deadline:
+                    raise StudioError(f"the cluster's actor did not come back within {ACTOR_RESTART_SECONDS} s; "
+                                      "check the cluster's nodes") from None
+                time.sleep(0.5)
+
     def _get(self, reference: Any) -> Any:
         try:
             return self._ray.get(reference)
@@ -166,7 +212,7 @@ class RayPool:
         if job.output is None:
             raise InvalidInputError("an image job needs an output path")
         worker_job = dataclasses.replace(job, safety=_worker_policy(job.safety))
-        data, result = self._get(self.actors[0].image.remote(worker_job, self._stage(job), options))
+        data, result = self._get(self._ready(self.actors[0]).image.remote(worker_job, self._stage(job), options))
         write_atomically(Path(job.output), data)
         result.output_path = Path(job.output)
         yield Progress(frame=1, total=1, fps=1 / max(result.seconds, 1e-6), eta=0.0)
@@ -206,20 +252,22 @@ class RayPool:
         waiting = list(range(ledger.resumed, ledger.count))
         attempts = {number: 0 for number in waiting}
         running: dict[Any, tuple[int, Any]] = {}
-        idle = list(self.actors)
+        actors = ActorRoster(ray, self.actors)
         first, loop_start = ledger.done, time.perf_counter()
         while waiting or running:
             if stop.is_set():
                 for reference in running:
                     ray.cancel(reference, force=True)
                 raise StoppedError("stopped by the user; run the same job again to continue")
-            while waiting and idle:
-                number, actor = waiting.pop(0), idle.pop(0)
+            while waiting and actors.idle:
+                number, actor = waiting.pop(0), actors.idle.pop(0)
                 attempts[number] += 1
                 reference = actor.render.remote(worker_job, staged, options, plan_reference, number, watermark_id)
                 running[reference] = (number, actor)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            ready, _ = ray.wait([*running, *actors.pings], num_returns=1, timeout=0.5)
             for reference in ready:
+                if actors.answered(reference):
+                    continue
                 number, actor = running.pop(reference)
                 try:
                     data, done = ray.get(reference)
@@ -229,11 +277,11 @@ class RayPool:
                                           "cluster's workers keep dying (memory?)") from None
                     logger.warning("the actor rendering segment %d died; the segment goes to another", number)
                     waiting.insert(0, number)
-                    idle.append(actor)  # restarted by Ray (its models load again)
+                    actors.restarting(actor)  # Ray restarts it (its models load again); used once it answers
                     continue
                 except ray.exceptions.RayTaskError as error:
                     raise _cause(error) from None
-                idle.append(actor)
+                actors.idle.append(actor)
                 write_atomically(ledger.segment(number), data)
                 ledger.record(number, done.frames, done.swaps, done.failed)
                 segments.append(done)
