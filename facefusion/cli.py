@@ -24,7 +24,7 @@ from .errors import (
     StudioError,
     storage_error,
 )
-from .options import PROCESSOR_NAMES, Options, is_text_option, make_options, option_specs
+from .options import PROCESSOR_NAMES, Options, make_options, option_kind, option_specs
 from .parts import SEGMENT_FRAMES
 from .safety.policy import add_safety_flags, policy_from_args
 from .service.callbacks import RETRY_AFTER
@@ -47,7 +47,6 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
         group = groups.setdefault(spec.group, parser.add_argument_group(spec.group))
         default = getattr(defaults, name)
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        field_type = Options.__dataclass_fields__[name].type
         details = [f"default: {'none' if shown is None else shown}"]
         if spec.choices is not None:
             details.append(f"choices: {', '.join(map(str, spec.choices))}")
@@ -61,7 +60,7 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
             continue
         kind: Any = type(default[0]) if isinstance(default, list) else type(default)
         if default is None:
-            kind = str if is_text_option(name) else float if "float" in str(field_type) else int
+            kind = {"string": str, "number": float, "integer": int}.get(option_kind(name), str)
         group.add_argument(spec.flag, *FACEFUSION_SPELLINGS.get(name, []), dest=name, type=kind, default=default,
                            metavar=name.upper().split("_")[-1] if spec.choices is None else None,
                            choices=None if spec.accepts_onnx_path else spec.choices,
@@ -405,9 +404,8 @@ def _models(args: argparse.Namespace) -> int:
             path = model_path(entry, folder)
             size = f"{path.stat().st_size / 1e6:.1f} MB" if path.is_file() else (
                 f"{entry.size / 1e6:.1f} MB" if entry.size else "?")
-            licence = entry.licence + (" [NON-COMMERCIAL]" if entry.non_commercial else "")
             print(f"{entry.name:<32}{entry.role:<20}{entry.file:<30}{size:>9}  {'yes' if path.is_file() else 'no':<8} "
-                  f"{licence}")
+                  f"{entry.licence_label}")
         from .inference.embedded import EMBEDDED, LICENCE, is_available
 
         for model in EMBEDDED:
@@ -440,7 +438,7 @@ def _models(args: argparse.Namespace) -> int:
                     bar.total = total
                 bar.update(done - bar.n)
             path = download(entry, folder, progress=progress)
-        logger.info("%s ready (%s)", path, "non-commercial licence" if entry.non_commercial else entry.licence)
+        logger.info("%s ready (%s)", path, entry.licence_label)
     return EXIT_OK
 
 

@@ -264,9 +264,22 @@ def option_specs() -> dict[str, OptionSpec]:
     return {f.name: f.metadata["spec"] for f in dataclasses.fields(Options)}
 
 
+OptionKind = Literal["boolean", "string", "number", "integer"]
+
+
+def option_kind(name: str) -> OptionKind:
+    """What each value of an option is (an option with ``multiple`` takes several), read once from its field: the
+    CLI's argument types, the checks, the service's capabilities and the page's widgets all ask here."""
+    field = Options.__dataclass_fields__[name]
+    if isinstance(field.default, bool):
+        return "boolean"
+    declared = str(field.type)
+    return "string" if "str" in declared else "number" if "float" in declared else "integer"
+
+
 def is_text_option(name: str) -> bool:
     """Whether the option takes free text (none by default), not a number or a choice."""
-    return Options.__dataclass_fields__[name].default is None and "str" in str(Options.__dataclass_fields__[name].type)
+    return Options.__dataclass_fields__[name].default is None and option_kind(name) == "string"
 
 
 def expand_padding(values: list[int]) -> list[int]:
@@ -283,7 +296,7 @@ def expand_padding(values: list[int]) -> list[int]:
 def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
     if value is None:
         return
-    if isinstance(Options.__dataclass_fields__[name].default, bool):
+    if option_kind(name) == "boolean":
         if not isinstance(value, bool):
             raise InvalidInputError(f"{spec.flag}: give true or false, not '{value}'")
         return
@@ -302,7 +315,7 @@ def _check_value(name: str, spec: OptionSpec, value: Any) -> None:
 
 def _check_number(name: str, spec: OptionSpec, value: Any) -> None:
     """A number of the option's kind: not a boolean, not NaN or infinite, whole where the option counts."""
-    whole = "int" in str(Options.__dataclass_fields__[name].type)
+    whole = option_kind(name) == "integer"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
             (whole and not float(value).is_integer()):
         kind = "a whole number" if whole else "a number"

@@ -258,7 +258,7 @@ def test_widgets_mark_non_commercial_models_and_missing_providers(monkeypatch):
 
     monkeypatch.setattr(runtime, "available_providers", lambda: ["cpu"])
     detectors = dict((value, label) for label, value in default_widget("face_detector_model").choices)
-    assert detectors["retinaface"] == "retinaface (non-commercial licence)"
+    assert detectors["retinaface"].startswith("retinaface (") and "NON-COMMERCIAL" in detectors["retinaface"]
     assert detectors["yolo_face"] == "yolo_face"
     providers = dict((value, label) for label, value in default_widget("execution_providers").choices)
     assert providers["cpu"] == "cpu" and providers["cuda"] == "cuda (not in this installation)"

@@ -33,7 +33,7 @@ def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | N
     one); ``many`` (every detector present, merged); or the path of the user's own .onnx file."""
     from ..inference.catalogue import DETECTOR, DETECTOR_ALIASES, find
     from ..inference.download import is_present, models_dir, require
-    from ..inference.resolve import resolve_model
+    from ..inference.resolve import choose, resolve_model
 
     folder = folder or models_dir()
     if choice == "mediapipe":
@@ -43,16 +43,16 @@ def choose_detector(choice: str = "mediapipe", size: int = 640, folder: Path | N
         return DetectorChoice(False, (resolved.path,), f"face detector: {resolved.description}", size)
     present = [name for name in DETECTOR_ALIASES if is_present(name, folder)]
     if choice == "auto":
-        if not present:
+        chosen = choose(list(DETECTOR_ALIASES), folder)
+        if chosen is None:
             return DetectorChoice(description=f"face detector: {EMBEDDED_DETECTOR}, no neural detector in the "
                                               "models folder")
-        choice = present[0]
+        choice = chosen
     if choice == "many":
         files = tuple(folder / find(name).file for name in present)
         return DetectorChoice(True, files, "face detector: many (" + ", ".join(["mediapipe", *present]) + ")", size)
     entry = find(choice)
-    licence = f"{entry.licence}{', NON-COMMERCIAL' if entry.non_commercial else ''}"
-    return DetectorChoice(False, (require(entry, folder),), f"face detector: {choice} ({licence})", size)
+    return DetectorChoice(False, (require(entry, folder),), f"face detector: {choice} ({entry.licence_label})", size)
 
 
 @dataclass
@@ -67,14 +67,14 @@ def choose_recogniser(choice: str = "dlib", folder: Path | None = None) -> Recog
     """``dlib``; ``arcface_w600k_r50``; ``auto`` (ArcFace when its file is present, else dlib); or the
     path of the user's own .onnx file with ArcFace's contract."""
     from ..inference.catalogue import ARCFACE
-    from ..inference.download import is_present, models_dir
-    from ..inference.resolve import resolve_model
+    from ..inference.download import models_dir
+    from ..inference.resolve import choose, resolve_model
 
     folder = folder or models_dir()
     if choice == "dlib":
         return RecogniserChoice()
     if choice == "auto":
-        if not is_present("arcface_w600k_r50", folder):
+        if choose(("arcface_w600k_r50",), folder) is None:
             return RecogniserChoice(description="identity: dlib ResNet (embedded), no arcface_w600k_r50 in the "
                                                 "models folder")
         choice = "arcface_w600k_r50"

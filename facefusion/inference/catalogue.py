@@ -61,6 +61,11 @@ class ModelEntry:
     """Other catalogue entries this model needs (e.g. an embedding converter)."""
 
     @property
+    def licence_label(self) -> str:
+        """The licence as every list and report names it: a non-commercial one says so in capitals."""
+        return f"{self.licence}, NON-COMMERCIAL" if self.non_commercial else self.licence
+
+    @property
     def urls(self) -> tuple[str, ...]:
         return tuple(mirror.format(release=self.release, file=self.file) for mirror in MIRRORS)
 

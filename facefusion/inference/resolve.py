@@ -1,6 +1,7 @@
 """Turning a model option (a catalogue name, ``auto`` or the path of a user's .onnx file) into a file."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,21 @@ class ResolvedModel:
     """The model's output is shrunk by this factor (an x2 made from an x4 network)."""
 
 
+def choose(names: Sequence[str], folder: Path, needs: Sequence[str] = ()) -> str | None:
+    """What ``auto`` picks, for every model option: the first of ``names`` whose file is in the models folder,
+    when every model of ``needs`` is there too (a swapper needs its identity encoder); None when none is."""
+    if not all(is_present(name, folder) for name in needs):
+        return None
+    return next((name for name in names if is_present(name, folder)), None)
+
+
 def candidates(role: str) -> tuple[str, ...]:
     """Catalogue names for a role, in catalogue order (the best first)."""
     return tuple(entry.name for entry in CATALOGUE if entry.role == role)
 
 
 def _describe(entry: ModelEntry) -> str:
-    return f"{entry.name} ({entry.licence}{', NON-COMMERCIAL' if entry.non_commercial else ''})"
+    return f"{entry.name} ({entry.licence_label})"
 
 
 def _embedded(model: embedded.EmbeddedModel, folder: Path, note: str = "") -> ResolvedModel:
@@ -50,10 +59,10 @@ def resolve_model(choice: str, role: str, slot: str, contract: Contract | None =
         path = contracts.check(Path(choice), slot_contract, slot)
         return ResolvedModel(path, slot_contract, f"your model {path.name}")
     if choice == "auto":
-        for name in candidates(role):
-            entry = find(name)
-            if is_present(name, folder):
-                return ResolvedModel(model_path(entry, folder), entry.contract, _describe(entry) + ", chosen by auto")
+        chosen = choose(candidates(role), folder)
+        if chosen is not None:
+            entry = find(chosen)
+            return ResolvedModel(model_path(entry, folder), entry.contract, _describe(entry) + ", chosen by auto")
         fallback = embedded.find_embedded(embedded.PHOTO_DEFAULT)
         if role == "frame_enhancer" and fallback is not None and embedded.is_available(fallback):
             return _embedded(fallback, folder, ", chosen by auto: no downloaded model")

@@ -13,8 +13,8 @@ from pathlib import Path
 from ..classical.glasses import without_glasses
 from ..classical.swap import SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
-from ..inference.download import is_present, models_dir, require
-from ..inference.resolve import resolve_model
+from ..inference.download import models_dir, require
+from ..inference.resolve import choose, resolve_model
 from ..inference.runtime import SessionPool, execution_settings
 from ..neural.swap import ArcFace, EmbeddingSwapper
 from ..options import Options, expand_padding
@@ -46,11 +46,11 @@ def neural_model(options: Options, folder: Path | None = None,
         return None, f"{CLASSICAL}: chosen"
     arcface_entry = find("arcface_w600k_r50")
     if choice == "auto":
-        present = [name for name in INSWAPPER_MODELS if is_present(name, folder)]
-        if not present or not is_present(arcface_entry.name, folder):
+        chosen = choose(INSWAPPER_MODELS, folder, needs=(arcface_entry.name,))
+        if chosen is None:
             return None, (f"{CLASSICAL}: no neural swapper in the models folder (`facefusion models download inswapper_128 "
                           "arcface_w600k_r50` adds one)")
-        choice = present[0]
+        choice = chosen
     kind = "simswap" if choice.startswith("simswap") else "hyperswap" if choice.startswith("hyperswap") else "inswapper"
     resolved = resolve_model(choice, "swapper", "--face-swapper-model", INSWAPPER, folder)
     converter = require(find("crossface_simswap"), folder) if kind == "simswap" else None

@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import without_server_paths
-from ..options import Options, option_specs
+from ..options import Options, option_kind, option_specs
 from ..pipeline import run
 from ..version import __version__
 from ..workers.local import LocalWorkers
@@ -49,12 +49,10 @@ def capabilities(server_defaults: dict[str, Any] | None = None, limits: JobLimit
     described = {}
     for name, spec in option_specs().items():
         default = getattr(defaults, name)
-        kind = Options.__dataclass_fields__[name].type
         choices = spec.choices if name != "processors" else limits.allowed_processors
         described[name] = {
             "flag": spec.flag, "group": spec.group, "help": spec.help, "default": default,
-            "type": "array" if spec.multiple else "boolean" if isinstance(default, bool) else
-            "string" if "str" in str(kind) else "number" if "float" in str(kind) else "integer",
+            "type": "array" if spec.multiple else option_kind(name),
             "choices": list(choices) if choices is not None else None,
             "minimum": spec.minimum, "maximum": spec.maximum, "accepts_onnx_path": spec.accepts_onnx_path,
             "set_by_operator": name in OPERATOR_OPTIONS,

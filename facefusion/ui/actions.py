@@ -288,14 +288,14 @@ NEURAL_ONLY_NOTE = ("Neural engine only: the embedded engine that runs now ignor
 
 def embedded_swapper_runs(choice: str) -> bool:
     """Whether --face-swapper-model ``choice`` ends up with the embedded (classical) engine."""
-    from ..inference.download import is_present, models_dir
+    from ..inference.download import models_dir
+    from ..inference.resolve import choose
     from ..processors.face_swapper import INSWAPPER_MODELS
 
     if choice == "landmark":
         return True
     if choice == "auto":
-        folder = models_dir()
-        return not (any(is_present(name, folder) for name in INSWAPPER_MODELS) and is_present("arcface_w600k_r50", folder))
+        return choose(INSWAPPER_MODELS, models_dir(), needs=("arcface_w600k_r50",)) is None
     return False
 
 
@@ -395,8 +395,7 @@ def model_table(exposed: bool = False) -> str:
     rows = ["| model | role | present | licence |", "| --- | --- | --- | --- |"]
     for entry in CATALOGUE:
         present = "yes" if is_present(entry.name, folder) else "no"
-        licence = entry.licence + (" **(non-commercial)**" if entry.non_commercial else "")
-        rows.append(f"| {entry.name} | {entry.role.replace('_', ' ')} | {present} | {licence} |")
+        rows.append(f"| {entry.name} | {entry.role.replace('_', ' ')} | {present} | {entry.licence_label} |")
     from ..system import report
 
     # What the installation can run them on (providers, GPU, the CUDA it needs): the first thing to

@@ -38,7 +38,7 @@ def choice_label(choice: object, name: str) -> str:
     name = DETECTOR_ALIASES.get(str(choice), str(choice))
     for entry in CATALOGUE:
         if entry.name == name and entry.non_commercial:
-            return f"{choice} (non-commercial licence)"
+            return f"{choice} ({entry.licence_label})"
     return str(choice)
 
 

@@ -146,8 +146,7 @@ def _inputs_column(engine: actions.Engine, page: Page) -> None:
         from ..inference.catalogue import CATALOGUE
 
         if engine.allow_downloads:
-            labels = [(f"{entry.name}{' (non-commercial)' if entry.non_commercial else ''}", entry.name)
-                      for entry in CATALOGUE]
+            labels = [(f"{entry.name} ({entry.licence_label})", entry.name) for entry in CATALOGUE]
             page.model_choice = gr.Dropdown(choices=labels, multiselect=True, label="Download models")
             page.model_button = gr.Button("Download", size="sm")
         else:
