@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from facefusion.safety.policy import SafetyPolicy, add_safety_flags, policy_from_args  # noqa: E402
 from facefusion.ui.exposure import is_exposed  # noqa: E402  (light: no Gradio, no models)
-from facefusion.ui.uploads import parse_size  # noqa: E402
+from facefusion.units import parse_size  # noqa: E402
 
 EXPOSED_LABEL = "AI-generated"
 """The visible label of an app others can reach, unless its operator chooses another."""

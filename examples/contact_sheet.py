@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from facefusion import Studio  # noqa: E402
-from facefusion.cli import _options_from_args, build_parser  # noqa: E402
+from facefusion.cli import build_parser, options_from_args  # noqa: E402
 from facefusion.errors import StudioError  # noqa: E402
 from facefusion.media.image import read_image  # noqa: E402
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs += [(TESTDATA / a, TESTDATA / b) for a, b in HARD_CASES]
     if not pairs:
         parser.error("give SOURCE=TARGET pairs or --hard-cases")
-    studio_options = _options_from_args(build_parser().parse_args(
+    studio_options = options_from_args(build_parser().parse_args(
         ["headless-run", "-t", "x", "-o", "y", "--face-selector-mode", "many", *studio_args]))
     with Studio(studio_options) as studio:
         cv2.imwrite(args.output, sheet(pairs, studio, args.row_height))

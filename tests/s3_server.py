@@ -68,7 +68,9 @@ def s3_server(folder: Path, bucket: str = "studio-jobs") -> Iterator[S3Server]:
     log = open(folder / "weed.log", "w")
     process = subprocess.Popen(
         [binary, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
-         "-webdav=false", "-admin.ui=false", "-master.telemetry=false", f"-s3.localSocket={folder / 's3.sock'}",
+         # The Lance namespace server (off) would otherwise take a fixed port, which two servers at once fight over.
+         "-webdav=false", "-admin.ui=false", "-master.telemetry=false", "-s3.port.lance=0",
+         f"-s3.localSocket={folder / 's3.sock'}",
          f"-filer.localSocket={folder / 'filer.sock'}", *[f"-{name}={port}" for name, port in ports.items()]],
         stdout=log, stderr=subprocess.STDOUT)
     server = S3Server(endpoint=f"http://127.0.0.1:{ports['s3.port']}", bucket=bucket)

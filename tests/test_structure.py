@@ -19,7 +19,7 @@ STILL_TOO_BIG: set[str] = set()
 
 LAYERS = (
     ("facefusion.types", "facefusion.errors", "facefusion.timing", "facefusion.permissions", "facefusion.console",
-     "facefusion.durable", "facefusion.version"),
+     "facefusion.durable", "facefusion.version", "facefusion.units"),
     ("facefusion.options", "facefusion.media", "facefusion.inference"),
     ("facefusion.analysis", "facefusion.classical", "facefusion.neural"),
     ("facefusion.assign", "facefusion.sources", "facefusion.safety", "facefusion.parts", "facefusion.processors"),

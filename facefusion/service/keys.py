@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError
-from ..ui.uploads import parse_size
+from ..units import parse_size
 
 logger = logging.getLogger("facefusion")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -17,17 +16,6 @@ from .storage import Storage
 from .store import JobStore
 
 logger = logging.getLogger("facefusion")
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``24h``, ``7d`` (or bare seconds) as seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"'{text}' is not a duration such as 24h, 30m or 7d")
-    return float(match.group(1)) * UNITS[match.group(2) or "s"]
-
 
 def purge(store: JobStore, storage: Storage, job_id: str) -> None:
     """Delete one finished job's files and note when."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 import time
 from collections import deque
@@ -50,17 +49,6 @@ def folder_size(folder: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4}
-
-
-def parse_size(text: str) -> int:
-    """``20gb``, ``500mb``, ``1024`` (bytes) as a number of bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b)?\s*", text.lower())
-    if not match:
-        raise ValueError(f"'{text}' is not a size such as 500mb or 20gb")
-    return int(float(match.group(1)) * SIZE_UNITS[match.group(2) or "b"])
 
 
 class UploadBudget:
