@@ -332,11 +332,11 @@ def test_the_page_works_in_a_browser_when_exposed(tmp_path, generated):
     with _exposed_app(tmp_path) as (url, _):
         with _browser_page(url, generated["astronaut"], generated["grace_hopper"]) as page:
             # The page's own events answer it (it carries its secret): the preview comes, labelled.
-            page.wait_for_selector("#preview img", timeout=60000)
+            page.wait_for_selector("#preview img", timeout=180000)
             page.locator("#preview").screenshot(path=str(ARTIFACTS / "ui_exposed_preview.png"))
             page.click("#start")
-            page.wait_for_selector("#result-image img", timeout=60000)
-            page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+            page.wait_for_selector("#result-image img", timeout=180000)
+            page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=180000)
             page.screenshot(path=str(ARTIFACTS / "ui_exposed.png"), full_page=False)
 
 

@@ -155,10 +155,10 @@ def _open_with(browser, server: str, source: Path, target: Path, agree: bool = T
     consent box ticked)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(server)
-    page.wait_for_selector("#start", timeout=30000)
+    page.wait_for_selector("#start", timeout=90000)
     page.locator("#sources input[type=file]").set_input_files(str(source))
     page.locator("#target input[type=file]").set_input_files(str(target))
-    page.wait_for_selector("#preview img", timeout=60000)
+    page.wait_for_selector("#preview img", timeout=180000)
     if agree:
         page.locator("#consent input").check()
     return page
@@ -188,8 +188,8 @@ def _browser_page(server: str, source: Path, target: Path, agree: bool = True):
 def test_browser_upload_start_and_result(server, generated):
     with _browser_page(server, generated["astronaut"], generated["grace_hopper"]) as page:
         page.click("#start")
-        page.wait_for_selector("#result-image img", timeout=60000)
-        page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+        page.wait_for_selector("#result-image img", timeout=180000)
+        page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=180000)
         page.screenshot(path=str(ARTIFACTS / "ui_result.png"), full_page=True)
         assert page.locator("#result-image img").count() == 1
 
@@ -199,12 +199,12 @@ def test_browser_start_asks_for_consent_once(server, generated):
     with _browser_page(server, generated["astronaut"], generated["grace_hopper"], agree=False) as page:
         page.click("#start")
         page.wait_for_function("document.querySelector('#status').innerText.includes('Nothing was started')",
-                               timeout=30000)
+                               timeout=90000)
         assert page.locator("#result-image img").count() == 0
         page.screenshot(path=str(ARTIFACTS / "ui_consent.png"), full_page=False)
         page.locator("#consent input").check()
         page.click("#start")
-        page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=60000)
+        page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=180000)
         assert page.locator("#result-image img").count() == 1
         assert page.locator("#consent input").is_checked()  # stays given for the page's next runs
 
@@ -330,8 +330,8 @@ def test_neural_only_options_say_why_they_are_off(tmp_path, monkeypatch):
 @pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_browser_shows_face_thumbnails_and_disabled_neural_options(server, generated):
     with _browser_page(server, generated["astronaut"], generated["two_people"]) as page:
-        page.wait_for_function("document.querySelectorAll('#faces img').length >= 2", timeout=60000)
-        page.wait_for_function("document.querySelectorAll('#source_faces img').length >= 1", timeout=60000)
+        page.wait_for_function("document.querySelectorAll('#faces img').length >= 2", timeout=180000)
+        page.wait_for_function("document.querySelectorAll('#source_faces img').length >= 1", timeout=180000)
         for selector in ("#faces img", "#source_faces img"):
             box = page.locator(selector).first.bounding_box()
             assert box is not None and 40 < box["width"] < 200 and abs(box["width"] - box["height"]) < 4, box
