@@ -7,7 +7,10 @@ it. Choices are ``Literal`` types read with ``get_args``, so a choice list is ne
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -92,7 +95,7 @@ def _option(default: Any, spec: OptionSpec) -> Any:
 class Options:
     """The settings of one run. Immutable: make a changed copy with :meth:`replace`."""
 
-    processors: list[str] = _option(["face_swapper"], OptionSpec(
+    processors: list[ProcessorName] = _option(["face_swapper"], OptionSpec(
         "--processors", "processors to run on each frame, in this order", "processors",
         choices=PROCESSOR_NAMES, multiple=True))
     face_detector_model: str = _option("auto", OptionSpec(
@@ -101,10 +104,10 @@ class Options:
         "retinaface / scrfd (NON-COMMERCIAL), many (every detector present, merged: finds the most faces), or "
         "the path of your own .onnx detector shaped like SCRFD or YOLOv8-face", "face detector",
         choices=FACE_DETECTOR_MODELS, accepts_onnx_path=True))
-    face_detector_size: int = _option(640, OptionSpec(
+    face_detector_size: FaceDetectorSize = _option(640, OptionSpec(
         "--face-detector-size", "side of the square a neural detector sees the frame in: larger finds smaller "
         "faces, slower (yolo_face always 640)", "face detector", choices=FACE_DETECTOR_SIZES))
-    face_detector_angles: list[int] = _option([0, 90, 270, 180], OptionSpec(
+    face_detector_angles: list[FaceDetectorAngle] = _option([0, 90, 270, 180], OptionSpec(
         "--face-detector-angles", "turns of the picture (degrees, clockwise) the detector tries, in this order, "
         "until one finds faces: a photo or clip lying on its side or upside down is still swapped; give only 0 "
         "to look at pictures as they are (faster on videos with long stretches without a face). Tilted heads "
@@ -117,11 +120,11 @@ class Options:
         "--face-detector-min-size",
         "smallest face to look for, in pixels of the image; smaller values search more tiles (slower)",
         "face detector", minimum=16, maximum=1024, step=1))
-    face_selector_mode: str = _option("reference", OptionSpec(
+    face_selector_mode: FaceSelectorMode = _option("reference", OptionSpec(
         "--face-selector-mode",
         "which target faces to process: all (many), the first in order (one), or those that look like "
         "the reference face (reference)", "face selector", choices=FACE_SELECTOR_MODES))
-    face_selector_order: str = _option("large-small", OptionSpec(
+    face_selector_order: FaceSelectorOrder = _option("large-small", OptionSpec(
         "--face-selector-order", "how target faces are ordered (positions in --reference-face-position "
         "and --face-map count in this order)", "face selector", choices=FACE_SELECTOR_ORDERS))
     reference_face_position: int = _option(0, OptionSpec(
@@ -136,7 +139,7 @@ class Options:
         "(arcface_w600k_r50 when its file is in the models folder, else dlib), dlib (embedded, offline), "
         "arcface_w600k_r50 (NON-COMMERCIAL), or your own .onnx file with ArcFace's input and output",
         "face selector", choices=FACE_RECOGNISER_MODELS, accepts_onnx_path=True))
-    face_mask_region: str = _option("face-oval", OptionSpec(
+    face_mask_region: FaceMaskRegion = _option("face-oval", OptionSpec(
         "--face-mask-region", "part of the face that is replaced", "face mask", choices=FACE_MASK_REGIONS))
     face_mask_padding: list[int] = _option([0, 0, 0, 0], OptionSpec(
         "--face-mask-padding", "shrink the mask from the top, right, bottom and left, in percent of the "
@@ -144,7 +147,7 @@ class Options:
         max_items=4))
     face_mask_blur: float = _option(0.3, OptionSpec(
         "--face-mask-blur", "feathering of the mask edge", "face mask", minimum=0.0, maximum=1.0, step=0.05))
-    face_mask_types: list[str] = _option(["box"], OptionSpec(
+    face_mask_types: list[FaceMaskType] = _option(["box"], OptionSpec(
         "--face-mask-types", "neural engine: masks combined with the box: occlusion (--face-occluder-model: keeps "
         "hands, hair, microphones in front) and region (--face-parser-model: only the chosen face regions)",
         "face mask", choices=FACE_MASK_TYPES, multiple=True))
@@ -166,14 +169,14 @@ class Options:
     face_swapper_weight: float = _option(0.5, OptionSpec(
         "--face-swapper-weight", "neural swappers: 0.5 uses the source identity as it is; lower keeps some of "
         "the target's, higher pushes away from it", "face swapper", minimum=0.0, maximum=1.0, step=0.05))
-    face_swapper_pixel_boost: int = _option(128, OptionSpec(
+    face_swapper_pixel_boost: FaceSwapperPixelBoost = _option(128, OptionSpec(
         "--face-swapper-pixel-boost", "resolution the neural swapper works at (the model runs on interleaved "
         "parts of a larger crop): higher is sharper and slower", "face swapper", choices=FACE_SWAPPER_PIXEL_BOOSTS))
     face_swapper_morph: int = _option(80, OptionSpec(
         "--face-swapper-morph", "how far the face's shape moves from the target's toward the source's "
         "(pose and expression kept): 100 carries the most identity, 0 is the safest",
         "face swapper", minimum=0, maximum=100, step=1))
-    face_swapper_blend_method: str = _option("multiband", OptionSpec(
+    face_swapper_blend_method: FaceBlendMethod = _option("multiband", OptionSpec(
         "--face-swapper-blend-method", "how the new face is blended into the image", "face swapper",
         choices=FACE_BLEND_METHODS))
     face_enhancer_model: str = _option("auto", OptionSpec(
@@ -195,7 +198,7 @@ class Options:
     frame_enhancer_blend: int = _option(80, OptionSpec(
         "--frame-enhancer-blend", "how much of the upscaled picture is kept over a plain resize (percent)",
         "frame enhancer", minimum=0, maximum=100, step=1))
-    face_debugger_items: list[str] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
+    face_debugger_items: list[FaceDebuggerItem] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
         "--face-debugger-items", "what face_debugger draws", "face debugger",
         choices=FACE_DEBUGGER_ITEMS, multiple=True))
     execution_providers: list[str] = _option(["cpu"], OptionSpec(
@@ -218,7 +221,7 @@ class Options:
     output_label: str | None = _option(None, OptionSpec(
         "--output-label", "burn this text (e.g. AI-generated) visibly into a corner of every output image and "
         "video frame; none by default on this computer, on by default in a web app others can reach", "output"))
-    output_label_position: str = _option("bottom-right", OptionSpec(
+    output_label_position: OutputLabelPosition = _option("bottom-right", OptionSpec(
         "--output-label-position", "corner of the visible label", "output", choices=OUTPUT_LABEL_POSITIONS))
     output_label_size: float = _option(3.0, OptionSpec(
         "--output-label-size", "height of the visible label's text, in percent of the picture's height", "output",
@@ -268,13 +271,23 @@ OptionKind = Literal["boolean", "string", "number", "integer"]
 
 
 def option_kind(name: str) -> OptionKind:
-    """What each value of an option is (an option with ``multiple`` takes several), read once from its field: the
-    CLI's argument types, the checks, the service's capabilities and the page's widgets all ask here."""
-    field = Options.__dataclass_fields__[name]
-    if isinstance(field.default, bool):
-        return "boolean"
-    declared = str(field.type)
-    return "string" if "str" in declared else "number" if "float" in declared else "integer"
+    """What each value of an option is (an option with ``multiple`` takes several), read once from its field's
+    type (a Literal's values, the item of a list, the value of an Optional): the CLI's argument types, the checks,
+    the service's capabilities and the page's widgets all ask here."""
+    return _kinds()[name]
+
+
+@functools.cache
+def _kinds() -> dict[str, OptionKind]:
+    kinds: dict[str, OptionKind] = {}
+    for name, hint in typing.get_type_hints(Options).items():
+        while typing.get_origin(hint) in (list, typing.Union, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        if typing.get_origin(hint) is Literal:
+            hint = type(typing.get_args(hint)[0])
+        kinds[name] = ("boolean" if hint is bool else "string" if hint is str else "number" if hint is float
+                       else "integer")
+    return kinds
 
 
 def is_text_option(name: str) -> bool:

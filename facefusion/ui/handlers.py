@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..options import Options, option_specs
+from ..options import Options, make_options, option_specs
 from ..processors import MISSING_SOURCE, needs_source
 from ..safety.consent import require_consent
 from . import actions
@@ -136,7 +136,7 @@ class Handlers:
     def _api_request(self, files: Any, target_file: Any, mode: str, morph: float, agreed: bool, video: bool) -> str:
         engine = self.engine
         require_consent(agreed, "pass consent=True, the fifth argument")
-        options = Options(face_selector_mode=mode, face_swapper_morph=int(morph), output_label=engine.output_label)
+        options = make_options(face_selector_mode=mode, face_swapper_morph=int(morph), output_label=engine.output_label)
         inputs = [*actions.source_paths(files), actions.file_path(target_file) or ""]
         engine.uploads.hold(inputs)
         try:
