@@ -49,8 +49,10 @@ $(CLUSTER_STAMP): $(STAMP) requirements-cluster.txt
 	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt -c constraints.txt
 	touch $(CLUSTER_STAMP)
 
-# Two test processes (one per core here): measured as fast as three, whose extra load made browser waits run out.
-TEST_WORKERS ?= 2
+# Test processes: 0 runs the suite in this one. Two (one per core here) take 14.5 instead of about 22 minutes, but
+# under that load the exposed page's browser test sometimes never shows its result (2 runs in 4, not yet
+# understood), so the default stays serial until it is; `make test TEST_WORKERS=2` for a quicker run.
+TEST_WORKERS ?= 0
 
 test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
 	$(BIN)/ruff check .
