@@ -115,11 +115,6 @@ class FrameDrawer:
             self.studio.gate.refuse_content(frame, f"frame {position} of the output for {self.target}", "output")
         return frame
 
-    def draw(self, image: FrameBGR, index: int, position: int) -> tuple[FrameBGR, Rendered]:
-        """Every step in turn, marks included: (the frame as written, what the processors did)."""
-        rendered = self.render(self.analyse(image, index))
-        return self.marks(self.finish(rendered, position)), rendered
-
     def reset(self) -> None:
         """Start following anew (a segment starts here: segments made apart must give the same frames)."""
         self.tracker.reset()

@@ -46,10 +46,6 @@ class SegmentLedger:
     def frames_in(self, number: int) -> int:
         return min(self.size, self.total - number * self.size)
 
-    def bounds(self, number: int) -> tuple[int, int]:
-        """Output positions [first, end) of segment ``number``."""
-        return number * self.size, min(self.total, (number + 1) * self.size)
-
     def segment(self, number: int) -> Path:
         return self.parts.segment(number)
 
