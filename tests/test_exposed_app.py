@@ -335,8 +335,13 @@ def test_the_page_works_in_a_browser_when_exposed(tmp_path, generated):
             page.wait_for_selector("#preview img", timeout=180000)
             page.locator("#preview").screenshot(path=str(ARTIFACTS / "ui_exposed_preview.png"))
             page.click("#start")
-            page.wait_for_selector("#result-image img", timeout=180000)
-            page.wait_for_function("document.querySelector('#status').innerText.includes('done')", timeout=180000)
+            try:
+                page.wait_for_selector("#result-image img", timeout=180000)
+                page.wait_for_function("document.querySelector('#status').innerText.includes('done')",
+                                       timeout=180000)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "ui_exposed_failure.png"), full_page=True)
+                raise
             page.screenshot(path=str(ARTIFACTS / "ui_exposed.png"), full_page=False)
 
 
