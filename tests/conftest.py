@@ -47,6 +47,16 @@ def analyser() -> FaceAnalyser:
 
 
 @pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """One local Ray cluster (two CPU slots) for all of a test process's Ray tests: they all run on one test
+    process (xdist_group "ray"), and each test's own actors are gone before the next test's start."""
+    from ray_cluster import ray_cluster
+
+    with ray_cluster(tmp_path_factory.mktemp("ray")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def studio_many():
     with Studio(Options(face_selector_mode="many")) as studio:
         yield studio

@@ -26,7 +26,6 @@ from PIL import Image
 from facefusion.cli import main
 from sample_media import astronaut, grace_hopper, make_clip
 
-
 # One test process makes the corpus (a decompression bomb, a 110-megapixel picture, videos) for both its users.
 pytestmark = pytest.mark.xdist_group("bad_inputs")
 

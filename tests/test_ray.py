@@ -11,7 +11,7 @@ import pytest
 
 from facefusion import Options
 from facefusion.pipeline import Job, Progress, RunResult, run_to_end
-from ray_cluster import ray_binary, ray_cluster
+from ray_cluster import ray_binary
 
 # Ray clusters on one machine share some of Ray's fixed ports: every test that starts one runs on the same
 # test process (make test's --dist loadgroup), one cluster at a time.
@@ -20,24 +20,22 @@ pytestmark = [pytest.mark.skipif(ray_binary() is None, reason="needs Ray (make c
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory):
+def pool(ray_head):
     pytest.importorskip("ray")
     import ray
 
     from facefusion.workers.ray_pool import RayPool
 
-    folder = tmp_path_factory.mktemp("ray")
     saved = dict(os.environ)
-    with ray_cluster(folder) as cluster:
-        os.environ.update(cluster.environment)
-        try:
-            pool = RayPool(cluster.address, actors=2)
-            yield pool
-            pool.close()
-        finally:
-            ray.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
+    os.environ.update(ray_head.environment)
+    try:
+        pool = RayPool(ray_head.address, actors=2)
+        yield pool
+        pool.close()
+    finally:
+        ray.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def frames_of(path) -> list[np.ndarray]:

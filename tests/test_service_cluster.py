@@ -10,7 +10,7 @@ import urllib.request
 import av
 import pytest
 
-from ray_cluster import actor_pids, ray_binary, ray_cluster
+from ray_cluster import actor_pids, ray_binary
 from s3_server import s3_server, weed_binary
 from test_service import call, serving, submit, wait_for
 
@@ -19,13 +19,14 @@ pytestmark = [pytest.mark.skipif(ray_binary() is None or weed_binary() is None,
               pytest.mark.xdist_group("ray")]  # one Ray cluster at a time (see test_ray.py)
 
 
-def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presigned(tmp_path):
+def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presigned(tmp_path, ray_head):
     import json
 
     from sample_media import grace_hopper, make_clip
 
-    clip = make_clip(tmp_path / "clip.mp4", frames=150, size=(480, 270), face_width=110)
-    with ray_cluster(tmp_path / "ray") as cluster, s3_server(tmp_path / "s3") as s3:
+    clip = make_clip(tmp_path / "clip.mp4", frames=90, size=(480, 270), face_width=110)
+    cluster = ray_head
+    with s3_server(tmp_path / "s3") as s3:
         environment = {**cluster.environment, **s3.environment}
         with serving(tmp_path, "--ray-address", cluster.address, "--ray-actors", "2", "--video-segment-frames", "15",
                      "--storage", f"s3://{s3.bucket}/jobs", "--s3-endpoint", s3.endpoint,
@@ -42,7 +43,7 @@ def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presign
             os.kill(pids[0], signal.SIGKILL)
             finished = wait_for(url, job["id"], timeout=400)
         assert finished["status"] == "done", finished
-        assert finished["report"]["frames"] == 150
+        assert finished["report"]["frames"] == 90
         assert finished["result_url"].startswith(f"{s3.endpoint}/{s3.bucket}/jobs/{job['id']}/output.mp4?")
         output = tmp_path / "out.mp4"
         with urllib.request.urlopen(finished["result_url"], timeout=60) as response:
@@ -51,5 +52,5 @@ def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presign
     assert "died; the segment goes to another" in log  # the kill landed while the worker held a segment
     with av.open(str(output)) as written, av.open(str(clip)) as original:
         assert written.streams.audio
-        assert sum(1 for _ in written.decode(video=0)) == 150
+        assert sum(1 for _ in written.decode(video=0)) == 90
         assert abs(float(written.duration - original.duration)) / 1e6 < 0.1
