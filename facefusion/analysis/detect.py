@@ -61,8 +61,15 @@ class FaceDetector:
         self._detector.close()
         self._close_range.close()
 
+    @property
+    def smallest_kept(self) -> float:
+        """The smallest box side (px) a detection may have to be kept."""
+        return self.min_face_size * 0.75
+
     def detect(self, frame: FrameBGR) -> list[Detection]:
         height, width = frame.shape[:2]
+        if min(height, width) < self.smallest_kept:
+            return []  # no face it keeps fits (a 1 x 60000 strip was 800 tiles and 14 s to learn that)
         tile = int(max(192, self.min_face_size * TILE_PER_MIN_FACE))
         # The model sees 192x192 anyway: shrinking the frame once, so that a tile is MODEL_FEED_SIZE
         # pixels, saves every run a large copy into the graph.
@@ -90,7 +97,7 @@ class FaceDetector:
                 found.extend(self._run(rgb[y:y + h, x:x + w], x, y, w, h, 1 / scale))
         merged = merge_detections(found)
         return [d for d in merged if d.score >= self.score_threshold
-                and max(d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]) >= self.min_face_size * 0.75]
+                and max(d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]) >= self.smallest_kept]
 
     def _run(self, region: np.ndarray, x: int, y: int, w: int, h: int, to_frame: float,
              model: Any = None) -> list[Detection]:
