@@ -97,9 +97,11 @@ def test_restarting_one_server_leaves_the_others_job_and_a_killed_servers_job_is
             still = store.get(job["id"])
             assert still.status == "running" and still.worker == taken.worker
             assert still.progress["frames"] >= taken.progress["frames"]  # not restarted
+            running_past(job["id"], 60)
+            os.kill(int(taken.worker.split(":")[1]), signal.SIGKILL)  # the first server dies mid-job
+            # (Started after the kill, the second server finds the job only when its lease runs out: no race
+            # between its start and the end of the first server's job.)
             with serving(second_folder, *common, environment=s3.environment) as second:
-                running_past(job["id"], 60)
-                os.kill(int(taken.worker.split(":")[1]), signal.SIGKILL)  # the first server dies mid-job
                 finished = wait_for(second, job["id"], timeout=400)
         assert finished["status"] == "done", finished
         assert finished["report"]["frames"] == 240
