@@ -57,10 +57,9 @@ $(CLUSTER_STAMP): $(STAMP) requirements-cluster.txt
 	$(INSTALL) -r requirements-cluster.txt -c constraints.txt
 	touch $(CLUSTER_STAMP)
 
-# Test processes: 0 runs the suite in this one. Two (one per core here) take 14.5 instead of about 22 minutes, but
-# under that load the exposed page's browser test sometimes never shows its result (2 runs in 4, not yet
-# understood), so the default stays serial until it is; `make test TEST_WORKERS=2` for a quicker run.
-TEST_WORKERS ?= 0
+# Test processes: two, one per core here (0 runs the suite in this one process). Tests that must not run at
+# once share a group (--dist loadgroup): the Ray tests (one cluster at a time), the bad-input corpus.
+TEST_WORKERS ?= 2
 
 test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
 	$(BIN)/ruff check .
