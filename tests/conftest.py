@@ -56,6 +56,38 @@ def ray_head(tmp_path_factory):
         yield cluster
 
 
+class RayPools:
+    """The Ray tests' pool of two actors on the test process's cluster, made once and kept from test to test
+    (an actor takes seconds to start, half a minute on a busy machine). A test that needs the cluster's two
+    slots for actors of its own closes it first; the next test that wants it makes it again."""
+
+    def __init__(self, cluster) -> None:
+        self.cluster = cluster
+        self.pool = None
+
+    def get(self):
+        if self.pool is None:
+            from facefusion.workers.ray_pool import RayPool
+
+            self.pool = RayPool(self.cluster.address, actors=2)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            import ray
+
+            self.pool.close()
+            ray.shutdown()
+            self.pool = None
+
+
+@pytest.fixture(scope="session")
+def ray_pools(ray_head):
+    pools = RayPools(ray_head)
+    yield pools
+    pools.close()
+
+
 @pytest.fixture(scope="session")
 def studio_many():
     with Studio(Options(face_selector_mode="many")) as studio:

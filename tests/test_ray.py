@@ -19,23 +19,13 @@ pytestmark = [pytest.mark.skipif(ray_binary() is None, reason="needs Ray (make c
               pytest.mark.xdist_group("ray")]
 
 
-@pytest.fixture(scope="module")
-def pool(ray_head):
+@pytest.fixture
+def pool(ray_pools, monkeypatch):
+    """The kept pool; the cluster's environment (its HOME and temporary folders) only while a Ray test runs."""
     pytest.importorskip("ray")
-    import ray
-
-    from facefusion.workers.ray_pool import RayPool
-
-    saved = dict(os.environ)
-    os.environ.update(ray_head.environment)
-    try:
-        pool = RayPool(ray_head.address, actors=2)
-        yield pool
-        pool.close()
-    finally:
-        ray.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
+    for name, value in ray_pools.cluster.environment.items():
+        monkeypatch.setenv(name, value)
+    return ray_pools.get()
 
 
 def frames_of(path) -> list[np.ndarray]:

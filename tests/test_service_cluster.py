@@ -19,12 +19,13 @@ pytestmark = [pytest.mark.skipif(ray_binary() is None or weed_binary() is None,
               pytest.mark.xdist_group("ray")]  # one Ray cluster at a time (see test_ray.py)
 
 
-def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presigned(tmp_path, ray_head):
+def test_a_video_job_on_the_cluster_survives_a_killed_worker_and_arrives_presigned(tmp_path, ray_head, ray_pools):
     import json
 
     from sample_media import grace_hopper, make_clip
 
     clip = make_clip(tmp_path / "clip.mp4", frames=90, size=(480, 270), face_width=110)
+    ray_pools.close()  # the server's own two actors take the cluster's two slots
     cluster = ray_head
     with s3_server(tmp_path / "s3") as s3:
         environment = {**cluster.environment, **s3.environment}
