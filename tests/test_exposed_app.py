@@ -327,7 +327,7 @@ def test_an_exposed_app_answers_its_page_events_only_to_its_page(tmp_path, gener
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_the_page_works_in_a_browser_when_exposed(tmp_path, generated):
-    from test_ui import ARTIFACTS, _browser_page
+    from test_ui import ARTIFACTS, _browser_page, keep_failure_screenshot
 
     with _exposed_app(tmp_path) as (url, _):
         with _browser_page(url, generated["astronaut"], generated["grace_hopper"]) as page:
@@ -340,7 +340,7 @@ def test_the_page_works_in_a_browser_when_exposed(tmp_path, generated):
                 page.wait_for_function("document.querySelector('#status').innerText.includes('done')",
                                        timeout=180000)
             except Exception:
-                page.screenshot(path=str(ARTIFACTS / "ui_exposed_failure.png"), full_page=True)
+                keep_failure_screenshot(page, "ui_exposed_failure.png")
                 raise
             page.screenshot(path=str(ARTIFACTS / "ui_exposed.png"), full_page=False)
 
