@@ -1,6 +1,7 @@
 """Videos: frames, timing, audio, rotation, trim, failures, stop and resume."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -433,6 +434,25 @@ def test_ctrl_c_stops_with_exit_4_and_no_output(tmp_path, clips):
     assert process.returncode == 4
     assert "stopped" in errors and "Traceback" not in errors
     assert not output.exists()
+
+
+def test_a_ctrl_c_that_lands_in_a_finaliser_still_stops_the_run(monkeypatch):
+    """Python drops a KeyboardInterrupt raised while a finaliser runs; a run once went on to the end (exit 0)."""
+    from facefusion.cli.run import ctrl_c_stops
+
+    class Freed:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside the finaliser
+
+    dropped: list[type] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda raised: dropped.append(raised.exc_type))
+    before = signal.getsignal(signal.SIGINT)
+    with ctrl_c_stops() as stop:
+        Freed()
+    assert stop.is_set()
+    assert dropped == [KeyboardInterrupt]  # Python's "Exception ignored in ...": dropped indeed
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.parametrize("content, fragment", [

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, InvalidInputError, RefusedError, StudioError
@@ -77,6 +81,27 @@ class ProgressBar:
             self._bar = None
 
 
+@contextmanager
+def ctrl_c_stops() -> Iterator[threading.Event]:
+    """Ctrl-C ends the run: at once (KeyboardInterrupt), and through the run's stop event too, because Python drops
+    a KeyboardInterrupt that lands while a finaliser runs (a decoder being freed, say); the event then still
+    ends the run at its next frame with the same exit code."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield stop
+        return
+
+    def interrupted(number: int, frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def headless_run(args: argparse.Namespace) -> int:
     from ..pipeline import Job, run
 
@@ -86,8 +111,9 @@ def headless_run(args: argparse.Namespace) -> int:
               segment_frames=args.video_segment_frames, safety=policy_from_args(args))
     bar = ProgressBar()
     try:
-        for event in run(job, options):
-            bar.show(event)
+        with ctrl_c_stops() as stop:
+            for event in run(job, options, stop):
+                bar.show(event)
     finally:
         bar.close()
     remind_consent(options)
@@ -108,16 +134,17 @@ def batch_run(args: argparse.Namespace) -> int:
     refused: list[BatchItem] = []
     bar = ProgressBar()
     try:
-        for item, event in run_batch(items, options, reference_face_path=args.reference_face_path,
-                                     resume=args.resume, segment_frames=args.video_segment_frames,
-                                     safety=policy_from_args(args)):
-            label = f"[{item.index + 1}/{len(items)}]"
-            if isinstance(event, StudioError):
-                bar.close()
-                logger.error("%s %s: %s", label, Path(item.target).name, event.message)
-                (refused if isinstance(event, RefusedError) else failed).append(item)
-            else:
-                bar.show(event, label)
+        with ctrl_c_stops() as stop:
+            for item, event in run_batch(items, options, reference_face_path=args.reference_face_path,
+                                         resume=args.resume, segment_frames=args.video_segment_frames,
+                                         stop=stop, safety=policy_from_args(args)):
+                label = f"[{item.index + 1}/{len(items)}]"
+                if isinstance(event, StudioError):
+                    bar.close()
+                    logger.error("%s %s: %s", label, Path(item.target).name, event.message)
+                    (refused if isinstance(event, RefusedError) else failed).append(item)
+                else:
+                    bar.show(event, label)
     finally:
         bar.close()
     names = {"failed": failed, "refused": refused}
