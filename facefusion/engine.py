@@ -20,7 +20,7 @@ from .errors import InvalidInputError
 from .image_job import ImageResult, swap_image_file
 from .inference.runtime import SessionPool, execution_settings, provider_list
 from .options import Options
-from .processors import MISSING_SOURCE, FrameContext, create_processors, run_processors
+from .processors import MISSING_SOURCE, FrameContext, create_processors, declined_faces, run_processors
 from .safety.gate import SafetyGate
 from .safety.policy import SafetyPolicy
 from .sources import load_identity, parse_face_map
@@ -37,6 +37,8 @@ class FrameResult:
     assignments: list[Assignment]
     faces_swappable: int
     """Selected faces the face swapper can work on (0 when it does not run)."""
+    declined: list[tuple[Face, str]]
+    """Selected faces the face swapper left as they are, and why."""
 
 
 class Studio:
@@ -82,12 +84,10 @@ class Studio:
         return scale
 
     def swappable(self, assignments: list[Assignment]) -> int:
-        """How many of these faces the face swapper changes: the classical engine needs the 468-point
-        mesh, the neural one only five points (0 when no face swapper runs)."""
-        swapper = next((processor for processor in self.processors if processor.name == "face_swapper"), None)
-        if swapper is None:
+        """How many of these faces the face swapper changes (0 when no face swapper runs)."""
+        if not any(processor.name == "face_swapper" for processor in self.processors):
             return 0
-        return sum(1 for assignment in assignments if assignment.face.mesh is not None or not swapper.needs_mesh)
+        return len(assignments) - len(declined_faces(self.processors, assignments))
 
     @property
     def works_without_mesh(self) -> bool:
@@ -184,7 +184,8 @@ class Studio:
         context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch, stop=self.stop)
         result = run_processors(self.processors, frame, context)
         return FrameResult(frame=result, faces=ordered, assignments=assignments,
-                           faces_swappable=self.swappable(assignments))
+                           faces_swappable=self.swappable(assignments),
+                           declined=declined_faces(self.processors, assignments))
 
     def swap_image(self, sources: list[PathLike], target: PathLike, output: PathLike | None = None,
                    face_map: list[str] | None = None, reference_face_path: PathLike | None = None) -> ImageResult:

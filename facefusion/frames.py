@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .analysis.pose import head_angles
 from .analysis.track import FaceTracker
 from .assign import Assignment, SwapPlan, assign_faces
 from .engine import Studio
 from .errors import RefusedError, StoppedError
 from .media.image import resized
 from .options import Options
-from .processors import FrameContext, run_processors
+from .processors import FrameContext, declined_faces, run_processors
+from .processors.face_swapper import UNFITTED
 from .safety.gate import FrameMarks
 from .types import Face, FrameBGR, Identity
 
@@ -36,6 +38,37 @@ class Rendered:
     image: FrameBGR
     swaps: int
     error: Exception | None
+
+
+@dataclass(frozen=True)
+class TurnedAway:
+    """Frames in which the face swapper left a selected face alone for its turn: how many, the first and the
+    last (input frame numbers), and the largest turn seen (degrees)."""
+
+    frames: int = 0
+    first: int = -1
+    last: int = -1
+    most: float = 0.0
+
+    def seen(self, index: int, yaw: float) -> TurnedAway:
+        return TurnedAway(self.frames + 1, index if self.first < 0 else min(self.first, index),
+                          max(self.last, index), max(self.most, abs(yaw)))
+
+    def joined(self, other: TurnedAway) -> TurnedAway:
+        if not other.frames:
+            return self
+        if not self.frames:
+            return other
+        return TurnedAway(self.frames + other.frames, min(self.first, other.first), max(self.last, other.last),
+                          max(self.most, other.most))
+
+    def note(self) -> str | None:
+        """The report's line (None when no face was left for its turn)."""
+        if not self.frames:
+            return None
+        return (f"in {self.frames} frame(s) (frames {self.first}-{self.last}) a face was turned past the embedded "
+                f"engine's limit (up to {self.most:.0f}°) and was left as it is, faded out and back in around it; "
+                "a neural swapper (--face-swapper-model) swaps such faces")
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,7 @@ class FrameDrawer:
         self.checked = checked
         self.most_faces = 0
         """The most faces seen in one frame (for the report on face-map positions)."""
+        self.turned = TurnedAway()
         self.tracker = FaceTracker(studio.analyser, rate=rate, decide=self._decider(plan),
                                    meshless_tracks=studio.works_without_mesh)
 
@@ -90,6 +124,10 @@ class FrameDrawer:
         self.most_faces = max(self.most_faces, len(tracks))
         assignments = [Assignment(face=track.face, identity=track.identity) for track in tracks
                        if track.identity is not None]
+        turned = [face for face, reason in declined_faces(self.studio.processors, assignments) if reason != UNFITTED]
+        if turned:
+            self.turned = self.turned.seen(index, max(abs(head_angles(face.mesh).yaw) for face in turned
+                                                      if face.mesh is not None))
         context = FrameContext(faces=[track.face for track in tracks], assignments=assignments,
                                stopwatch=self.studio.stopwatch, stop=self.studio.stop)
         return Analysed(image, context, None)

@@ -16,6 +16,7 @@ from .errors import InvalidInputError
 from .media.files import is_image_path, unsupported_target
 from .media.image import check_output_path, read_image, write_image
 from .options import Options
+from .processors.face_swapper import UNFITTED
 from .safety.gate import TOO_SMALL_TO_MARK
 from .sources import face_map_files
 from .types import FrameBGR
@@ -101,7 +102,11 @@ def image_warnings(options: Options, target: str, plan: SwapPlan, result: FrameR
         warnings.append(f"--face-map position(s) {', '.join(map(str, unmatched))} match no face: the target has "
                         f"{len(result.faces)} face(s), counted from 0 in --face-selector-order "
                         f"{options.face_selector_order}")
-    unswappable = len(result.assignments) - result.faces_swappable
-    if unswappable and "face_swapper" in options.processors:
-        warnings.append(unfitted_note(unswappable))
+    unfitted = [face for face, reason in result.declined if reason == UNFITTED]
+    if unfitted:
+        warnings.append(unfitted_note(len(unfitted)))
+    for face, reason in result.declined:
+        if reason != UNFITTED:
+            warnings.append(f"the face at ({face.centre[0]:.0f}, {face.centre[1]:.0f}) is {reason}: left as it is "
+                            "(a neural swapper, --face-swapper-model, swaps such faces)")
     return warnings

@@ -179,7 +179,7 @@ def _render_video(job: Job, options: Options, stop: threading.Event, held: list[
         finally:
             local.shut()
             drawer.close()
-        warnings.extend(run_report(studio, video, drawer.most_faces, drawer.unfitted, ledger))
+        warnings.extend(run_report(studio, video, drawer.most_faces, drawer.unfitted, drawer.turned, ledger))
     ledger.join(layout, options, description, warnings)
     yield ledger.result(layout, started, engine, source_type, warnings, options.output_watermark)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .engine import Studio
 from .errors import InvalidInputError, StoppedError
-from .frames import Analysed, FrameDrawer, Rendered
+from .frames import Analysed, FrameDrawer, Rendered, TurnedAway
 from .image_job import unfitted_note
 from .ledger import SegmentLedger
 from .media.image import fit_within
@@ -67,6 +67,7 @@ class SegmentDone:
     failed: list[int]
     most_faces: int
     unfitted: int
+    turned: TurnedAway
 
 
 def render_segment(studio: Studio, video: VideoPlan, job: Job, number: int, path: Path,
@@ -104,7 +105,7 @@ def render_segment(studio: Studio, video: VideoPlan, job: Job, number: int, path
         raise
     finally:
         drawer.close()
-    return SegmentDone(end - first, swaps, failed, drawer.most_faces, drawer.unfitted)
+    return SegmentDone(end - first, swaps, failed, drawer.most_faces, drawer.unfitted, drawer.turned)
 
 
 _END = object()
@@ -298,10 +299,10 @@ def enhancer_estimate(studio: Studio, video: VideoPlan, ledger: SegmentLedger) -
     return frame_enhancer_estimate(enhancer, info.width, info.height, ledger.total - ledger.first_output)
 
 
-def run_report(studio: Studio, video: VideoPlan, most_faces: int, unfitted: int, ledger: SegmentLedger
-               ) -> list[str]:
+def run_report(studio: Studio, video: VideoPlan, most_faces: int, unfitted: int, turned: TurnedAway,
+               ledger: SegmentLedger) -> list[str]:
     """The warnings a finished video run adds, the same for a local and a Ray run: what did not run as asked,
-    face-map positions past the most faces a frame has, faces that could not be fitted."""
+    face-map positions past the most faces a frame has, faces that could not be fitted or were turned too far."""
     options = studio.options
     warnings = list(studio.setup_warnings)
     unmatched = sorted(position for position in video.swap.by_position if position >= most_faces)
@@ -311,5 +312,8 @@ def run_report(studio: Studio, video: VideoPlan, most_faces: int, unfitted: int,
                         f"{options.face_selector_order}")
     if unfitted and "face_swapper" in options.processors:
         warnings.append(unfitted_note(unfitted, " at the full detections (every few frames)"))
+    turned_note = turned.note()
+    if turned_note is not None:
+        warnings.append(turned_note)
     return warnings
 

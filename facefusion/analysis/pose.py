@@ -1,6 +1,9 @@
 """Head pose and shape alignment from the 3-D Face Mesh points."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..types import Points
@@ -25,6 +28,36 @@ def head_pose(mesh: Points) -> tuple[float, float]:
     yaw = (local[NOSE_TIP, 0] - (left + right) / 2) / max(right - left, 1e-6) * 2
     pitch = (local[NOSE_TIP, 1] - (top + bottom) / 2) / max(bottom - top, 1e-6) * 2
     return float(np.clip(yaw, -1, 1)), float(np.clip(pitch, -1, 1))
+
+
+LEVEL_PITCH = 0.1
+"""``head_pose``'s pitch of a face looking straight into the camera: the nose tip sits a little below the middle
+between forehead and chin (0.05-0.14 on the development set's frontal photos)."""
+
+
+@dataclass(frozen=True)
+class HeadAngles:
+    """A head's turn in degrees: ``yaw`` to the side (positive: the face looks toward the picture's right),
+    ``pitch`` up and down (positive: looking down), ``roll`` the tilt of the eye line (positive: clockwise)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+def head_angles(mesh: Points) -> HeadAngles:
+    """Estimated angles of a head from its mesh.
+
+    The nose tip stands out from the head about as far as the face is half wide, so seen from the front it
+    moves sideways by half the face's width times the sine of the turn: ``head_pose``'s yaw is that sine (the
+    same holds up and down). The mesh's own depth is flatter than a real head (a profile reads about 50°),
+    so it is not used. On the development photos: frontal faces 2-14°, a 3/4 view 24°, faces turned about
+    50° 41-53°, a near profile 90°."""
+    yaw, pitch = head_pose(mesh)
+    eye_line = mesh[list(IMAGE_RIGHT_EYE), :2].mean(axis=0) - mesh[list(IMAGE_LEFT_EYE), :2].mean(axis=0)
+    return HeadAngles(yaw=math.degrees(math.asin(yaw)),
+                      pitch=math.degrees(math.asin(float(np.clip(pitch - LEVEL_PITCH, -1, 1)))),
+                      roll=math.degrees(math.atan2(float(eye_line[1]), float(eye_line[0]))))
 
 
 def similarity_align(source: Points, target: Points, weights: np.ndarray | None = None) -> Points:

@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ..analysis.pose import similarity_align
+from ..analysis.pose import head_angles, similarity_align
 from ..analysis.topology import (
     CHIN,
     FOREHEAD,
@@ -38,6 +38,25 @@ from .warp import rasterise, sampling_maps, triangle_affines, warp_image
 
 ROI_MARGIN = 0.2
 """Share of the face size added around the face's box for the working region."""
+
+
+TURN_LIMIT = 60.0
+"""Degrees of yaw past which the embedded engine leaves a face alone. Its mesh warp draws the source's
+frontal pixels over every triangle of the target's; turned further, the far half of the face is folded into
+a sliver, and a source eye or cheek lands smeared on the near cheek (seen at 65° and on a profile in the
+development photos; faces at 41-53° were drawn right). A neural swapper handles such faces as FaceFusion does."""
+TURN_FADE = 10.0
+"""Degrees before the limit over which the new face fades out, so that a head turning across the limit in a
+video loses its swap gradually instead of at once."""
+
+
+def turn_strength(target: Face) -> float:
+    """How much of the swap a face gets for its turn: 1 up to ``TURN_FADE`` degrees before the limit, falling
+    to 0 at ``TURN_LIMIT``."""
+    if target.mesh is None:
+        return 0.0
+    yaw = abs(head_angles(target.mesh).yaw)
+    return float(np.clip((TURN_LIMIT - yaw) / TURN_FADE, 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -159,7 +178,8 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
     the source, the colour tables, a feather and a few enlargements, so a 600 px face costs little
     more than a 200 px one and keeps its full sharpness. A target without a mesh (the landmarker could
     not fit it) is left as it is."""
-    if target.mesh is None or source.face.mesh is None:
+    strength = turn_strength(target)
+    if target.mesh is None or source.face.mesh is None or strength <= 0.0:
         return frame
     face_size = target.size
     with timed(stopwatch, "warp"):
@@ -218,6 +238,8 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
                 smooth += coarse_levels(matched_work, scene_work, mask_work, levels)
             blended = keep_outside(cv2.add(feather_blend(warped, scene_box, mask), grid.up_box(smooth, box),
                                            dtype=cv2.CV_8U), scene_box, mask)
+        if strength < 1.0:
+            blended = cv2.addWeighted(blended, strength, scene_box, 1.0 - strength, 0.0)
         scene[by1:by2, bx1:bx2] = blended
     return frame
 

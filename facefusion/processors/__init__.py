@@ -6,7 +6,7 @@ from typing import Protocol
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
-from .base import FrameContext, Processor, run_processors
+from .base import FrameContext, Processor, declined_faces, run_processors
 from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
@@ -43,5 +43,5 @@ def create_processors(options: Options, pool: SessionPool | None = None) -> list
     return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
-__all__ = ["MISSING_SOURCE", "PROCESSORS", "FrameContext", "Processor", "create_processors", "needs_source",
+__all__ = ["MISSING_SOURCE", "PROCESSORS", "FrameContext", "Processor", "create_processors", "declined_faces", "needs_source",
            "run_processors"]

@@ -93,6 +93,10 @@ class Processor(Protocol):
         """What it will not do as asked (said in every result)."""
         ...
 
+    def declines(self, face: Face) -> str | None:
+        """Why it leaves this selected face as it is (said in the report); None when it works on it."""
+        ...
+
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         """Return the processed frame; may change ``frame`` in place (the caller owns a copy)."""
         ...
@@ -105,3 +109,12 @@ def run_processors(processors: Sequence[Processor], frame: FrameBGR, context: Fr
     for processor in processors:
         result = processor.process(result, context.fitted_to(result))
     return result
+
+
+def declined_faces(processors: Sequence[Processor], assignments: Sequence[Assignment]) -> list[tuple[Face, str]]:
+    """The selected faces the face swapper leaves as they are, each with its reason (none when no swapper runs)."""
+    swapper = next((processor for processor in processors if processor.name == "face_swapper"), None)
+    if swapper is None:
+        return []
+    reasons = ((assignment.face, swapper.declines(assignment.face)) for assignment in assignments)
+    return [(face, reason) for face, reason in reasons if reason is not None]

@@ -9,7 +9,7 @@ from ..inference.resolve import resolve_model
 from ..inference.runtime import SessionPool
 from ..neural.enhance import FaceEnhancerModel, FrameEnhancerModel
 from ..options import Options
-from ..types import FrameBGR
+from ..types import Face, FrameBGR
 from .base import FrameContext
 from .masks import occlusion_masker
 
@@ -29,6 +29,9 @@ class FaceEnhancer:
         self.model = FaceEnhancerModel(resolved.path, resolved.contract, pool,
                                        blend=options.face_enhancer_blend / 100, weight=options.face_enhancer_weight,
                                        occlusion=occlusion_masker(options, pool), mask_blur=options.face_mask_blur)
+
+    def declines(self, face: Face) -> str | None:
+        return None
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         # Every selected face is restored, swapped or not; faces the selector left out stay as they are.
@@ -52,6 +55,9 @@ class FrameEnhancer:
     def scale(self) -> int:
         """How many times larger the frames come out (the video writer is sized for it)."""
         return self.model.scale
+
+    def declines(self, face: Face) -> str | None:
+        return None
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         return self.model.enhance(frame, context.stop)

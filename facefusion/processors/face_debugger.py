@@ -7,7 +7,7 @@ import numpy as np
 from ..analysis.topology import mesh_topology
 from ..classical.mask import apply_padding, region_polygon
 from ..options import Options, expand_padding
-from ..types import FrameBGR
+from ..types import Face, FrameBGR
 from .base import FrameContext
 
 SELECTED = (0, 220, 0)
@@ -30,6 +30,9 @@ class FaceDebugger:
         self.items = set(options.face_debugger_items)
         self.mask_region = options.face_mask_region
         self.mask_padding = expand_padding(options.face_mask_padding)
+
+    def declines(self, face: Face) -> str | None:
+        return None
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         selected = {id(assignment.face) for assignment in context.assignments}

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..analysis.pose import head_angles
 from ..classical.glasses import without_glasses
-from ..classical.swap import SwapSettings, swap_face
+from ..classical.swap import TURN_LIMIT, SwapSettings, swap_face
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
 from ..inference.resolve import choose, resolve_model
@@ -19,7 +20,7 @@ from ..inference.runtime import SessionPool, execution_settings
 from ..neural.swap import ArcFace, EmbeddingSwapper
 from ..options import Options, expand_padding
 from ..sources import best_source_face
-from ..types import FrameBGR, SourceFace
+from ..types import Face, FrameBGR, SourceFace
 from .base import FrameContext
 from .masks import occlusion_masker, region_masker
 
@@ -27,6 +28,7 @@ logger = logging.getLogger("facefusion")
 
 INSWAPPER_MODELS = ("inswapper_128", "inswapper_128_fp16")
 """Catalogue swappers with inswapper's contract, best first (what ``auto`` looks for)."""
+UNFITTED = "its landmarks could not be fitted"
 CLASSICAL = "landmark (embedded offline engine: mediapipe BlazeFace + Face Mesh, dlib ResNet)"
 
 
@@ -91,6 +93,17 @@ class FaceSwapper:
     def needs_mesh(self) -> bool:
         """The classical engine draws with the 468-point mesh; the neural one aligns on five points."""
         return self.model is None
+
+    def declines(self, face: Face) -> str | None:
+        """The embedded engine leaves a face it has no mesh for, or one turned past ``TURN_LIMIT``."""
+        if self.model is not None:
+            return None
+        if face.mesh is None:
+            return UNFITTED
+        yaw = head_angles(face.mesh).yaw
+        if abs(yaw) >= TURN_LIMIT:
+            return f"turned about {abs(yaw):.0f}° to the side, past the embedded engine's {TURN_LIMIT:.0f}° limit"
+        return None
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         for assignment in context.assignments:

@@ -27,6 +27,7 @@ from typing import Any
 from ..durable import write_atomically
 from ..engine import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError
+from ..frames import TurnedAway
 from ..ledger import SegmentLedger
 from ..media.files import is_image_path
 from ..media.opencv_threads import single_threaded_opencv
@@ -234,8 +235,11 @@ class RayPool:
                 with ledger.kept_on_failure():
                     yield from self._segments(job, options, video, ledger, watermark_id, stop, segments)
                     # The local run's warnings, from what the actors' trackers found in this run's segments.
+                    turned = TurnedAway()
+                    for done in segments:
+                        turned = turned.joined(done.turned)
                     warnings.extend(run_report(studio, video, max((done.most_faces for done in segments), default=0),
-                                               sum(done.unfitted for done in segments), ledger))
+                                               sum(done.unfitted for done in segments), turned, ledger))
                     ledger.join(layout, options, engine_description(studio, watermark_id), warnings)
             finally:
                 parts.release()
