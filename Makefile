@@ -71,6 +71,7 @@ test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
 bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/identity.py
+	$(BIN)/python bench/flicker.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/neural.py
 	$(BIN)/python bench/upscale.py
