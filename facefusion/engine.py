@@ -35,10 +35,14 @@ class FrameResult:
     frame: FrameBGR
     faces: list[Face]
     assignments: list[Assignment]
-    faces_swappable: int
-    """Selected faces the face swapper can work on (0 when it does not run)."""
     declined: list[tuple[Face, str]]
     """Selected faces the face swapper left as they are, and why."""
+    swapper_ran: bool
+
+    @property
+    def faces_swappable(self) -> int:
+        """Selected faces the face swapper worked on (0 when it does not run)."""
+        return len(self.assignments) - len(self.declined) if self.swapper_ran else 0
 
 
 class Studio:
@@ -184,8 +188,8 @@ class Studio:
         context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch, stop=self.stop)
         result = run_processors(self.processors, frame, context)
         return FrameResult(frame=result, faces=ordered, assignments=assignments,
-                           faces_swappable=self.swappable(assignments),
-                           declined=declined_faces(self.processors, assignments))
+                           declined=declined_faces(self.processors, assignments),
+                           swapper_ran=any(processor.name == "face_swapper" for processor in self.processors))
 
     def swap_image(self, sources: list[PathLike], target: PathLike, output: PathLike | None = None,
                    face_map: list[str] | None = None, reference_face_path: PathLike | None = None) -> ImageResult:

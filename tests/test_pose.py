@@ -5,7 +5,6 @@ import dataclasses
 
 import av
 import numpy as np
-import pytest
 
 from conftest import largest, shared_file
 from facefusion.analysis.pose import head_angles
@@ -81,12 +80,11 @@ def test_a_video_says_in_which_frames_a_turned_face_was_left(tmp_path, generated
     assert len(turned) == 1 and "in 12 frame(s) (frames 0-11)" in turned[0], result.warnings
 
 
-@pytest.mark.parametrize("degrees", [TURN_LIMIT + 5])
-def test_the_neural_swapper_declines_no_turned_face(degrees, analyser, generated):
+def test_the_neural_swapper_declines_no_turned_face(analyser, generated):
     """FaceFusion's neural swappers swap every face they are given, turned or not: so does the studio's."""
     from facefusion.processors.face_swapper import FaceSwapper
 
-    face = _turned(largest(analyser.analyse(read_image(generated["grace_hopper"]).frame)), degrees)
+    face = _turned(largest(analyser.analyse(read_image(generated["grace_hopper"]).frame)), TURN_LIMIT + 5)
     classical = FaceSwapper(Options(face_swapper_model="landmark"))
     assert "turned about" in (classical.declines(face) or "")
     classical.model = object()  # type: ignore[assignment]  # what a loaded neural model changes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..analysis.pose import head_angles
 from ..classical.glasses import without_glasses
-from ..classical.swap import TURN_LIMIT, SwapSettings, swap_face
+from ..classical.swap import TURN_LIMIT, SwapSettings, swap_face, turn_strength
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
 from ..inference.resolve import choose, resolve_model
@@ -100,10 +100,10 @@ class FaceSwapper:
             return None
         if face.mesh is None:
             return UNFITTED
-        yaw = head_angles(face.mesh).yaw
-        if abs(yaw) >= TURN_LIMIT:
-            return f"turned about {abs(yaw):.0f}° to the side, past the embedded engine's {TURN_LIMIT:.0f}° limit"
-        return None
+        if turn_strength(face) > 0.0:
+            return None
+        return (f"turned about {abs(head_angles(face.mesh).yaw):.0f}° to the side, past the embedded engine's "
+                f"{TURN_LIMIT:.0f}° limit")
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         for assignment in context.assignments:
