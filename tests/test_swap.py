@@ -96,6 +96,31 @@ def test_morph_moves_the_shape_toward_the_source_and_keeps_the_pose(analyser, fr
     assert distances[2] < distances[0] * 0.8
 
 
+def test_lips_take_the_sources_shape_when_both_mouths_open_alike_and_keep_the_targets_opening_otherwise(analyser,
+                                                                                                   generated):
+    """A source whose lips are wider (same opening) brings that width; a source whose mouth is wide open onto a
+    closed one does not open the target's mouth (its opening is the target's expression)."""
+    from facefusion.analysis.topology import INNER_LIPS, LOWER_INNER_LIP, OUTER_LIPS, UPPER_INNER_LIP, opening_ratio
+    from facefusion.classical.swap import morphed_points
+
+    target = largest(analyser.analyse(read_image(generated["astronaut"]).frame)).mesh.astype(np.float64)
+    lips = list(INNER_LIPS + OUTER_LIPS)
+    centre = target[lips, :2].mean(axis=0)
+    wider = target.copy()
+    wider[lips, 0] = centre[0] + (target[lips, 0] - centre[0]) * 1.3
+    width = np.ptp(target[lips, 0])
+    moved = morphed_points(target, wider, 100)
+    assert np.ptp(moved[lips, 0]) > width * 1.2
+    opened = target.copy()
+    lower = [index for index in INNER_LIPS + OUTER_LIPS if target[index, 1] > target[UPPER_INNER_LIP, 1] + 1]
+    opened[lower, 1] += 0.5 * width
+    assert opening_ratio(opened, INNER_LIPS) > opening_ratio(target, INNER_LIPS) + 0.3
+    moved = morphed_points(target, opened, 100)
+    gap = moved[LOWER_INNER_LIP, 1] - moved[UPPER_INNER_LIP, 1]
+    own_gap = target[LOWER_INNER_LIP, 1] - target[UPPER_INNER_LIP, 1]
+    assert gap - own_gap < 0.4 * 0.5 * width
+
+
 def test_morph_changes_the_rendered_face(generated):
     results = []
     for morph in (0, 100):

@@ -18,6 +18,17 @@ SHADING_BOUND_TARGET_SPREADS = 2.0
 """The shading added to a face is bounded by the largest of BOUND levels, SPREADS times the spread of
 the source skin's lightness and TARGET_SPREADS times the target skin's: a face lit hard from one side
 (a studio black-and-white portrait: spread 35) needs more than BOUND to take its shadows."""
+BROAD_SHADING = 0.175
+FINE_SHADING = 0.07
+"""Blurs (shares of the face's size) of the target's shading brought onto the new face. The broad one carries
+the light (a side light, a shadowed half) and not the target's own relief: the shadows of its nose, brows and
+cheekbones are much of who it is (bench/identity.py: with the fine blur everywhere 3 of the 90 development pairs
+still read as the target and 82 as the source; with the broad one except under a hard light, 2 and 84). Under a hard light the relief is the
+light, and the fine one is needed to keep it (a grimace lit from the side came out 12 levels too dark on its lit
+side with the broad one alone)."""
+HARD_LIGHT_SPREAD = (30.0, 42.0)
+"""Lightness spread of the target's skin from which its fine shading starts to be brought over, and at which it
+is brought over in full. Measured: evenly lit portraits 16-32, faces lit hard from one side 43-50."""
 SKIN_CHROMA_NEAR = 2.5
 SKIN_CHROMA_RAMP = 2.0
 """A pixel takes the full skin-tone shift within NEAR spreads of the skin's colour, none beyond NEAR+RAMP."""
@@ -125,7 +136,11 @@ def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.n
         return transfer
     mapped_lightness = cv2.LUT(face_lab[..., 0], transfer.lightness)
     weight = (face_skin & scene_skin).astype(np.float32)
-    shading = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, 0.07 * face_size))
+    shading = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, BROAD_SHADING * face_size))
+    hard_light = float(np.clip((s_std[0] - HARD_LIGHT_SPREAD[0]) / (HARD_LIGHT_SPREAD[1] - HARD_LIGHT_SPREAD[0]), 0, 1))
+    if hard_light > 0:
+        fine = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, FINE_SHADING * face_size))
+        shading += hard_light * (fine - shading)
     # Bounded, so a patch the skin test let through cannot be lifted into a grey smear; a source lit hard
     # from one side needs more than that to lose its shadow (its half in shade would stay a dark mask).
     bound = max(SHADING_BOUND, SHADING_BOUND_SPREADS * float(f_std[0]), SHADING_BOUND_TARGET_SPREADS * float(s_std[0]))
