@@ -28,6 +28,7 @@ from ..types import BoundingBox, Face, FrameBGR, Identity, Points
 from .analyse import FaceAnalyser
 from .detect import Detection
 from .landmarks import FollowedMesh, MeshFollower, box_overlap, mesh_box, roll_of_points
+from .stabilise import grey, steady_points
 from .topology import five_points_from_mesh
 
 DETECT_EVERY = 10
@@ -39,6 +40,9 @@ SAME_FACE_IOU = 0.5
 """Tracks whose faces overlap this much follow one face."""
 COAST_DAMPING = 0.6
 """While a track is missing, each frame it moves on by this share of the previous frame's step."""
+REPEATED = 0.5
+"""Mean absolute change (grey levels) of every followed face's box below which a frame repeats the one before:
+under the noise of a camera's successive frames (about 2) and above a re-encoded repeat's (0.0-0.3 measured)."""
 CUT_THRESHOLD = 0.35
 """Mean absolute change of a small grey thumbnail (0..1 scale x 4) above which a frame is a new scene."""
 
@@ -161,6 +165,9 @@ class FaceTracker:
     _since_detection: int = 0
     _since_turned: int = DETECT_EVERY
     _previous: np.ndarray | None = None
+    _greys: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    """The previous frame and this one in grey, as they came (before any face was drawn in them), for the flow
+    that holds meshes steady."""
     _idle_followers: list[MeshFollower] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -168,6 +175,7 @@ class FaceTracker:
         self._since_detection = 0
         self._since_turned = self.detect_every
         self._previous = None
+        self._greys = (None, None)
 
     def close(self) -> None:
         """Release the Face Meshes that follow faces."""
@@ -195,9 +203,16 @@ class FaceTracker:
 
     def update(self, frame: FrameBGR) -> list[Track]:
         """Advance one frame; return the tracks visible (or held) in it."""
+        grey_frame = grey(frame)
+        if self._repeated(grey_frame):
+            # A repeated frame (a clip brought to a higher frame rate repeats some): the faces stay exactly as
+            # they were. Followed anew, the smoothed meshes would go on settling and the new face would move
+            # on a still frame.
+            return list(self.tracks)
         small = thumbnail(frame)
         cut = self._previous is not None and float(np.abs(small - self._previous).mean()) * 4 > CUT_THRESHOLD
         self._previous = small
+        self._greys = (self._greys[1], grey_frame)
         if cut:
             self._keep([])
         if not self.tracks or cut or self._since_detection >= self.detect_every - 1 or \
@@ -209,6 +224,20 @@ class FaceTracker:
             self._since_detection += 1
         self._keep(self._one_per_face([track for track in self.tracks if track.missed <= MAX_GAP]))
         return list(self.tracks)
+
+    def _repeated(self, grey_frame: np.ndarray) -> bool:
+        """Whether every followed face's box is unchanged from the frame before (within ``REPEATED``)."""
+        previous = self._greys[1]
+        if not self.tracks or previous is None or previous.shape != grey_frame.shape:
+            return False
+        height, width = grey_frame.shape
+        for track in self.tracks:
+            x1, y1, x2, y2 = (int(value) for value in np.round(track.face.bbox))
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+            if x2 - x1 < 2 or y2 - y1 < 2 or \
+                    float(cv2.absdiff(grey_frame[y1:y2, x1:x2], previous[y1:y2, x1:x2]).mean()) >= REPEATED:
+                return False
+        return True
 
     @staticmethod
     def _one_per_face(tracks: list[Track]) -> list[Track]:
@@ -227,10 +256,16 @@ class FaceTracker:
                 track.points_filter = OneEuroFilter(self.rate)
             return dataclasses.replace(face, landmarks_5=track.points_filter(face.landmarks_5, scale=face.size))
         mesh = track.filter(face.mesh, scale=face.size)
+        previous_grey, grey_frame = self._greys
+        if previous_grey is not None and grey_frame is not None and track.missed == 0 and \
+                track.face.mesh is not None and track.follower is not None:
+            mesh[:, :2] = steady_points(previous_grey, grey_frame, track.face.mesh, face.mesh, face.size)[:, :2]
         five = five_points_from_mesh(mesh)
         if track.points_offset is not None:
             five = (five + track.points_offset @ _eye_frame(five)).astype(np.float32)
-        return dataclasses.replace(face, mesh=mesh, landmarks_5=five)
+        # The box comes from the smoothed mesh in every frame: at a full detection the detector's own box
+        # (a different size) made the face's masks and blurs jump for that one frame, a visible pop.
+        return dataclasses.replace(face, bbox=mesh_box(mesh), mesh=mesh, landmarks_5=five)
 
     def _follow(self, track: Track, frame: FrameBGR, near: BoundingBox | None = None) -> FollowedMesh | None:
         """The track's follower fitted on ``frame`` around where its face was. With ``near`` (a box the face

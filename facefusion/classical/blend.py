@@ -147,6 +147,35 @@ def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.n
     return dataclasses.replace(transfer, shading=np.clip(shading, -bound, bound).astype(np.float32))
 
 
+DETAIL_BLURS = (0.6, 0.9, 1.3, 1.8, 2.5)
+"""Blurs (pixels) tried, in order, to bring a source's fine detail down to the target's."""
+DETAIL_SLACK = 1.15
+"""A source may keep this much more fine detail than the target before it is softened."""
+
+
+def fine_detail(lightness: np.ndarray, skin: np.ndarray) -> float:
+    """Mean absolute difference between lightness and its 1-pixel blur over ``skin`` (bool): pores, grain."""
+    if np.count_nonzero(skin) < 64:
+        return 0.0
+    blurred = cv2.GaussianBlur(lightness, (0, 0), 1.0)
+    return float(cv2.absdiff(lightness, blurred)[skin].mean())
+
+
+def matched_detail(face: FrameBGR, scene: FrameBGR, skin: np.ndarray) -> FrameBGR:
+    """``face`` softened, if need be, to about the fine detail of ``scene`` (both full resolution, the same
+    size) on their shared ``skin``. A source photo's sharp pores and grain on a soft video frame look pasted in,
+    and they swim from frame to frame as the warp moves them by fractions of a pixel."""
+    wanted = fine_detail(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY), skin) * DETAIL_SLACK
+    grey_face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
+    if wanted <= 0.0 or fine_detail(grey_face, skin) <= wanted:
+        return face
+    for sigma in DETAIL_BLURS:
+        softened = cv2.GaussianBlur(face, (0, 0), sigma)
+        if fine_detail(cv2.GaussianBlur(grey_face, (0, 0), sigma), skin) <= wanted:
+            return softened
+    return softened
+
+
 def feather_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
     return cv2.blendLinear(face, scene, mask, 1.0 - mask)
 

@@ -29,7 +29,7 @@ from ..analysis.topology import (
 )
 from ..timing import Stopwatch, timed
 from ..types import Face, FrameBGR, Mask, Points, SourceFace
-from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, poisson_blend
+from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, matched_detail, poisson_blend
 from .glasses import frame_mask
 from .grid import WorkGrid, aligned_span, grid_factor
 from .mask import apply_padding, feather, polygon_mask, region_polygon
@@ -244,6 +244,7 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         scene_box = scene[by1:by2, bx1:bx2]
         warped = (warped_work[by1:by2, bx1:bx2].copy() if grid.is_full
                   else warp_image(source.image, grid.up_box(maps, box)))
+        warped = matched_detail(warped, scene_box, grid.up_box(np.minimum(source_skin, scene_skin), box) > 0.5)
         # Colour is measured on skin alone: lips, eyes and brows differ between people.
         bare = features_mask(work_points, grid.shape) == 0
         transfer = colour_transfer(warped_lab, scene_lab, (source_skin > 0.5) & bare, (scene_skin > 0.5) & bare,
@@ -341,17 +342,24 @@ def covered_share(scene_lab: np.ndarray, upper: np.ndarray, lower: np.ndarray) -
     return float(np.mean(likeness[lower > 127] < 0.5))
 
 
-MOUTH_OPEN = 0.08
-"""Inner-lip gap over mouth width above which the target's teeth or tongue show."""
+MOUTH_OPEN = (0.06, 0.10)
+"""Inner-lip gap over mouth width from which the target's own mouth starts to show (its teeth or tongue), and
+at which it shows in full. A ramp, not a threshold: a talking mouth crosses any threshold back and forth, and
+in a video its inside would pop between the source's and the target's from frame to frame."""
 EYE_LID_MARGIN = 0.03
 """Lid kept around a target's own (closed) eye, as a share of the face's width."""
-EYE_NARROWER = 0.6
-"""A target eye opened less than this share of the source's (a blink, a squint, a look down) keeps
-its own lids and eye."""
+EYE_NARROWER = (0.7, 0.5)
+"""Share of the source's eye opening below which a target eye (a blink, a squint, a look down) starts to show
+its own lids and eye, and at which it shows them in full (a ramp, for the same reason as the mouth's)."""
+
+
+def _ramp(value: float, start: float, full: float) -> float:
+    """0 at ``start``, 1 at ``full`` (either way round), linear between."""
+    return float(np.clip((value - start) / (full - start), 0.0, 1.0))
 
 
 def own_openings(target: Face, source: Face) -> np.ndarray:
-    """Per triangle: where the target's own pixels replace the source's between lids and lips.
+    """Per triangle, how much of the target's own pixels replace the source's between lids and lips (0..1).
 
     The target's open mouth is always its own (the source's closed lips warped open would show a
     smear). Its eyes are its own only when clearly less open than the source's: a source's open eyes
@@ -359,18 +367,16 @@ def own_openings(target: Face, source: Face) -> np.ndarray:
     is read from the refined mesh where the faces have it (``Face.eyes_open``), else from the mesh."""
     assert target.mesh is not None and source.mesh is not None
     topology = mesh_topology()
-    selected = np.zeros(len(topology.triangles), dtype=bool)
-    if opening_ratio(target.mesh, INNER_LIPS) > MOUTH_OPEN:
-        selected |= topology.mouth
+    shares = np.zeros(len(topology.triangles), np.float32)
+    shares[topology.mouth] = _ramp(opening_ratio(target.mesh, INNER_LIPS), *MOUTH_OPEN)
     if target.eyes_open is not None and source.eyes_open is not None:
         target_eyes, source_eyes = target.eyes_open, source.eyes_open
     else:
         target_eyes = (opening_ratio(target.mesh, IMAGE_LEFT_EYE), opening_ratio(target.mesh, IMAGE_RIGHT_EYE))
         source_eyes = (opening_ratio(source.mesh, IMAGE_LEFT_EYE), opening_ratio(source.mesh, IMAGE_RIGHT_EYE))
     for own, theirs, triangles in zip(target_eyes, source_eyes, (topology.left_eye, topology.right_eye)):
-        if own < EYE_NARROWER * theirs:
-            selected |= triangles
-    return selected
+        shares[triangles] = _ramp(own / max(theirs, 1e-6), *EYE_NARROWER)
+    return shares
 
 
 def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, points: Points,
@@ -382,8 +388,9 @@ def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, poi
     Returns how much of each working pixel is the target's own (0..1)."""
     triangles = mesh_topology().triangles
     to_target = np.zeros((len(triangles), 2, 3), np.float32)
-    to_target[openings] = triangle_affines(points, target_points, triangles[openings])
-    own_x, own_y = sampling_maps(labels, to_target, select=openings)
+    selected = openings > 0
+    to_target[selected] = triangle_affines(points, target_points, triangles[selected])
+    own_x, own_y = sampling_maps(labels, to_target, select=selected)
     inside = (own_x >= 0).astype(np.uint8)
     if not inside.any():
         return np.zeros(labels.shape, np.float32)
@@ -397,15 +404,20 @@ def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, poi
     if not grid.is_full:
         inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
     topology = mesh_topology()
-    eyes = openings & (topology.left_eye | topology.right_eye)
+    shares = np.concatenate([[0.0], openings]).astype(np.float32)[labels]
+    eyes = selected & (topology.left_eye | topology.right_eye)
     if eyes.any():
         # Closed eyes are told by the lash line and the lids around the eye's outline as much as by what
         # lies inside it: the target's own eye is kept with a margin of lid around it.
         eye_inside = np.concatenate([[False], eyes])[labels].astype(np.uint8)
         margin = max(1, int(round(face_size * grid.scale * EYE_LID_MARGIN)))
-        inside = np.maximum(inside, cv2.dilate(eye_inside, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)))
-    alpha_work = np.clip(cv2.GaussianBlur(inside.astype(np.float32), (0, 0),
-                                          max(0.6, face_size * grid.scale * 0.004)) * 1.6, 0, 1)
+        kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        inside = np.maximum(inside, cv2.dilate(eye_inside, kernel))
+        shares = cv2.dilate(shares, kernel)
+    sigma = max(0.6, face_size * grid.scale * 0.004)
+    alpha_work = np.clip(cv2.GaussianBlur(inside.astype(np.float32), (0, 0), sigma) * 1.6, 0, 1)
+    # Each opening's share (see own_openings), grown by a pixel so that the blur keeps it up to its edge.
+    alpha_work *= cv2.GaussianBlur(cv2.dilate(shares, np.ones((3, 3), np.uint8)), (0, 0), sigma)
     # Only the part of the box around the openings is touched.
     alpha_work = alpha_work.astype(np.float32)
     near = grid.box_of(alpha_work > 1e-3)
