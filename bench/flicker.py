@@ -11,7 +11,8 @@ pair of consecutive frames and given as result over target (mean, median frame, 
   along the target's own motion (dense optical flow between the target's frames), and what is left is measured.
   A face that moves with the head leaves nothing, whatever its contrast; shimmer, flicker and pops are left.
 
-Baseline measured in the same run: the target's own change and warping error. A self-swap (a frame of the clip as
+Baseline measured in the same run: the target's own change and warping error. Identity: in how many of 12 frames
+spread over the excerpt the project's recogniser takes the swapped face for the source person. A self-swap (a frame of the clip as
 the source) gives about 1.0 on both.
 
 Run: ``.venv/bin/python bench/flicker.py [--frames N]``.
@@ -32,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from facefusion.analysis.analyse import FaceAnalyser  # noqa: E402
+from facefusion.analysis.recognise import embedding_distance  # noqa: E402
+from facefusion.media.image import read_image  # noqa: E402
 from facefusion.options import Options  # noqa: E402
 from facefusion.pipeline import Job, run_to_end  # noqa: E402
 
@@ -95,9 +98,30 @@ def ratios(result: np.ndarray, target: np.ndarray) -> tuple[float, float, float]
             float(np.percentile(per_frame, 95)))
 
 
+SAMPLES = 12
+SAME_PERSON = 0.6
+"""dlib's own threshold: two descriptors nearer than this are taken for one person."""
+
+
+def as_source(frames: list[np.ndarray], source: Path, analyser: FaceAnalyser) -> int:
+    """In how many of ``SAMPLES`` frames spread over ``frames`` the largest face reads as the source person."""
+    wanted = analyser.analyse(read_image(source).frame)
+    if not wanted:
+        return 0
+    source_embedding = analyser.embed(read_image(source).frame, max(wanted, key=lambda face: face.size)).embedding
+    found = 0
+    for index in np.linspace(0, len(frames) - 1, SAMPLES).round().astype(int):
+        faces = analyser.analyse(frames[index])
+        if faces and source_embedding is not None:
+            embedding = analyser.embed(frames[index], max(faces, key=lambda face: face.size)).embedding
+            found += embedding is not None and embedding_distance(embedding, source_embedding) < SAME_PERSON
+    return found
+
+
 def measure(clip: Path, source: Path, count: int, analyser: FaceAnalyser
-            ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """(change ratios, warping error ratios), each (mean, median frame, 95th percentile)."""
+            ) -> tuple[tuple[float, float, float], tuple[float, float, float], int]:
+    """(change ratios, warping error ratios, sampled frames that read as the source), the ratios each
+    (mean, median frame, 95th percentile)."""
     with tempfile.TemporaryDirectory() as folder:
         excerpt, output = Path(folder) / "excerpt.mp4", Path(folder) / "out.mp4"
         target_frames = frames_of(clip, count)
@@ -123,7 +147,7 @@ def measure(clip: Path, source: Path, count: int, analyser: FaceAnalyser
     flows = target_motion(target_frames)
     change = ratios(face_changes(result_frames, boxes), face_changes(target_frames, boxes))
     warping = ratios(warping_errors(result_frames, flows, boxes), warping_errors(target_frames, flows, boxes))
-    return change, warping
+    return change, warping, as_source(result_frames, source, analyser)
 
 
 def main() -> None:
@@ -136,7 +160,8 @@ def main() -> None:
         if not clip.exists() or not source.exists():
             print(f"{clip_name}: not found in {SHARED}, skipped")
             continue
-        change, warping = measure(clip, source, args.frames, analyser)
+        change, warping, found = measure(clip, source, args.frames, analyser)
+        print(f"{clip_name:32} {args.frames} frames: the source person in {found} of {SAMPLES} sampled frames")
         for name, (mean, median, p95) in (("change", change), ("warping error", warping)):
             print(f"{clip_name:32} {args.frames} frames: face-region {name}, result over target: mean {mean:.2f}x, "
                   f"median frame {median:.2f}x, 95th percentile {p95:.2f}x")

@@ -8,7 +8,9 @@ speed, slowing down, so the swap neither pops off and on nor stands still while 
 A track's source and selection decision are made once, when it starts. Each track's refits go through
 a Face Mesh of its own that follows the face (half the cost of fitting anew); it is restarted with
 the track, and every segment of a video starts with no tracks, so a resumed run still gives the
-frames an uninterrupted one gives.
+frames an uninterrupted one gives. Between frames each mesh is carried by optical flow (stabilise.py): the
+One Euro filter alone left a turning head's new face a few pixels behind it. A frame that repeats the one
+before (clips brought to a higher frame rate have many) keeps the faces exactly as they were.
 
 With a neural detector and processors that work from five points (the neural swapper), faces the
 mesh cannot fit (profiles, covered or small faces) get tracks too: they are detected on every frame
