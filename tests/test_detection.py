@@ -142,3 +142,22 @@ def test_a_group_photo_made_smaller_keeps_every_face(analyser, scale):
     smaller = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     faces = analyser.analyse(smaller)
     assert len(faces) == 6 and all(face.mesh is not None for face in faces), [round(f.score, 2) for f in faces]
+
+
+def test_every_face_of_a_crowd_grid_is_found(analyser, generated):
+    """A 6 x 8 grid of one 80 px face: all 48 are found, each once (the tiled pass alone missed two here, and
+    a face or two in most such grids of the development portraits: 1282 of 1296 over nine faces at three
+    sizes, where the crowd pass finds all 1296)."""
+    import cv2
+
+    portrait = read_image(generated["grace_hopper"]).frame
+    face = max(analyser.analyse(portrait), key=lambda item: item.size)
+    x1, y1, x2, y2 = face.bbox.astype(int)
+    margin = int(0.35 * (x2 - x1))
+    crop = portrait[max(0, y1 - margin):y2 + margin, max(0, x1 - margin):x2 + margin]
+    scale = 80 / (x2 - x1)
+    tile = cv2.resize(crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    grid = np.vstack([np.hstack([tile] * 8)] * 6)
+    faces = analyser.analyse(grid)
+    cells = {(int(item.centre[1] // tile.shape[0]), int(item.centre[0] // tile.shape[1])) for item in faces}
+    assert len(faces) == 48 and len(cells) == 48
