@@ -85,8 +85,8 @@ def swap_image_file(studio: Studio, sources: list[str], target: str, output: str
 
 
 def image_warnings(options: Options, target: str, plan: SwapPlan, result: FrameResult) -> list[str]:
-    """What the report says about a picture's faces: none found, none chosen, face-map positions past the
-    faces there are, faces the swapper could not fit."""
+    """What the report says about a picture's faces: none found, none chosen, the ones the selector left out,
+    face-map positions past the faces there are, faces the swapper could not fit or turned too far."""
     warnings = []
     # A frame enhancer alone needs no face; beside face processors it still changes the whole picture.
     face_work = any(name != "frame_enhancer" for name in options.processors)
@@ -102,6 +102,14 @@ def image_warnings(options: Options, target: str, plan: SwapPlan, result: FrameR
         warnings.append(f"--face-map position(s) {', '.join(map(str, unmatched))} match no face: the target has "
                         f"{len(result.faces)} face(s), counted from 0 in --face-selector-order "
                         f"{options.face_selector_order}")
+    chosen = [assignment.face.bbox for assignment in result.assignments]
+    others = [face for face in result.faces if not any(np.allclose(face.bbox, box) for box in chosen)]
+    if face_work and result.assignments and others:
+        places = ", ".join(f"({face.centre[0]:.0f}, {face.centre[1]:.0f})" for face in others)
+        wider = "--reference-face-distance widens the match; " if options.face_selector_mode == "reference" else ""
+        warnings.append(f"{len(others)} other face(s) found, at {places}, were not chosen by --face-selector-mode "
+                        f"{options.face_selector_mode}: left as they are ({wider}--face-selector-mode many swaps "
+                        "every face)")
     unfitted = [face for face, reason in result.declined if reason == UNFITTED]
     if unfitted:
         warnings.append(unfitted_note(len(unfitted)))

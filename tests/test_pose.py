@@ -89,3 +89,17 @@ def test_the_neural_swapper_declines_no_turned_face(analyser, generated):
     assert "turned about" in (classical.declines(face) or "")
     classical.model = object()  # type: ignore[assignment]  # what a loaded neural model changes
     assert classical.declines(face) is None
+
+
+def test_the_report_names_the_faces_the_selector_left_out(generated):
+    """Every face found and not swapped has its reason in the report: here, not chosen by the selector."""
+    from facefusion import Studio
+
+    with Studio(Options(face_selector_mode="one")) as studio:
+        report = studio.swap_image([str(generated["grace_hopper"])], str(generated["two_people"]))
+    assert report.faces_found == 2 and report.faces_swapped == 1
+    notes = [line for line in report.warnings if "not chosen by --face-selector-mode one" in line]
+    assert len(notes) == 1 and notes[0].startswith("1 other face(s) found, at (")
+    with Studio(Options(face_selector_mode="many")) as studio:
+        report = studio.swap_image([str(generated["grace_hopper"])], str(generated["two_people"]))
+    assert not any("not chosen" in line for line in report.warnings)
