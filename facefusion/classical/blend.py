@@ -169,11 +169,10 @@ def matched_detail(face: FrameBGR, scene: FrameBGR, skin: np.ndarray) -> FrameBG
     grey_face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
     if wanted <= 0.0 or fine_detail(grey_face, skin) <= wanted:
         return face
-    for sigma in DETAIL_BLURS:
-        softened = cv2.GaussianBlur(face, (0, 0), sigma)
-        if fine_detail(cv2.GaussianBlur(grey_face, (0, 0), sigma), skin) <= wanted:
-            return softened
-    return softened
+    # Tried on the grey face, the colour face blurred once with the blur found.
+    chosen = next((sigma for sigma in DETAIL_BLURS
+                   if fine_detail(cv2.GaussianBlur(grey_face, (0, 0), sigma), skin) <= wanted), DETAIL_BLURS[-1])
+    return cv2.GaussianBlur(face, (0, 0), chosen)
 
 
 def feather_blend(face: FrameBGR, scene: FrameBGR, mask: Mask) -> FrameBGR:
