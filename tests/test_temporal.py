@@ -46,9 +46,15 @@ def test_a_repeated_frame_keeps_the_faces_exactly_and_a_moved_one_does_not(analy
         tracks = tracker.update(_shifted(frame, dx, 0))
     before = tracks[0].face.mesh.copy()
     repeat = _shifted(frame, 6, 0)
-    repeat = np.clip(repeat.astype(np.int16) + np.random.default_rng(1).integers(0, 2, repeat.shape), 0, 255)
+    repeat = np.clip(repeat.astype(np.int16) + np.random.default_rng(1).integers(-1, 2, repeat.shape), 0, 255)
     again = tracker.update(repeat.astype(np.uint8))  # the same picture, as a re-encode brings it back
     assert np.array_equal(again[0].face.mesh, before)
+    elsewhere = repeat.astype(np.uint8).copy()
+    x1, y1, x2, y2 = again[0].face.bbox.astype(int)
+    elsewhere[:, min(elsewhere.shape[1] - 1, x2 + 40):] = 30  # someone comes in beside the still face
+    remembered = tracker._previous
+    tracker.update(elsewhere)
+    assert tracker._previous is not remembered, "a frame that changed beside the face is no repeat"
     moved = tracker.update(_shifted(frame, 9, 0))
     assert moved[0].face.mesh[:, 0].mean() > before[:, 0].mean() + 0.5
     tracker.close()

@@ -205,13 +205,12 @@ class FaceTracker:
 
     def update(self, frame: FrameBGR) -> list[Track]:
         """Advance one frame; return the tracks visible (or held) in it."""
-        grey_frame = grey(frame)
-        if self._repeated(grey_frame):
+        grey_frame, small = grey(frame), thumbnail(frame)
+        if self._repeated(grey_frame, small):
             # A repeated frame (a clip brought to a higher frame rate repeats some): the faces stay exactly as
             # they were. Followed anew, the smoothed meshes would go on settling and the new face would move
             # on a still frame.
             return list(self.tracks)
-        small = thumbnail(frame)
         cut = self._previous is not None and float(np.abs(small - self._previous).mean()) * 4 > CUT_THRESHOLD
         self._previous = small
         self._greys = (self._greys[1], grey_frame)
@@ -227,10 +226,12 @@ class FaceTracker:
         self._keep(self._one_per_face([track for track in self.tracks if track.missed <= MAX_GAP]))
         return list(self.tracks)
 
-    def _repeated(self, grey_frame: np.ndarray) -> bool:
-        """Whether every followed face's box is unchanged from the frame before (within ``REPEATED``)."""
+    def _repeated(self, grey_frame: np.ndarray, small: np.ndarray) -> bool:
+        """Whether the frame is the one before again: every followed face's box unchanged (within ``REPEATED``)
+        and the whole frame's thumbnail too (someone coming in beside a still face is no repeat)."""
         previous = self._greys[1]
-        if not self.tracks or previous is None or previous.shape != grey_frame.shape:
+        if not self.tracks or previous is None or previous.shape != grey_frame.shape or self._previous is None or \
+                float(np.abs(small - self._previous).mean()) * 255 >= REPEATED:
             return False
         height, width = grey_frame.shape
         for track in self.tracks:
