@@ -102,34 +102,52 @@ def expression_weights() -> np.ndarray:
     return weights
 
 
-def feature_shares(target: Points, source: Points) -> np.ndarray:
+EyeOpenings = tuple[tuple[float, float], tuple[float, float]]
+"""(the target's, the source's) eye openings, image-left eye first."""
+
+
+def mesh_eye_openings(target: Points, source: Points) -> EyeOpenings:
+    """Eye openings read from the meshes alone (their lids follow a closed eye less well than the refined ones)."""
+    return ((opening_ratio(target, IMAGE_LEFT_EYE), opening_ratio(target, IMAGE_RIGHT_EYE)),
+            (opening_ratio(source, IMAGE_LEFT_EYE), opening_ratio(source, IMAGE_RIGHT_EYE)))
+
+
+def eye_openings(target: Face, source: Face) -> EyeOpenings:
+    """How open each face's eyes are: from the refined mesh where both faces have it (``Face.eyes_open``),
+    else from their meshes."""
+    if target.eyes_open is not None and source.eyes_open is not None:
+        return target.eyes_open, source.eyes_open
+    assert target.mesh is not None and source.mesh is not None
+    return mesh_eye_openings(target.mesh, source.mesh)
+
+
+def feature_shares(target: Points, source: Points, eyes: EyeOpenings | None = None) -> np.ndarray:
     """Per feature (image-left eye, image-right eye, lips): how much of the source's own shape it takes,
-    from how alike the two faces open it."""
+    from how alike the two faces open it (``eyes``: see ``eye_openings``; read from the meshes if not given)."""
     differences = []
-    for loop in EXPRESSION_FEATURES[:2]:
-        own, theirs = opening_ratio(target, loop), opening_ratio(source, loop)
+    for own, theirs in zip(*(eyes or mesh_eye_openings(target, source))):
         differences.append(abs(own - theirs) / max(own, theirs, 1e-6) / EYES_APART)
     differences.append(abs(opening_ratio(target, INNER_LIPS) - opening_ratio(source, INNER_LIPS)) / MOUTH_APART)
     apart = np.clip(np.array(differences), 0.0, 1.0)
     return FEATURE_SHAPE_MOST - (FEATURE_SHAPE_MOST - FEATURE_SHAPE_LEAST) * apart
 
 
-def shape_weights(target: Points, source: Points) -> np.ndarray:
+def shape_weights(target: Points, source: Points, eyes: EyeOpenings | None = None) -> np.ndarray:
     """Per mesh point, how much of the source's shape ``morph`` may bring: 1 on the face, each eye's and
     the lips' own share on them (``feature_shares``), blending between the two around them."""
-    shares = feature_shares(target, source)
+    shares = feature_shares(target, source, eyes)
     centres = np.array([target[list(loop), :2].mean(axis=0) for loop in EXPRESSION_FEATURES])
     nearest = np.argmin(np.linalg.norm(target[None, :, :2] - centres[:, None, :], axis=2), axis=0)
     ramp = expression_weights()
     return ramp + (1.0 - ramp) * shares[nearest]
 
 
-def morphed_points(target: Points, source: Points, morph: int) -> Points:
+def morphed_points(target: Points, source: Points, morph: int, eyes: EyeOpenings | None = None) -> Points:
     """Target points moved ``morph`` percent toward the source's shape seen in the target's pose."""
     if morph <= 0:
         return target[:, :2].copy()
     aligned = similarity_align(source.astype(np.float64), target.astype(np.float64))
-    weights = shape_weights(target, source)[:, None] * (morph / 100.0)
+    weights = shape_weights(target, source, eyes)[:, None] * (morph / 100.0)
     return (target[:, :2] + (aligned[:, :2] - target[:, :2]) * weights).astype(np.float32)
 
 
@@ -177,12 +195,14 @@ class _Warp:
     warped: FrameBGR
 
 
-def _warp(frame: FrameBGR, target_mesh: Points, source: SourceFace, settings: SwapSettings, face_size: float
+def _warp(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapSettings, face_size: float
           ) -> _Warp | None:
     """The warp stage of ``swap_face``; None when the face's region is too small to draw in."""
     assert source.face.mesh is not None
     topology = mesh_topology()
-    destination = morphed_points(target_mesh, source.face.mesh, settings.morph)
+    assert target.mesh is not None
+    target_mesh = target.mesh
+    destination = morphed_points(target_mesh, source.face.mesh, settings.morph, eye_openings(target, source.face))
     factor = grid_factor(face_size)
     x1, y1, x2, y2 = working_region(destination, face_size, frame.shape)
     x1, x2 = aligned_span(x1, x2, frame.shape[1], factor)
@@ -220,7 +240,7 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         return frame
     face_size = target.size
     with timed(stopwatch, "warp"):
-        warp = _warp(frame, target.mesh, source, settings, face_size)
+        warp = _warp(frame, target, source, settings, face_size)
         if warp is None:
             return frame
     x1, y1, scene, grid, work_points, labels, maps = (warp.x1, warp.y1, warp.scene, warp.grid, warp.points,
@@ -369,11 +389,7 @@ def own_openings(target: Face, source: Face) -> np.ndarray:
     topology = mesh_topology()
     shares = np.zeros(len(topology.triangles), np.float32)
     shares[topology.mouth] = _ramp(opening_ratio(target.mesh, INNER_LIPS), *MOUTH_OPEN)
-    if target.eyes_open is not None and source.eyes_open is not None:
-        target_eyes, source_eyes = target.eyes_open, source.eyes_open
-    else:
-        target_eyes = (opening_ratio(target.mesh, IMAGE_LEFT_EYE), opening_ratio(target.mesh, IMAGE_RIGHT_EYE))
-        source_eyes = (opening_ratio(source.mesh, IMAGE_LEFT_EYE), opening_ratio(source.mesh, IMAGE_RIGHT_EYE))
+    target_eyes, source_eyes = eye_openings(target, source)
     for own, theirs, triangles in zip(target_eyes, source_eyes, (topology.left_eye, topology.right_eye)):
         shares[triangles] = _ramp(own / max(theirs, 1e-6), *EYE_NARROWER)
     return shares
