@@ -106,10 +106,15 @@ def image_warnings(options: Options, target: str, plan: SwapPlan, result: FrameR
     others = [face for face in result.faces if not any(np.allclose(face.bbox, box) for box in chosen)]
     if face_work and result.assignments and others:
         places = ", ".join(f"({face.centre[0]:.0f}, {face.centre[1]:.0f})" for face in others)
-        wider = "--reference-face-distance widens the match; " if options.face_selector_mode == "reference" else ""
-        warnings.append(f"{len(others)} other face(s) found, at {places}, were not chosen by --face-selector-mode "
-                        f"{options.face_selector_mode}: left as they are ({wider}--face-selector-mode many swaps "
-                        "every face)")
+        if plan.default_identity is None:
+            # Only --face-map sources: the faces it does not name are left by the map, not by the selector.
+            why, how = "named in --face-map", "name their positions in --face-map, or give --source-paths too"
+        else:
+            mode = options.face_selector_mode
+            why = f"chosen by --face-selector-mode {mode}"
+            how = ("--reference-face-distance widens the match; " if mode == "reference" else "") + \
+                "--face-selector-mode many swaps every face"
+        warnings.append(f"{len(others)} other face(s) found, at {places}, were not {why}: left as they are ({how})")
     unfitted = [face for face, reason in result.declined if reason == UNFITTED]
     if unfitted:
         warnings.append(unfitted_note(len(unfitted)))

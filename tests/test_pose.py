@@ -103,3 +103,7 @@ def test_the_report_names_the_faces_the_selector_left_out(generated):
     with Studio(Options(face_selector_mode="many")) as studio:
         report = studio.swap_image([str(generated["grace_hopper"])], str(generated["two_people"]))
     assert not any("not chosen" in line for line in report.warnings)
+    with Studio(Options(face_selector_mode="many")) as studio:
+        report = studio.swap_image([], str(generated["two_people"]), face_map=[f"0={generated['grace_hopper']}"])
+    assert any(line.startswith("1 other face(s) found") and "not named in --face-map" in line
+               for line in report.warnings), report.warnings

@@ -96,15 +96,16 @@ class FaceDetector:
         # the full-range model loses faces (one of six 100 px faces at 1152 px, two at 640 px) that a tile
         # shows it. The whole-frame passes stay as they are.
         tile = int(max(192, min(tile, SMALL_FRAME_TILE * max(width, height))))
+        overlap = int(round(self.min_face_size * TILE_OVERLAP_FACES * scale))
         if tile < max(width, height):
-            overlap = int(round(self.min_face_size * TILE_OVERLAP_FACES * scale))
             found.extend(self._tiled(rgb, int(round(tile * scale)), overlap, 1 / scale))
-            if len(merge_detections(found)) >= CROWD:
-                # A crowd: the model misses a face here and there depending on where it falls in a tile (two
-                # of a 6 x 8 grid of 110 px faces, different ones when the grid moves by 30 px). Tiles of
-                # another size put every face somewhere else in its tile.
-                found.extend(self._tiled(rgb, int(round(tile * CROWD_TILE * scale)), overlap, 1 / scale))
         merged = merge_detections(found)
+        if tile < max(width, height) and len(merged) >= CROWD:
+            # A crowd: the model misses a face here and there depending on where it falls in a tile (two of a
+            # 6 x 8 grid of 110 px faces, different ones when the grid moves by 30 px). Tiles of another size
+            # put every face somewhere else in its tile.
+            found.extend(self._tiled(rgb, int(round(tile * CROWD_TILE * scale)), overlap, 1 / scale))
+            merged = merge_detections(found)
         return [d for d in merged if d.score >= self.score_threshold
                 and max(d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]) >= self.smallest_kept]
 

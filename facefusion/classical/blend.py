@@ -22,10 +22,10 @@ BROAD_SHADING = 0.175
 FINE_SHADING = 0.07
 """Blurs (shares of the face's size) of the target's shading brought onto the new face. The broad one carries
 the light (a side light, a shadowed half) and not the target's own relief: the shadows of its nose, brows and
-cheekbones are much of who it is (bench/identity.py: with the fine blur everywhere 3 of the 90 development pairs
-still read as the target and 82 as the source; with the broad one except under a hard light, 2 and 84). Under a hard light the relief is the
-light, and the fine one is needed to keep it (a grimace lit from the side came out 12 levels too dark on its lit
-side with the broad one alone)."""
+cheekbones are much of who it is (bench/identity.py: with the fine blur everywhere 3 of the 90 development
+pairs still read as the target and 82 as the source; with the broad one except under a hard light, 2 and 84).
+Under a hard light the relief is the light, and the fine one is needed to keep it (a grimace lit from the side
+came out 12 levels too dark on its lit side with the broad one alone)."""
 HARD_LIGHT_SPREAD = (30.0, 42.0)
 """Lightness spread of the target's skin from which its fine shading starts to be brought over, and at which it
 is brought over in full. Measured: evenly lit portraits 16-32, faces lit hard from one side 43-50."""
