@@ -84,6 +84,34 @@ def test_duplicate_boxes_merge_to_the_better_one():
     assert any(d is whole for d in merged) and any(d is other for d in merged)
 
 
+def test_a_box_over_two_faces_gives_way_to_the_two():
+    """The close-range model can box two faces cheek to cheek as one, with the best score of the three."""
+    points = np.zeros((6, 2), np.float32)
+    both = Detection(np.array([325, 60, 430, 165], np.float32), 0.88, points)
+    left = Detection(np.array([311, 58, 384, 131], np.float32), 0.67, points)
+    right = Detection(np.array([372, 99, 457, 184], np.float32), 0.79, points)
+    merged = merge_detections([both, left, right])
+    assert len(merged) == 2 and all(d is not both for d in merged)
+    eye = Detection(np.array([340, 80, 370, 110], np.float32), 0.6, points)
+    mouth = Detection(np.array([360, 130, 390, 160], np.float32), 0.6, points)
+    assert any(d is both for d in merge_detections([both, eye, mouth]))  # parts of one face are not two faces
+
+
+def test_two_faces_cheek_to_cheek_in_a_clip_are_two(analyser):
+    import cv2
+
+    capture = cv2.VideoCapture(str(shared_file("video_multi_face_01.mp4")))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 260)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    faces = analyser.analyse(frame)
+    # The couple in the middle (heads at about x 345 and 410) and the laughing woman at the left.
+    assert len(faces) >= 3
+    for x, y in ((345, 95), (412, 140), (187, 135)):
+        assert sum(_inside(face, x, y) for face in faces) == 1
+
+
 def test_a_remembering_analyser_analyses_each_picture_once(generated):
     """The web UI's preview asks again for the same frame on every option change."""
     from facefusion.analysis.analyse import FaceAnalyser
