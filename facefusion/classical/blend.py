@@ -91,13 +91,13 @@ def feature_colour_share(face_mean: np.ndarray, scene_mean: np.ndarray) -> float
 
 
 def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.ndarray, scene_skin: np.ndarray,
-                    face_size: float, lighting: bool = True) -> ColourTransfer | None:
+                    face_size: float, lighting: bool = True, shaded: np.ndarray | None = None) -> ColourTransfer | None:
     """Measure how to give the warped face (``face_lab``, in OpenCV's 8-bit LAB like ``scene_lab``) the
     scene's colour statistics (LAB mean and spread) and,
     with ``lighting``, the scene face's low-frequency shading, so a frontally lit source does not look
     pasted into a side-lit picture. ``face_skin`` and ``scene_skin`` (bool) mark the skin to measure
-    in each image: hair or a hand in either must not pull the statistics. None when there is too
-    little skin to measure."""
+    in each image: hair or a hand in either must not pull the statistics; ``shaded`` (bool, default
+    ``face_skin``) the face's skin that takes the shading. None when there is too little skin to measure."""
     if np.count_nonzero(face_skin) < 16 or np.count_nonzero(scene_skin) < 16:
         return None
     f_mean, f_std = (value.ravel() for value in cv2.meanStdDev(face_lab, mask=face_skin.astype(np.uint8)))
@@ -135,7 +135,7 @@ def colour_transfer(face_lab: np.ndarray, scene_lab: np.ndarray, face_skin: np.n
     if not lighting:
         return transfer
     mapped_lightness = cv2.LUT(face_lab[..., 0], transfer.lightness)
-    weight = (face_skin & scene_skin).astype(np.float32)
+    weight = ((face_skin if shaded is None else shaded) & scene_skin).astype(np.float32)
     shading = _lowpass_difference(scene_lab[..., 0], mapped_lightness, weight, max(2.0, BROAD_SHADING * face_size))
     hard_light = float(np.clip((s_std[0] - HARD_LIGHT_SPREAD[0]) / (HARD_LIGHT_SPREAD[1] - HARD_LIGHT_SPREAD[0]), 0, 1))
     if hard_light > 0:
