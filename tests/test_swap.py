@@ -364,3 +364,40 @@ def test_skin_medians_read_from_histograms_equal_numpys():
         expected = np.median(as_float, axis=0)
         assert np.array_equal(median, expected)
         assert np.array_equal(deviation, np.median(np.abs(as_float - expected), axis=0))
+
+
+def test_hair_over_the_source_cheek_is_filled_with_its_skin(analyser, tmp_path):
+    """A strand of dark hair across the source's cheek at the face's edge: the new face is drawn there with the
+    source's skin (not the hair, and not cut back to the target's own cheek, which left a line beside it)."""
+    from facefusion.analysis.topology import FACE_OVAL
+    from facefusion.media.image import write_image
+    from sample_media import astronaut, grace_hopper
+
+    source = read_image(astronaut()).frame.copy()
+    source_face = largest(analyser.analyse(source))
+    oval = source_face.mesh[list(FACE_OVAL), :2]
+    image_left = oval[oval[:, 0] < np.median(oval[:, 0])]
+    centre = source_face.mesh[:, :2].mean(axis=0)
+    strand = (centre + (image_left - centre) * 0.9).astype(np.int32)
+    strand = strand[np.argsort(strand[:, 1])]
+    cv2.polylines(source, [strand], False, (20, 30, 45), int(source_face.size * 0.12))
+    source_path = tmp_path / "hair.png"
+    write_image(source_path, source)
+    target_path = grace_hopper()
+    target = read_image(target_path).frame
+    target_face = largest(analyser.analyse(target))
+    with Studio(Options(output_watermark=False)) as studio:
+        result = studio.swap_image([source_path], target_path).frame
+    oval = target_face.mesh[list(FACE_OVAL), :2]
+    image_left = oval[(oval[:, 0] < np.median(oval[:, 0])) & (oval[:, 1] > target_face.mesh[:, 1].mean())]
+    centre = target_face.mesh[:, :2].mean(axis=0)
+    cheek = np.zeros(target.shape[:2], np.uint8)
+    for point in (centre + (image_left - centre) * 0.9).astype(np.int32):
+        cv2.circle(cheek, (int(point[0]), int(point[1])), max(2, int(target_face.size * 0.02)), 255, -1)
+    cheek = cheek > 0
+    lightness = cv2.cvtColor(result, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+    changed = np.abs(result.astype(np.float32) - target.astype(np.float32)).max(axis=2)
+    save_artifact("hair_over_source_cheek.png", np.hstack([cv2.resize(source, target.shape[1::-1]), target, result]))
+    # The new face reaches the cheek's edge (measured: 97 % of the band changed; with the cut, none).
+    assert float(np.mean(changed[cheek] < 2)) < 0.2
+    assert float(lightness[cheek].mean()) > 80  # and brings no dark hair along
