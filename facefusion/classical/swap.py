@@ -297,22 +297,30 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         mask = np.ascontiguousarray(grid.up_box(mask_work, box), dtype=np.float32)
 
     with timed(stopwatch, "blend"):
-        if settings.blend_method == "poisson":
-            coloured = cv2.add(warped, grid.up_box(correction, box), dtype=cv2.CV_8U)
-            blended = poisson_blend(coloured, scene_box, mask)
-        else:
-            # feather(face + colour change) = feather(face) + mask x colour change; the multiband blend adds
-            # its coarse levels (worked out on the grid) to that.
-            smooth = correction * mask_work[..., None]
-            if settings.blend_method != "feather":
-                levels = int(np.log2(max(work_size, 16) / 8))
-                smooth += coarse_levels(matched_work, scene_work, mask_work, levels)
-            blended = keep_outside(cv2.add(feather_blend(warped, scene_box, mask), grid.up_box(smooth, box),
-                                           dtype=cv2.CV_8U), scene_box, mask)
+        blended = _blended(warped, scene_box, mask, correction, matched_work, scene_work, mask_work, grid, box,
+                           work_size, settings.blend_method)
         if strength < 1.0:
             blended = cv2.addWeighted(blended, strength, scene_box, 1.0 - strength, 0.0)
         scene[by1:by2, bx1:bx2] = blended
     return frame
+
+
+def _blended(warped: FrameBGR, scene_box: FrameBGR, mask: Mask, correction: np.ndarray, matched_work: FrameBGR,
+             scene_work: FrameBGR, mask_work: Mask, grid: WorkGrid, box: tuple[int, int, int, int], work_size: float,
+             method: str) -> FrameBGR:
+    """The blend stage of ``swap_face``: the full-resolution face (``warped``) and its colour change
+    (``correction``, on the grid) blended into ``scene_box`` under ``mask``."""
+    if method == "poisson":
+        coloured = cv2.add(warped, grid.up_box(correction, box), dtype=cv2.CV_8U)
+        return poisson_blend(coloured, scene_box, mask)
+    # feather(face + colour change) = feather(face) + mask x colour change; the multiband blend adds its coarse
+    # levels (worked out on the grid) to that.
+    smooth = correction * mask_work[..., None]
+    if method != "feather":
+        levels = int(np.log2(max(work_size, 16) / 8))
+        smooth += coarse_levels(matched_work, scene_work, mask_work, levels)
+    return keep_outside(cv2.add(feather_blend(warped, scene_box, mask), grid.up_box(smooth, box), dtype=cv2.CV_8U),
+                        scene_box, mask)
 
 
 SKIN_FILL_BLUR = 0.06
