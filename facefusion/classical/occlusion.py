@@ -3,7 +3,8 @@
 Around the edge of the face (outside eyes, brows, nose and mouth) a pixel whose colour is far from
 the face's own skin is hair, a hand, glasses or background. On the warped source it must not be
 pasted (a fringe of the source's hair would come along: the source's skin from around is drawn there
-instead); on the target it must be kept (the target's fringe or fingers stay in front). Skin colour is measured robustly (median, spread) in the inner face.
+instead); on the target it must be kept (the target's fringe or fingers stay in front). Skin colour is
+measured robustly (median, spread) in the inner face.
 """
 from __future__ import annotations
 

@@ -255,12 +255,11 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         # Where the source shows no skin at the face's edge (its hair over a cheek, the arm of its glasses), its
         # skin from around is carried in instead of cutting the mask there: a cut showed the target's cheek in a
         # line beside the new one, and kept the target's outline (bench/identity.py: 83 of the 90 development
-        # pairs read as the source with the cut, 86 with the fill).
+        # pairs read as the source with the cut, 85 with the fill).
         warped_work, gaps, fill_work = fill_source_gaps(warped_work, warped_lab, work_points, hard_work,
                                                         covered * source_skin, work_size)
         warped_lab = cv2.cvtColor(warped_work, cv2.COLOR_BGR2LAB)
         mask_work *= covered * scene_skin
-        # The fill is skin: its colour and shading are matched with the rest.
         # The target's own glasses stay in front of the new face, like a hand or a fringe.
         frames = frame_mask(scene_work, work_points)
         if frames is not None:
@@ -272,7 +271,7 @@ def swap_face(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapS
         scene_box = scene[by1:by2, bx1:bx2]
         warped = (warped_work[by1:by2, bx1:bx2].copy() if grid.is_full
                   else warp_image(source.image, grid.up_box(maps, box)))
-        if not grid.is_full and gaps[by1:by2, bx1:bx2].max() > 1e-3:
+        if not grid.is_full and gaps.max() > 1e-3:
             warped = feather_blend(np.ascontiguousarray(grid.up_box(fill_work, box)), warped,
                                    np.ascontiguousarray(grid.up_box(gaps, box), dtype=np.float32))
         warped = matched_detail(warped, scene_box, grid.up_box(np.minimum(source_skin, scene_skin), box) > 0.5)
