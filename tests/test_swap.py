@@ -401,3 +401,47 @@ def test_hair_over_the_source_cheek_is_filled_with_its_skin(analyser, tmp_path):
     # The new face reaches the cheek's edge (measured: 97 % of the band changed; with the cut, none).
     assert float(np.mean(changed[cheek] < 2)) < 0.2
     assert float(lightness[cheek].mean()) > 80  # and brings no dark hair along
+
+
+def test_a_sliver_triangle_samples_inside_its_source_triangle():
+    """A triangle folded to a sliver (a nostril's, in a video frame) has a near-singular map; the pixel painted for
+    it sampled a point hundreds of pixels away and drew a white dot under the nose."""
+    from facefusion.classical.warp import rasterise, sampling_maps, source_bounds, triangle_affines
+
+    triangles = np.array([[0, 1, 2]], np.int32)
+    destination = np.array([[2.0, 5.3], [12.0, 5.35], [22.0, 5.3]], np.float32)
+    source = np.array([[40.0, 40.0], [50.0, 50.0], [60.0, 40.0]], np.float32)
+    labels = rasterise(destination, triangles, (12, 30))
+    assert (labels > 0).any()
+    affines = triangle_affines(destination, source, triangles)
+    loose_x, loose_y = sampling_maps(labels, affines)
+    assert np.abs(loose_y[labels > 0] - 45).max() > 20  # the map alone lands far outside the triangle
+    map_x, map_y = sampling_maps(labels, affines, bounds=source_bounds(source, triangles))
+    inside = labels > 0
+    assert map_x[inside].min() >= 39 and map_x[inside].max() <= 61
+    assert map_y[inside].min() >= 39 and map_y[inside].max() <= 51
+
+
+def test_a_source_photo_shine_is_toned_down_and_nothing_else_changes(analyser):
+    """A white, desaturated spot on the source's nose tip (a flash's shine) is brought near the skin around it;
+    eyes, lips and everything outside the face stay exactly as they were."""
+    from facefusion.analysis.topology import IMAGE_LEFT_EYE, NOSE_TIP
+    from facefusion.classical.highlights import soften_highlights
+    from sample_media import astronaut
+
+    photo = read_image(astronaut()).frame.copy()
+    face = largest(analyser.analyse(photo))
+    tip = face.mesh[NOSE_TIP, :2]
+    radius = max(2.0, face.size * 0.01)
+    rows, columns = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    spot = np.exp(-((columns - tip[0]) ** 2 + (rows - tip[1]) ** 2) / (2.0 * radius ** 2))
+    shiny = np.clip(photo + spot[..., None] * (250.0 - photo), 0, 255).astype(np.uint8)
+    softened = soften_highlights(shiny, face.mesh, face.size)
+    centre = spot > 0.6
+    lightness = [cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32) for image in (photo, shiny, softened)]
+    added = float((lightness[1][centre] - lightness[0][centre]).mean())
+    left = float((lightness[2][centre] - lightness[0][centre]).mean())
+    assert added > 25 and left < 0.5 * added, (added, left)
+    eye = face.mesh[list(IMAGE_LEFT_EYE), :2].mean(axis=0).astype(int)
+    assert np.array_equal(softened[eye[1] - 3:eye[1] + 4, eye[0] - 3:eye[0] + 4], shiny[eye[1] - 3:eye[1] + 4, eye[0] - 3:eye[0] + 4])
+    assert np.array_equal(softened[:20], shiny[:20])

@@ -34,7 +34,7 @@ from .glasses import frame_mask
 from .grid import WorkGrid, aligned_span, grid_factor
 from .mask import apply_padding, feather, polygon_mask, region_polygon
 from .occlusion import skin_likeness
-from .warp import rasterise, sampling_maps, triangle_affines, warp_image
+from .warp import rasterise, sampling_maps, source_bounds, triangle_affines, warp_image
 
 ROI_MARGIN = 0.2
 """Share of the face size added around the face's box for the working region."""
@@ -214,7 +214,8 @@ def _warp(frame: FrameBGR, target: Face, source: SourceFace, settings: SwapSetti
     grid = WorkGrid((y2 - y1, x2 - x1), factor)
     work_points = grid.points(local)
     labels = rasterise(work_points, topology.triangles, grid.shape)
-    maps = cv2.merge(sampling_maps(labels, triangle_affines(work_points, source.face.mesh, topology.triangles)))
+    maps = cv2.merge(sampling_maps(labels, triangle_affines(work_points, source.face.mesh, topology.triangles),
+                                   bounds=source_bounds(source.face.mesh, topology.triangles)))
     # Interpolated coordinates are unreliable in the working pixel along the mesh's edge.
     covered = (labels > 0).astype(np.uint8)
     if not grid.is_full:
@@ -457,7 +458,7 @@ def keep_own_openings(warped: FrameBGR, scene: FrameBGR, labels: np.ndarray, poi
     to_target = np.zeros((len(triangles), 2, 3), np.float32)
     selected = openings > 0
     to_target[selected] = triangle_affines(points, target_points, triangles[selected])
-    own_x, own_y = sampling_maps(labels, to_target, select=selected)
+    own_x, own_y = sampling_maps(labels, to_target, select=selected, bounds=source_bounds(target_points, triangles))
     inside = (own_x >= 0).astype(np.uint8)
     if not inside.any():
         return np.zeros(labels.shape, np.float32)

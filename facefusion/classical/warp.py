@@ -51,9 +51,22 @@ def rasterise(destination: Points, triangles: npt.NDArray[np.int32], shape: tupl
     return labels
 
 
-def sampling_maps(labels: np.ndarray, affines: np.ndarray, select: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel source coordinates for ``cv2.remap``; -1 where no (selected) triangle covers."""
+BOUND_MARGIN = 1.0
+"""Pixels a sample may fall outside its source triangle's box (a pixel on a triangle's edge)."""
+
+
+def source_bounds(source: Points, triangles: npt.NDArray[np.int32]) -> np.ndarray:
+    """T x 4 boxes (x1, y1, x2, y2) of the source triangles, widened by ``BOUND_MARGIN``."""
+    corners = source[triangles, :2].astype(np.float32)
+    return np.concatenate([corners.min(axis=1) - BOUND_MARGIN, corners.max(axis=1) + BOUND_MARGIN], axis=1)
+
+
+def sampling_maps(labels: np.ndarray, affines: np.ndarray, select: np.ndarray | None = None,
+                  bounds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel source coordinates for ``cv2.remap``; -1 where no (selected) triangle covers. With ``bounds``
+    (see ``source_bounds``) each pixel's sample stays in its triangle's source box: a sliver of a triangle (a fold
+    by a nostril in a video frame) has a near-singular map, and the one pixel the rasteriser paints for it just
+    outside it sampled a point hundreds of pixels away (a white dot under the nose)."""
     covered = labels > 0 if select is None else np.concatenate([[False], select])[labels]
     map_x = np.full(labels.shape, -1, np.float32)
     map_y = np.full(labels.shape, -1, np.float32)
@@ -70,6 +83,11 @@ def sampling_maps(labels: np.ndarray, affines: np.ndarray, select: np.ndarray | 
               where=inside)
     np.copyto(map_y[y:y + height, x:x + width], chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2],
               where=inside)
+    if bounds is not None:
+        boxes = np.concatenate([np.zeros((1, 4), np.float32), bounds.astype(np.float32)])[labels[y:y + height, x:x + width]]
+        for values, low, high in ((map_x, 0, 2), (map_y, 1, 3)):
+            view = values[y:y + height, x:x + width]
+            np.copyto(view, np.clip(view, boxes[..., low], boxes[..., high]), where=inside)
     return map_x, map_y
 
 
