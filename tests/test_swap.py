@@ -429,7 +429,7 @@ def test_a_source_photo_shine_is_toned_down_and_nothing_else_changes(analyser):
     from facefusion.classical.highlights import soften_highlights
     from sample_media import astronaut
 
-    photo = read_image(astronaut()).frame.copy()
+    photo = cv2.resize(read_image(astronaut()).frame, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     face = largest(analyser.analyse(photo))
     tip = face.mesh[NOSE_TIP, :2]
     radius = max(2.0, face.size * 0.01)

@@ -16,7 +16,7 @@ from ..analysis.topology import IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BRO
 from ..types import FrameBGR, Points
 from .mask import polygon_mask, region_polygon
 
-HIGHLIGHT_SIZE = 0.1
+HIGHLIGHT_SIZE = 0.06
 """Largest highlight softened, as a share of the face's size (the top-hat's disk)."""
 HIGHLIGHT_LEVELS = (12.0, 30.0)
 """Lightness above the surrounding skin from which a patch starts to count as a highlight, and counts in full."""
