@@ -12,32 +12,27 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..analysis.topology import IMAGE_LEFT_BROW, IMAGE_LEFT_EYE, IMAGE_RIGHT_BROW, IMAGE_RIGHT_EYE, OUTER_LIPS
 from ..types import FrameBGR, Points
-from .mask import polygon_mask, region_polygon
+from .mask import features_mask, polygon_mask, region_polygon
 
 HIGHLIGHT_SIZE = 0.06
 """Largest highlight softened, as a share of the face's size (the top-hat's disk)."""
 HIGHLIGHT_LEVELS = (12.0, 30.0)
 """Lightness above the surrounding skin from which a patch starts to count as a highlight, and counts in full."""
+FEATURE_MARGIN = 0.03
+"""Margin (share of the face's size) around eyes, brows and lips left alone."""
 HIGHLIGHT_KEPT = 0.25
 """Share of a highlight's extra lightness that is kept (a face without any shine looks flat)."""
-
-
-def _features(points: Points, shape: tuple[int, int], face_size: float) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
-    for loop in (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, IMAGE_LEFT_BROW, IMAGE_RIGHT_BROW, OUTER_LIPS):
-        hull = cv2.convexHull(points[list(loop), :2].astype(np.float32))
-        cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255)
-    grow = max(1, int(round(face_size * 0.03)))
-    return cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
 
 
 def soften_highlights(image: FrameBGR, points: Points, face_size: float) -> FrameBGR:
     """``image`` (a source photo around its face; ``points`` the face's mesh in it) with the face's specular
     highlights toned down to the skin around them. Pixels outside highlights are returned unchanged."""
     shape = (image.shape[0], image.shape[1])
-    skin = cv2.subtract(polygon_mask(region_polygon(points, "face-oval"), shape), _features(points, shape, face_size))
+    # Eyes, brows and lips with a margin: a catchlight, glossy lips and the lids' sheen are theirs.
+    grow = max(1, int(round(face_size * FEATURE_MARGIN)))
+    features = cv2.dilate(features_mask(points, shape), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    skin = cv2.subtract(polygon_mask(region_polygon(points, "face-oval"), shape), features)
     if np.count_nonzero(skin) < 64:
         return image
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)

@@ -70,3 +70,13 @@ def feather(hard: np.ndarray, face_size: float, blur: float) -> Mask:
     if factor > 1:
         soft = cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(soft, 0.0, 1.0)
+
+
+def features_mask(points: Points, shape: tuple[int, int], lips: bool = True) -> np.ndarray:
+    """Eyes, brows and (with ``lips``) lips: parts of the face that are not skin-coloured."""
+    mask = np.zeros(shape, np.uint8)
+    loops = (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, IMAGE_LEFT_BROW, IMAGE_RIGHT_BROW) + ((OUTER_LIPS,) if lips else ())
+    for loop in loops:
+        hull = cv2.convexHull(points[list(loop), :2].astype(np.float32))
+        cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255)
+    return cv2.dilate(mask, np.ones((5, 5), np.uint8))

@@ -17,9 +17,7 @@ from ..analysis.pose import head_angles, similarity_align
 from ..analysis.topology import (
     CHIN,
     FOREHEAD,
-    IMAGE_LEFT_BROW,
     IMAGE_LEFT_EYE,
-    IMAGE_RIGHT_BROW,
     IMAGE_RIGHT_EYE,
     INNER_LIPS,
     NOSE_TIP,
@@ -32,7 +30,7 @@ from ..types import Face, FrameBGR, Mask, Points, SourceFace
 from .blend import coarse_levels, colour_transfer, feather_blend, keep_outside, matched_detail, poisson_blend
 from .glasses import frame_mask
 from .grid import WorkGrid, aligned_span, grid_factor
-from .mask import apply_padding, feather, polygon_mask, region_polygon
+from .mask import apply_padding, feather, features_mask, polygon_mask, region_polygon
 from .occlusion import skin_likeness
 from .warp import rasterise, sampling_maps, source_bounds, triangle_affines, warp_image
 
@@ -166,16 +164,6 @@ def swap_mask(destination: Points, shape: tuple[int, int], face_size: float, set
     polygon = apply_padding(region_polygon(destination, settings.mask_region), list(settings.mask_padding))
     hard = polygon_mask(polygon, shape)
     return feather(hard, face_size, settings.mask_blur), hard
-
-
-def features_mask(points: Points, shape: tuple[int, int], lips: bool = True) -> np.ndarray:
-    """Eyes, brows and (with ``lips``) lips: parts of the face that are not skin-coloured."""
-    mask = np.zeros(shape, np.uint8)
-    loops = (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE, IMAGE_LEFT_BROW, IMAGE_RIGHT_BROW) + ((OUTER_LIPS,) if lips else ())
-    for loop in loops:
-        hull = cv2.convexHull(points[list(loop), :2].astype(np.float32))
-        cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255)
-    return cv2.dilate(mask, np.ones((5, 5), np.uint8))
 
 
 @dataclass(frozen=True)
