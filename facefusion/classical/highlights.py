@@ -21,6 +21,8 @@ HIGHLIGHT_LEVELS = (12.0, 30.0)
 """Lightness above the surrounding skin from which a patch starts to count as a highlight, and counts in full."""
 FEATURE_MARGIN = 0.03
 """Margin (share of the face's size) around eyes, brows and lips left alone."""
+WHITER_RAMP = 4.0
+"""Chroma (LAB levels) by which a patch is less saturated than the skin around it when it counts as white in full."""
 HIGHLIGHT_KEPT = 0.25
 """Share of a highlight's extra lightness that is kept (a face without any shine looks flat)."""
 
@@ -49,7 +51,7 @@ def soften_highlights(image: FrameBGR, points: Points, face_size: float) -> Fram
     total = np.maximum(cv2.GaussianBlur(around, (0, 0), sigma), 1e-3)
     around_a = cv2.GaussianBlur(a * around, (0, 0), sigma) / total
     around_b = cv2.GaussianBlur(b * around, (0, 0), sigma) / total
-    whiter = np.clip((np.hypot(around_a, around_b) - np.hypot(a, b)) / 4.0, 0.0, 1.0)
+    whiter = np.clip((np.hypot(around_a, around_b) - np.hypot(a, b)) / WHITER_RAMP, 0.0, 1.0)
     weight = cv2.GaussianBlur(weight * whiter, (0, 0), 1.0)
     if weight.max() <= 1e-3:
         return image
