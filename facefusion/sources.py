@@ -9,7 +9,6 @@ import numpy as np
 
 from .analysis.analyse import FaceAnalyser
 from .analysis.pose import head_pose
-from .classical.highlights import soften_highlights
 from .errors import InvalidInputError, NoSourceFaceError
 from .media.image import read_image
 from .types import Face, FrameBGR, Identity, SourceFace
@@ -46,10 +45,7 @@ def load_source_face(path: str, analyser: FaceAnalyser, embed: bool = True) -> S
         face = analyser.embed(frame, face)
     crop, offset = _crop_around(frame, face)
     yaw, pitch = head_pose(face.mesh)  # type: ignore[arg-type]
-    face = _shift_face(face, offset)
-    # The photo's shine is its light, not the face: carried onto a target lit otherwise it is a white blot.
-    crop = soften_highlights(crop, face.mesh, face.size)  # type: ignore[arg-type]
-    return SourceFace(face=face, image=crop, path=path, yaw=yaw, pitch=pitch)
+    return SourceFace(face=_shift_face(face, offset), image=crop, path=path, yaw=yaw, pitch=pitch)
 
 
 def load_identity(paths: list[str], analyser: FaceAnalyser, embed: bool = True) -> Identity:

@@ -3,11 +3,11 @@
 The Face Mesh places each point anew in every frame, with a pixel or two of noise, and a smoothing filter that
 removes the noise lags behind a moving head (the One Euro filter alone left the new face 3.6 px behind a head
 moving 6 px a frame; in a turn the swapped nose sat visibly above the target's). Where the face really moves,
-the pixels move with it: Lucas-Kanade flow from the previous frame carries each point of the previous (steady) mesh to where
-its patch went, which is exact to a fraction of a pixel and has no noise of its own; each frame then takes a
-small share of the way to the freshly fitted mesh, so flow's slow drift is corrected. A point the flow lost,
-or that the new fit puts far from where the flow took it (a mouth that opened faster than its patch could be
-followed), takes the fitted position.
+the pixels move with it: Lucas-Kanade flow from the previous frame carries each point of the previous (steady)
+mesh to where its patch went, which is exact to a fraction of a pixel and has no noise of its own; each frame
+then takes a small share of the way to the freshly fitted mesh, so flow's slow drift is corrected. A point the
+flow lost, or that the new fit puts far from where the flow took it (a mouth that opened faster than its patch
+could be followed), takes the fitted position.
 """
 from __future__ import annotations
 

@@ -9,10 +9,12 @@ lips are left alone: a catchlight or glossy lips are part of them.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 
-from ..types import FrameBGR, Points
+from ..types import FrameBGR, Points, SourceFace
 from .mask import features_mask, polygon_mask, region_polygon
 
 HIGHLIGHT_SIZE = 0.06
@@ -62,3 +64,10 @@ def soften_highlights(image: FrameBGR, points: Points, face_size: float) -> Fram
     out = image.copy()
     cv2.copyTo(result, changed, out)
     return out
+
+
+def without_shine(source: SourceFace) -> SourceFace:
+    """``source`` with its photo's shine toned down (see ``soften_highlights``), for the embedded engine to draw."""
+    if source.face.mesh is None:
+        return source
+    return dataclasses.replace(source, image=soften_highlights(source.image, source.face.mesh, source.face.size))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..analysis.pose import head_angles
 from ..classical.glasses import without_glasses
+from ..classical.highlights import without_shine
 from ..classical.swap import TURN_LIMIT, SwapSettings, swap_face, turn_strength
 from ..inference.catalogue import INSWAPPER, find
 from ..inference.download import models_dir, require
@@ -122,7 +123,7 @@ class FaceSwapper:
                 source = best_source_face(assignment.identity, assignment.face)
                 known = self._drawn.get(id(source))
                 if known is None or known[0] is not source:  # once per source photo, not per frame
-                    known = self._drawn[id(source)] = (source, without_glasses(source))
+                    known = self._drawn[id(source)] = (source, without_shine(without_glasses(source)))
                 source = known[1]
                 frame = swap_face(frame, assignment.face, source, self.settings, context.stopwatch)
         return frame
