@@ -107,13 +107,14 @@ def analyser_key(options: Options) -> tuple[object, ...]:
 
 
 def analyser_for(options: Options, stopwatch: Stopwatch | None = None,
-                 pool: SessionPool | None = None, memo_frames: int = 0) -> FaceAnalyser:
-    """The analyser the options ask for (detector model and size, thresholds, execution providers)."""
+                 pool: SessionPool | None = None, memo_frames: int = 0, whole_frame: bool = False) -> FaceAnalyser:
+    """The analyser the options ask for (detector model and size, thresholds, execution providers);
+    ``whole_frame``: see FaceAnalyser."""
     return FaceAnalyser(options.face_detector_score, options.face_detector_min_size, stopwatch,
                         choose_detector(options.face_detector_model, options.face_detector_size),
                         pool or SessionPool(execution_settings(options)),
                         choose_recogniser(options.face_recogniser_model), memo_frames,
-                        tuple(options.face_detector_angles))
+                        tuple(options.face_detector_angles), whole_frame)
 
 
 class FaceAnalyser:
@@ -122,11 +123,13 @@ class FaceAnalyser:
     def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40,
                  stopwatch: Stopwatch | None = None, detector_choice: DetectorChoice | None = None,
                  pool: SessionPool | None = None, recogniser_choice: RecogniserChoice | None = None,
-                 memo_frames: int = 0, angles: tuple[int, ...] = DEFAULT_ANGLES) -> None:
+                 memo_frames: int = 0, angles: tuple[int, ...] = DEFAULT_ANGLES, whole_frame: bool = False) -> None:
         """``memo_frames``: remember the analysis of this many recent frames (and the identities of
         their faces), for callers that look at the same pictures again and again (the web UI's
         preview re-runs on every option change); 0 for video runs, where no frame comes twice.
-        ``angles``: quarter turns (degrees) of the picture tried when no face is found upright."""
+        ``angles``: quarter turns (degrees) of the picture tried when no face is found upright.
+        ``whole_frame``: the embedded detector looks at the whole frame only, no tiles for small faces (live)."""
+        self.whole_frame = whole_frame
         self.angles = tuple(angle for angle in angles if angle % 360)
         self.stopwatch = stopwatch
         self.score_threshold = score_threshold
@@ -148,7 +151,7 @@ class FaceAnalyser:
         detectors: list[Detector] = [NeuralDetector(path, self.pool, choice.size, self.score_threshold,
                                                     self.min_face_size) for path in choice.files]
         if choice.embedded:
-            detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size))
+            detectors.insert(0, FaceDetector(self.score_threshold, self.min_face_size, self.whole_frame))
         return detectors[0] if len(detectors) == 1 else MergedDetector(detectors)
 
     @cached_property

@@ -63,11 +63,14 @@ class Detection:
 class FaceDetector:
     """Owns one mediapipe detector; not thread-safe (one per worker)."""
 
-    def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40) -> None:
+    def __init__(self, score_threshold: float = 0.5, min_face_size: int = 40, whole_frame: bool = False) -> None:
+        """``whole_frame``: only the two passes over the whole frame, no tiles (live pictures: faces near the
+        camera, and a frame must be done in milliseconds; the tiles cost 130 of 150 ms on a 480x480 frame)."""
         mp = mediapipe()
 
         self.score_threshold = score_threshold
         self.min_face_size = min_face_size
+        self.whole_frame = whole_frame
         # The model's own threshold sits a little lower so a face split across tiles still merges.
         confidence = max(0.05, score_threshold - 0.1)
         self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
@@ -108,6 +111,8 @@ class FaceDetector:
         # the full-range model loses faces (one of six 100 px faces at 1152 px, two at 640 px) that a tile
         # shows it. The whole-frame passes stay as they are.
         tile = int(max(192, min(tile, SMALL_FRAME_TILE * max(width, height))))
+        if self.whole_frame:
+            tile = max(width, height)
         overlap = int(round(self.min_face_size * TILE_OVERLAP_FACES * scale))
         if tile < max(width, height):
             found.extend(self._tiled(rgb, int(round(tile * scale)), overlap, 1 / scale))

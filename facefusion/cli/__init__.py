@@ -14,6 +14,7 @@ from ..console import quiet_native_logs
 from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, StudioError, storage_error
 from ..version import __version__
 from .flags import EXIT_CODES_HELP, options_from_args
+from .live import add_live_command, live
 from .models import add_models_command, models
 from .run import add_run_commands, batch_run, headless_run
 from .serve import add_serve_command, serve
@@ -34,7 +35,8 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "headless-run": headless_run, "batch-run": batch_run, "inspect": _inspect, "serve": serve, "models": models}
+    "headless-run": headless_run, "batch-run": batch_run, "inspect": _inspect, "serve": serve, "models": models,
+    "live": live}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"facefusion {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_commands(commands)
+    add_live_command(commands)
     add_models_command(commands)
     inspect = commands.add_parser(
         "inspect", help="whether a file carries this product's invisible watermark, and what its metadata says",

@@ -16,6 +16,8 @@ class ProcessorClass(Protocol):
     """A processor's class: what it needs is known before it is made (a front end checks the inputs first)."""
 
     needs_source: bool
+    live_refusal: str | None
+    """Why it cannot run on a live camera (None: it can)."""
 
     def __call__(self, options: Options, pool: SessionPool) -> Processor: ...
 
@@ -37,11 +39,16 @@ def needs_source(names: Sequence[str]) -> bool:
     return any(PROCESSORS[name].needs_source for name in names if name in PROCESSORS)
 
 
+def live_refusals(names: Sequence[str]) -> dict[str, str]:
+    """The processors of ``names`` that cannot run live, each with its reason."""
+    return {name: reason for name in names if (reason := PROCESSORS[name].live_refusal) is not None}
+
+
 def create_processors(options: Options, pool: SessionPool | None = None) -> list[Processor]:
     """Processors in the order the options name them, sharing one set of model sessions."""
     pool = pool or SessionPool(execution_settings(options))
     return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
-__all__ = ["MISSING_SOURCE", "PROCESSORS", "FrameContext", "Processor", "create_processors", "declined_faces", "needs_source",
-           "run_processors"]
+__all__ = ["MISSING_SOURCE", "PROCESSORS", "FrameContext", "Processor", "create_processors", "declined_faces",
+           "live_refusals", "needs_source", "run_processors"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,6 +22,7 @@ class FaceEnhancer:
     scale = 1
     needs_mesh = False
     needs_source = False
+    live_refusal: ClassVar[str | None] = None
     warnings: tuple[str, ...] = ()
 
     def __init__(self, options: Options, pool: SessionPool) -> None:
@@ -43,6 +45,9 @@ class FrameEnhancer:
     source_type = "algorithmicallyEnhanced"
     needs_mesh = False
     needs_source = False
+    live_refusal: ClassVar[str | None] = (
+        "it enlarges every frame 2-4 times, far too slowly for a camera and to a size the live output does not keep; "
+        "enhance the recording afterwards with headless-run")
     warnings: tuple[str, ...] = ()
 
     def __init__(self, options: Options, pool: SessionPool) -> None:

@@ -1,6 +1,8 @@
 """face_debugger: draws what the analysis found, to see why a face was or was not swapped."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import cv2
 import numpy as np
 
@@ -24,6 +26,7 @@ class FaceDebugger:
     scale = 1
     needs_mesh = False
     needs_source = False
+    live_refusal: ClassVar[str | None] = None
     warnings: tuple[str, ...] = ()
 
     def __init__(self, options: Options, pool: object = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import ClassVar
 
 from ..analysis.pose import head_angles
 from ..classical.glasses import without_glasses
@@ -73,6 +74,7 @@ class FaceSwapper:
     name = "face_swapper"
     scale = 1
     needs_source = True
+    live_refusal: ClassVar[str | None] = None
 
     def __init__(self, options: Options, pool: SessionPool | None = None) -> None:
         self.settings = swap_settings(options)

@@ -1,0 +1,134 @@
+"""``live``: a camera's faces swapped while it films, sent to a stream, a virtual camera or a recording."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import EXIT_OK, InvalidInputError
+from ..options import Options
+from ..processors import live_refusals
+from ..safety.consent import require_consent
+from ..safety.policy import add_safety_flags, policy_from_args
+from ..types import FrameBGR
+from .flags import EXIT_CODES_HELP, add_log_level, add_option_flags, options_from_args
+from .run import ctrl_c_stops
+
+if TYPE_CHECKING:
+    from ..live.camera import Camera
+
+logger = logging.getLogger("facefusion")
+
+CONSENT_QUESTION = ("The people whose faces this live run uses (the source photos' and the camera's) have agreed "
+                    "to it, and viewers will be told that the picture is AI-generated. [y/N] ")
+
+
+def add_live_command(commands: Any) -> None:
+    live = commands.add_parser(
+        "live", help="swap faces on a camera as it films; send the picture to a stream, a virtual camera or a file",
+        description="Frames from a camera (or a video played as one) are swapped as they come; when the work "
+                    "falls behind, frames are dropped, never queued. At the end one line gives frames in and out, "
+                    "dropped, fps and the latency from capture to send.",
+        epilog=EXIT_CODES_HELP + "; Ctrl-C ends a live run as planned (exit 0, a recording is finished)")
+    paths = live.add_argument_group("live")
+    paths.add_argument("-s", "--source-paths", "--source", nargs="+", default=[], metavar="SOURCE",
+                       help="source photo(s) of one person")
+    paths.add_argument("--camera", required=True, metavar="SOURCE",
+                       help="a camera (0, 1, ... or /dev/video0), or a video file or stream URL played as a camera "
+                            "(a file plays at its own frame rate and loops)")
+    paths.add_argument("--live-output", required=True, metavar="OUTPUT",
+                       help="udp://HOST:PORT (an MPEG-TS stream for OBS's media source, ffplay or VLC), virtual or "
+                            "v4l2:/dev/videoN (a virtual camera: `make live`, and v4l2loopback on Linux or OBS's "
+                            "virtual camera elsewhere), or a file to record to (.mp4, .mov, .mkv, .webm)")
+    paths.add_argument("--live-frames", type=int, default=None, metavar="N",
+                       help="stop after N camera frames (default: until Ctrl-C or the end of a stream)")
+    paths.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",
+                       help="give faces their own sources (as for headless-run)")
+    paths.add_argument("--reference-face-path", default=None, metavar="IMAGE",
+                       help="a photo of the person to swap, for --face-selector-mode reference")
+    paths.add_argument("--consent", action="store_true",
+                       help="confirm that the people whose faces are used have agreed (asked on a terminal "
+                            "when not given; required when there is no terminal)")
+    live.add_argument("--models-dir", default=None, metavar="FOLDER",
+                      help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/)")
+    add_option_flags(live)
+    add_safety_flags(live)
+    add_log_level(live)
+
+
+def live_options(args: argparse.Namespace) -> Options:
+    """The options, without the processors that cannot run live (each said in a warning)."""
+    options = options_from_args(args)
+    if args.models_dir:
+        os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir
+    if args.live_frames is not None and args.live_frames < 1:
+        raise InvalidInputError("--live-frames: give 1 or more")
+    refused = live_refusals(options.processors)
+    for name, reason in refused.items():
+        logger.warning("%s does not run live: %s", name, reason)
+    kept = [name for name in options.processors if name not in refused]
+    if not kept:
+        raise InvalidInputError(f"no processor left that runs live ({', '.join(refused)} cannot); choose "
+                                "face_swapper, face_enhancer or face_debugger")
+    return options.replace(processors=kept)
+
+
+def ask_consent(given: bool) -> None:
+    """Consent before the camera starts: the flag, or a yes on the terminal."""
+    agreed = given
+    if not agreed and sys.stdin.isatty():
+        agreed = input(CONSENT_QUESTION).strip().lower() in ("y", "yes")
+    require_consent(agreed, "answer y, or give --consent")
+
+
+def reference_frame(args: argparse.Namespace, options: Options, camera: Camera) -> FrameBGR:
+    """Where the reference face is (--face-selector-mode reference): the photo given, else the camera's first
+    frame (as a video run takes the target's first frame), which must then show a face."""
+    from ..media.image import read_image
+
+    if args.reference_face_path:
+        return read_image(args.reference_face_path).frame
+    if options.face_selector_mode != "reference":
+        return np.zeros((64, 64, 3), np.uint8)
+    first = camera.read()
+    if first is None:
+        raise InvalidInputError(f"--camera {args.camera} gave no frame")
+    return first
+
+
+def live(args: argparse.Namespace) -> int:
+    from ..live import LiveRun, live_studio, open_camera, open_output
+    from ..safety.gate import frame_marks
+    from ..safety.watermark import format_id, new_output_id
+    from ..video_plan import engine_description
+
+    options = live_options(args)
+    ask_consent(args.consent)
+    with live_studio(options, policy_from_args(args)) as studio, ctrl_c_stops() as stop:
+        watermark_id = new_output_id() if options.output_watermark else None
+        camera = open_camera(args.camera)
+        try:
+            plan = studio.plan(list(args.source_paths), reference_frame(args, options, camera), list(args.face_map),
+                               args.reference_face_path)
+            if options.face_selector_mode == "reference" and plan.reference_embedding is None and not plan.by_position:
+                raise InvalidInputError("no face in the camera's first frame to take as the reference face: face the "
+                                        "camera as it starts, give --reference-face-path, or use "
+                                        "--face-selector-mode one (or many)")
+            output = open_output(args.live_output, [*args.source_paths, args.camera],
+                                 {"encoder": "facefusion-studio", "comment": engine_description(studio, watermark_id)},
+                                 camera.rate)
+            logger.info("live: %s (%.0f fps) -> %s%s; Ctrl-C ends it", camera.description, camera.rate,
+                        output.description, f"; watermark id {format_id(watermark_id)}" if watermark_id else "")
+            run = LiveRun(studio, plan, camera, output, frame_marks(options, watermark_id), stop, args.live_frames)
+            stats = run.run()
+        finally:
+            camera.close()
+        for note in (run.drawer.turned.note(), *studio.setup_warnings):
+            if note:
+                logger.warning(note)
+    logger.info(stats.line())
+    return EXIT_OK
