@@ -5,9 +5,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from ..errors import EXIT_OK, InvalidInputError
 from ..options import Options
@@ -17,9 +15,6 @@ from ..safety.policy import add_safety_flags, policy_from_args
 from ..types import FrameBGR
 from .flags import EXIT_CODES_HELP, add_log_level, add_option_flags, options_from_args
 from .run import ctrl_c_stops
-
-if TYPE_CHECKING:
-    from ..live.camera import Camera
 
 logger = logging.getLogger("facefusion")
 
@@ -85,18 +80,13 @@ def ask_consent(given: bool) -> None:
     require_consent(agreed, "answer y, or give --consent")
 
 
-def reference_frame(args: argparse.Namespace, options: Options, camera: Camera) -> FrameBGR:
+def reference_frame(args: argparse.Namespace, first: FrameBGR) -> FrameBGR:
     """Where the reference face is (--face-selector-mode reference): the photo given, else the camera's first
-    frame (as a video run takes the target's first frame), which must then show a face."""
+    frame (as a video run takes the target's first frame)."""
     from ..media.image import read_image
 
     if args.reference_face_path:
         return read_image(args.reference_face_path).frame
-    if options.face_selector_mode != "reference":
-        return np.zeros((64, 64, 3), np.uint8)
-    first = camera.read()
-    if first is None:
-        raise InvalidInputError(f"--camera {args.camera} gave no frame")
     return first
 
 
@@ -112,7 +102,10 @@ def live(args: argparse.Namespace) -> int:
         watermark_id = new_output_id() if options.output_watermark else None
         camera = open_camera(args.camera)
         try:
-            plan = studio.plan(list(args.source_paths), reference_frame(args, options, camera), list(args.face_map),
+            first = camera.read()
+            if first is None:
+                raise InvalidInputError(f"--camera {args.camera} gave no frame")
+            plan = studio.plan(list(args.source_paths), reference_frame(args, first), list(args.face_map),
                                args.reference_face_path)
             if options.face_selector_mode == "reference" and plan.reference_embedding is None and not plan.by_position:
                 raise InvalidInputError("no face in the camera's first frame to take as the reference face: face the "
@@ -124,6 +117,7 @@ def live(args: argparse.Namespace) -> int:
             logger.info("live: %s (%.0f fps) -> %s%s; Ctrl-C ends it", camera.description, camera.rate,
                         output.description, f"; watermark id {format_id(watermark_id)}" if watermark_id else "")
             run = LiveRun(studio, plan, camera, output, frame_marks(options, watermark_id), stop, args.live_frames)
+            run.warm_up(first)
             stats = run.run()
         finally:
             camera.close()

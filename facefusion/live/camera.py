@@ -82,7 +82,7 @@ class ClipCamera:
         self.rate = float(stream.average_rate or stream.guessed_rate or FALLBACK_RATE)
         self.description = f"{'stream' if self._url else 'video'} {spec if self._url else Path(spec).name}"
         self._frames = self._container.decode(video=0)
-        self._started: float | None = None
+        self._due: float | None = None
         self._shown = 0
 
     def _open(self) -> av.container.InputContainer:
@@ -113,15 +113,19 @@ class ClipCamera:
             return None
         image = upright(cast(FrameBGR, frame.to_ndarray(format="bgr24")), int(getattr(frame, "rotation", 0) or 0))
         if not self._url:
-            # A file is read faster than it plays: each frame waits for its moment, as a camera's would.
-            now = time.perf_counter()
-            if self._started is None:
-                self._started = now
-            due = self._started + self._shown / self.rate
-            if due > now:
-                time.sleep(due - now)
+            self._wait_for_its_time()
         self._shown += 1
         return image
+
+    def _wait_for_its_time(self) -> None:
+        """A file is read faster than it plays: each frame waits for its moment, as a camera's would. The clock
+        starts again after a pause in the reading (the first frame read, then the models warming up)."""
+        now = time.perf_counter()
+        if self._due is None or now - self._due > 1 / self.rate:
+            self._due = now
+        elif self._due > now:
+            time.sleep(self._due - now)
+        self._due += 1 / self.rate
 
     def close(self) -> None:
         self._container.close()
