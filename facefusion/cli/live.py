@@ -63,12 +63,13 @@ def live_options(args: argparse.Namespace) -> Options:
     if args.live_frames is not None and args.live_frames < 1:
         raise InvalidInputError("--live-frames: give 1 or more")
     refused = live_refusals(options.processors)
-    for name, reason in refused.items():
-        logger.warning("%s does not run live: %s", name, reason)
     kept = [name for name in options.processors if name not in refused]
     if not kept:
-        raise InvalidInputError(f"no processor left that runs live ({', '.join(refused)} cannot); choose "
-                                "face_swapper, face_enhancer or face_debugger")
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in refused.items())
+        raise InvalidInputError(f"no processor left that runs live ({reasons}); choose face_swapper, face_enhancer "
+                                "or face_debugger")
+    for name, reason in refused.items():
+        logger.warning("%s does not run live: %s", name, reason)
     return options.replace(processors=kept)
 
 
@@ -114,10 +115,10 @@ def live(args: argparse.Namespace) -> int:
             output = open_output(args.live_output, [*args.source_paths, args.camera],
                                  {"encoder": "facefusion-studio", "comment": engine_description(studio, watermark_id)},
                                  camera.rate)
-            logger.info("live: %s (%.0f fps) -> %s%s; Ctrl-C ends it", camera.description, camera.rate,
-                        output.description, f"; watermark id {format_id(watermark_id)}" if watermark_id else "")
             run = LiveRun(studio, plan, camera, output, frame_marks(options, watermark_id), stop, args.live_frames)
             run.warm_up(first)
+            logger.info("live: %s (%.0f fps) -> %s%s; Ctrl-C ends it", camera.description, camera.rate,
+                        output.description, f"; watermark id {format_id(watermark_id)}" if watermark_id else "")
             stats = run.run()
         finally:
             camera.close()
