@@ -9,6 +9,8 @@ REALESRGAN_NCNN := 2.0.0
 INVISIBLE_WATERMARK := 0.2.0
 NUDENET := 3.4.2
 NSFW_STAMP := $(VENV)/.nsfw
+PYVIRTUALCAM := 0.15.0
+LIVE_STAMP := $(VENV)/.live
 CLUSTER_STAMP := $(VENV)/.cluster
 UV := 0.13.9
 # uv installs the pinned packages in about a minute and a half where pip takes three and a half, byte-code
@@ -18,7 +20,7 @@ UV := 0.13.9
 INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --index-strategy unsafe-best-match \
 	$(shell $(PYTHON) tools/pip_sources.py)
 
-.PHONY: run example test bench setup nsfw cluster gpu image-test clean
+.PHONY: run example test bench setup nsfw live cluster gpu image-test clean
 
 setup: $(STAMP)
 
@@ -50,6 +52,14 @@ $(NSFW_STAMP): $(STAMP)
 	$(INSTALL) --no-deps nudenet==$(NUDENET)
 	touch $(NSFW_STAMP)
 
+# `facefusion live --live-output virtual`: pyvirtualcam (GPL-2.0, so optional), which sends frames to the system's
+# virtual camera: v4l2loopback on Linux (sudo modprobe v4l2loopback), OBS Studio's virtual camera elsewhere.
+live: $(LIVE_STAMP)
+
+$(LIVE_STAMP): $(STAMP)
+	$(INSTALL) pyvirtualcam==$(PYVIRTUALCAM) -c constraints.txt
+	touch $(LIVE_STAMP)
+
 # The job API's optional scale-out parts: S3 storage (boto3), Ray workers, and the S3 server the tests start.
 cluster: $(CLUSTER_STAMP)
 
@@ -61,7 +71,7 @@ $(CLUSTER_STAMP): $(STAMP) requirements-cluster.txt
 # once share a group (--dist loadgroup): the Ray tests (one cluster at a time), the bad-input corpus.
 TEST_WORKERS ?= 2
 
-test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP)
+test: $(STAMP) $(NSFW_STAMP) $(CLUSTER_STAMP) $(LIVE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	# The suite starts the command line and the app in ~150 processes of their own: compiled once here.
@@ -72,6 +82,7 @@ bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/flicker.py
+	$(BIN)/python bench/live.py
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/neural.py
 	$(BIN)/python bench/upscale.py

@@ -10,6 +10,8 @@ import importlib.util
 import io
 import re
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,11 +19,12 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED, embedding_of, has_shared, largest
+from conftest import ROOT, SHARED, embedding_of, has_shared, largest
 from facefusion.analysis.recognise import embedding_distance
 from facefusion.live.camera import Capture, ClipCamera
 from facefusion.media.image import read_image, write_image
 from facefusion.safety.inspect import inspect_file
+from processes import stop
 from sample_media import astronaut, grace_hopper, make_clip
 from test_cli import assert_one_line_error, run_cli
 
@@ -162,11 +165,47 @@ def test_bad_live_input_gets_one_line(tmp_path, flags, code, fragment):
     assert_one_line_error(result, code, fragment)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyvirtualcam") is not None, reason="the live extra is installed")
+VIRTUAL_EXTRA = importlib.util.find_spec("pyvirtualcam") is not None
+LOOPBACK_DEVICES = [path for path in Path("/sys/devices/virtual/video4linux").glob("video*")]
+
+
+@pytest.mark.skipif(VIRTUAL_EXTRA, reason="the live extra is installed")
 def test_a_virtual_camera_without_the_extra_says_how_to_get_it(tmp_path):
     camera = make_clip(tmp_path / "camera.mp4", frames=5, size=(160, 160), face_width=60, audio=False)
     result = run_cli("live", "-s", grace_hopper(), "--camera", camera, "--live-output", "virtual", "--consent")
     assert_one_line_error(result, 2, "make live", "v4l2loopback")
+
+
+@pytest.mark.skipif(not VIRTUAL_EXTRA or bool(LOOPBACK_DEVICES),
+                    reason="needs the live extra (make live) and a machine without a v4l2loopback device")
+def test_a_virtual_camera_without_its_driver_fails_before_the_camera_runs(tmp_path):
+    camera = make_clip(tmp_path / "camera.mp4", frames=5, size=(160, 160), face_width=60, audio=False)
+    result = run_cli("live", "-s", grace_hopper(), "--camera", camera, "--live-output", "virtual", "--consent",
+                     "--face-selector-mode", "many")
+    assert_one_line_error(result, 2, "the virtual camera could not start", "modprobe v4l2loopback")
+
+
+@pytest.mark.skipif(not VIRTUAL_EXTRA or not LOOPBACK_DEVICES,
+                    reason="needs the live extra and a v4l2loopback device (sudo modprobe v4l2loopback)")
+def test_a_virtual_camera_shows_the_live_picture(tmp_path):
+    import cv2
+
+    device = f"/dev/{LOOPBACK_DEVICES[0].name}"
+    camera = make_clip(tmp_path / "camera.mp4", frames=90, size=(480, 480), face_width=150, audio=False)
+    process = subprocess.Popen([sys.executable, "-m", "facefusion", "live", "-s", str(grace_hopper()), "--camera",
+                                str(camera), "--live-output", f"v4l2:{device}", "--live-frames", "90", "--consent",
+                                "--face-selector-mode", "many"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        reader = cv2.VideoCapture(device)
+        frames = []
+        while len(frames) < 5 and process.poll() is None:
+            ok, frame = reader.read()
+            if ok:
+                frames.append(frame)
+        reader.release()
+    finally:
+        stop(process)
+    assert frames and frames[-1].shape[:2] == (480, 480)
 
 
 def test_a_clip_camera_loops_and_a_slow_reader_gets_the_newest_frame(tmp_path):

@@ -117,6 +117,7 @@ def live(args: argparse.Namespace) -> int:
                                  camera.rate)
             run = LiveRun(studio, plan, camera, output, frame_marks(options, watermark_id), stop, args.live_frames)
             run.warm_up(first)
+            output.start(first)
             logger.info("live: %s (%.0f fps) -> %s%s; Ctrl-C ends it", camera.description, camera.rate,
                         output.description, f"; watermark id {format_id(watermark_id)}" if watermark_id else "")
             stats = run.run()

@@ -40,6 +40,10 @@ VIRTUAL_CAMERA_HELP = ("a virtual camera needs the live extra (`make live` insta
 class LiveOutput(Protocol):
     description: str
 
+    def start(self, frame: FrameBGR) -> None:
+        """Open for frames of this one's size (a failure shows before the camera runs)."""
+        ...
+
     def send(self, frame: FrameBGR, captured: float) -> None:
         """Send one frame; ``captured``: when the camera took it (``time.perf_counter``)."""
         ...
@@ -69,10 +73,12 @@ class EncodedOutput:
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
         self._size = (0, 0)
-        self._first = 0.0
+        self._first: float | None = None
         self._last_pts = -1
 
-    def _open(self, frame: FrameBGR) -> None:
+    def start(self, frame: FrameBGR) -> None:
+        if self._container is not None:
+            return
         rate = self._rate
         height, width = frame.shape[:2]
         self._size = (even(width), even(height))
@@ -95,8 +101,8 @@ class EncodedOutput:
         self._stream = stream
 
     def send(self, frame: FrameBGR, captured: float) -> None:
-        if self._container is None:
-            self._open(frame)
+        self.start(frame)
+        if self._first is None:
             self._first = captured
         assert self._container is not None and self._stream is not None
         if (frame.shape[1], frame.shape[0]) != self._size:
@@ -109,11 +115,12 @@ class EncodedOutput:
             self._container.mux(packet)
 
     def close(self) -> None:
-        if self._container is None:
+        if self._first is None:  # nothing was sent: a recording of no frame is no recording
+            self.abandon()
             if self._final is not None:
                 raise InvalidInputError("no frame was recorded, so no recording was written")
             return
-        assert self._stream is not None
+        assert self._container is not None and self._stream is not None
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
@@ -141,7 +148,7 @@ class VirtualCamera:
         self._rate = rate
         self._camera: object | None = None
 
-    def send(self, frame: FrameBGR, captured: float) -> None:
+    def start(self, frame: FrameBGR) -> None:
         import pyvirtualcam
 
         if self._camera is None:
@@ -152,6 +159,11 @@ class VirtualCamera:
             except RuntimeError as error:
                 raise InvalidInputError(f"the virtual camera could not start ({error}); {VIRTUAL_CAMERA_HELP}") \
                     from None
+
+    def send(self, frame: FrameBGR, captured: float) -> None:
+        import pyvirtualcam
+
+        self.start(frame)
         camera = self._camera
         assert isinstance(camera, pyvirtualcam.Camera)
         if (frame.shape[1], frame.shape[0]) != (camera.width, camera.height):
