@@ -43,6 +43,25 @@ def gpus() -> list[str]:
     return [line.strip() for line in output.splitlines() if line.strip()]
 
 
+def live_lines() -> list[str]:
+    """What `facefusion live` can use: the cameras and the virtual-camera backend."""
+    from .live.camera import list_cameras
+
+    if platform.system() == "Linux":
+        cameras = list_cameras()
+        camera_line = "cameras: " + ("; ".join(cameras) if cameras else "none found under /sys/class/video4linux")
+    else:
+        camera_line = "cameras: listed on Linux only; try --camera 0, 1, ..."
+    extra = _version("pyvirtualcam")
+    if extra == "not installed":
+        backend = "virtual camera: pyvirtualcam not installed (`make live`)"
+    elif platform.system() == "Linux" and not any("a virtual camera" in camera for camera in cameras):
+        backend = f"virtual camera: pyvirtualcam {extra}; no v4l2loopback device (sudo modprobe v4l2loopback)"
+    else:
+        backend = f"virtual camera: pyvirtualcam {extra}"
+    return [camera_line, backend]
+
+
 def report() -> list[str]:
     from .inference.catalogue import CATALOGUE
     from .inference.download import is_present, models_dir
@@ -68,6 +87,7 @@ def report() -> list[str]:
     if found and not gpu_build:
         lines.append("to use the GPU: `make gpu` installs onnxruntime-gpu (requirements-gpu.txt)")
     lines.append("video encoders: " + ", ".join(available_encoders()))
+    lines.extend(live_lines())
     folder = models_dir()
     present = [entry.name for entry in CATALOGUE if is_present(entry.name, folder)]
     lines.append(f"models folder: {folder} ({len(present)} of {len(CATALOGUE)} catalogue files present"

@@ -146,3 +146,20 @@ def test_the_system_command_shows_providers_gpu_and_what_to_install(tmp_path):
     if "CPU-only build" in result.stdout:
         assert "`make gpu` installs onnxruntime-gpu" in result.stdout
     assert f"models folder: {tmp_path} (0 of" in result.stdout
+    assert "\ncameras: " in result.stdout and "\nvirtual camera: " in result.stdout
+
+
+def test_cameras_are_listed_with_their_names_and_virtual_ones_marked(tmp_path):
+    from facefusion.live.camera import list_cameras
+
+    real = tmp_path / "devices" / "pci0000:00" / "video4linux" / "video0"
+    loopback = tmp_path / "devices" / "virtual" / "video4linux" / "video10"
+    for device, name in ((real, "Integrated Camera: Integrated C"), (loopback, "Dummy video device (0x0000)")):
+        device.mkdir(parents=True)
+        (device / "name").write_text(name + "\n")
+    sysfs = tmp_path / "class"
+    sysfs.mkdir()
+    (sysfs / "video10").symlink_to(loopback)
+    (sysfs / "video0").symlink_to(real)
+    assert list_cameras(sysfs) == ["/dev/video0 (Integrated Camera: Integrated C)",
+                                   "/dev/video10 (Dummy video device (0x0000), a virtual camera)"]

@@ -131,6 +131,20 @@ class ClipCamera:
         self._container.close()
 
 
+VIDEO4LINUX = Path("/sys/class/video4linux")
+
+
+def list_cameras(sysfs: Path = VIDEO4LINUX) -> list[str]:
+    """The video devices Linux knows, each with its name; loopback devices (virtual cameras) say so. Empty
+    elsewhere, and where there is none."""
+    cameras = []
+    for device in sorted(sysfs.glob("video*"), key=lambda path: int(path.name[5:] or 0)):
+        name = (device / "name").read_text(errors="replace").strip() if (device / "name").is_file() else "?"
+        virtual = "/virtual/" in str(device.resolve())
+        cameras.append(f"/dev/{device.name} ({name}{', a virtual camera' if virtual else ''})")
+    return cameras
+
+
 def open_camera(spec: str) -> Camera:
     """The camera ``spec`` names: an index or /dev/videoN, else a video file or a stream URL."""
     if DEVICE.match(spec.strip()):
