@@ -413,3 +413,74 @@ def test_page_events_at_once_share_the_preview_models_safely(tmp_path, generated
     finally:
         engine.close()
     assert not errors, errors
+
+
+def write_y4m(clip: Path, output: Path, frames: int) -> Path:
+    """The first ``frames`` of ``clip`` as raw Y4M (4:2:0), the file chromium's fake camera plays (and loops)."""
+    import av
+
+    with av.open(str(clip)) as container, output.open("wb") as file:
+        stream = container.streams.video[0]
+        file.write(f"YUV4MPEG2 W{stream.width} H{stream.height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= frames:
+                break
+            file.write(b"FRAME\n" + frame.to_ndarray(format="yuv420p").tobytes())
+    return output
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_live_tab_swaps_the_camera(server, tmp_path, analyser):
+    """Chromium's fake camera plays a clip; the Live tab sends its frames and shows them swapped."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    import base64
+
+    from conftest import embedding_of
+    from facefusion.analysis.recognise import embedding_distance
+    from sample_media import grace_hopper
+
+    if has_shared():
+        clip, source = shared_file("video_expressions_long_01.mp4"), shared_file("woman_frontal_01.webp")
+    else:
+        clip, source = make_clip(tmp_path / "camera.mp4", frames=60, size=(480, 480), face_width=150), grace_hopper()
+    camera = write_y4m(clip, tmp_path / "camera.y4m", 60)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])
+        try:
+            context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1400})
+            page = context.new_page()
+            page.goto(server)
+            page.wait_for_selector("#start", timeout=90000)
+            page.locator("#sources input[type=file]").set_input_files(str(source))
+            page.get_by_role("tab", name="Live").click()
+            page.locator("#live-consent input").check()
+            try:
+                page.get_by_text("Click to Access Webcam").click(timeout=60000)
+                page.locator("#live-camera button[aria-label='capture photo']").click(timeout=60000)
+                page.wait_for_function(
+                    "document.querySelector('#live-speed') && "
+                    "document.querySelector('#live-speed').innerText.includes('1 face(s) swapped')", timeout=180000)
+                image = page.locator("#live-result img").first
+                source_url = image.get_attribute("src") or ""
+                page.screenshot(path=str(ARTIFACTS / "ui_live.png"), full_page=True)
+            except Exception:
+                keep_failure_screenshot(page, "ui_live_failure.png")
+                raise
+            if source_url.startswith("data:"):
+                data = base64.b64decode(source_url.split(",", 1)[1])
+            else:
+                data = page.request.get(source_url).body()
+        finally:
+            browser.close()
+    shown = (tmp_path / "shown.jpg")
+    shown.write_bytes(data)
+    picture = read_image(shown).frame
+    assert picture.shape[:2] == (480, 480)
+    with __import__("av").open(str(clip)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    wanted, before = embedding_of(analyser, read_image(source).frame), embedding_of(analyser, first)
+    seen = embedding_of(analyser, picture)
+    assert embedding_distance(seen, wanted) < embedding_distance(seen, before)

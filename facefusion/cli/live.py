@@ -9,7 +9,6 @@ from typing import Any
 
 from ..errors import EXIT_OK, InvalidInputError
 from ..options import Options
-from ..processors import live_refusals
 from ..safety.consent import require_consent
 from ..safety.policy import add_safety_flags, policy_from_args
 from ..types import FrameBGR
@@ -55,22 +54,18 @@ def add_live_command(commands: Any) -> None:
     add_log_level(live)
 
 
-def live_options(args: argparse.Namespace) -> Options:
+def live_settings(args: argparse.Namespace) -> Options:
     """The options, without the processors that cannot run live (each said in a warning)."""
-    options = options_from_args(args)
+    from ..live.session import live_options
+
     if args.models_dir:
         os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir
     if args.live_frames is not None and args.live_frames < 1:
         raise InvalidInputError("--live-frames: give 1 or more")
-    refused = live_refusals(options.processors)
-    kept = [name for name in options.processors if name not in refused]
-    if not kept:
-        reasons = "; ".join(f"{name}: {reason}" for name, reason in refused.items())
-        raise InvalidInputError(f"no processor left that runs live ({reasons}); choose face_swapper, face_enhancer "
-                                "or face_debugger")
-    for name, reason in refused.items():
-        logger.warning("%s does not run live: %s", name, reason)
-    return options.replace(processors=kept)
+    options, notes = live_options(options_from_args(args))
+    for note in notes:
+        logger.warning(note)
+    return options
 
 
 def ask_consent(given: bool) -> None:
@@ -97,7 +92,7 @@ def live(args: argparse.Namespace) -> int:
     from ..safety.watermark import format_id, new_output_id
     from ..video_plan import engine_description
 
-    options = live_options(args)
+    options = live_settings(args)
     ask_consent(args.consent)
     with live_studio(options, policy_from_args(args)) as studio, ctrl_c_stops() as stop:
         watermark_id = new_output_id() if options.output_watermark else None

@@ -21,10 +21,12 @@ import numpy as np
 from ..analysis.analyse import analyser_for
 from ..assign import SwapPlan
 from ..engine import Studio
+from ..errors import InvalidInputError
 from ..frames import Analysed, FrameDrawer
 from ..inference.runtime import SessionPool, execution_settings
 from ..media.opencv_threads import single_threaded_opencv
 from ..options import Options
+from ..processors import live_refusals
 from ..safety.gate import FrameMarks
 from ..safety.policy import SafetyPolicy
 from ..types import FrameBGR
@@ -40,12 +42,24 @@ RENDER_THREADS = 2
 one render thread sent 100 of 150 camera frames at 30 fps, two sent NN)."""
 
 
+def live_options(options: Options) -> tuple[Options, list[str]]:
+    """The options without the processors that cannot run live, and a note on each left out; InvalidInputError
+    when none is left."""
+    refused = live_refusals(options.processors)
+    kept = [name for name in options.processors if name not in refused]
+    if not kept:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in refused.items())
+        raise InvalidInputError(f"no processor left that runs live ({reasons}); choose face_swapper, face_enhancer "
+                                "or face_debugger")
+    return options.replace(processors=kept), [f"{name} does not run live: {reason}" for name, reason in refused.items()]
+
+
 @contextlib.contextmanager
-def live_studio(options: Options, safety: SafetyPolicy) -> Iterator[Studio]:
+def live_studio(options: Options, safety: SafetyPolicy, pool: SessionPool | None = None) -> Iterator[Studio]:
     """A studio for live pictures: the camera is upright (no turned picture is looked for) and faces are near
-    it, so the detector looks at the whole frame only."""
+    it, so the detector looks at the whole frame only. ``pool``: model sessions to share (the app's)."""
     options = options.replace(face_detector_angles=[0])
-    pool = SessionPool(execution_settings(options))
+    pool = pool or SessionPool(execution_settings(options))
     analyser = analyser_for(options, pool=pool, whole_frame=True)
     try:
         with Studio(options, analyser=analyser, safety=safety, pool=pool) as studio:

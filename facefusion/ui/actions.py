@@ -35,6 +35,7 @@ from ..safety.policy import SafetyPolicy
 from ..safety.watermark import Watermarker, new_output_id
 from ..types import FrameBGR
 from ..workers.studios import SessionPools
+from .live import LiveSessions
 from .uploads import UploadKeeper
 
 logger = logging.getLogger("facefusion")
@@ -107,6 +108,8 @@ class Engine:
     """Recently read target frames: a video frame costs a seek and a decode (about 0.1 s) per preview."""
     _watermarker: Watermarker | None = None
     _marking: threading.Lock = field(default_factory=threading.Lock)
+    live: LiveSessions = field(default_factory=LiveSessions)
+    """Each page session's live camera drawing (the Live tab)."""
 
     def shown(self, frame: np.ndarray, options: Options) -> np.ndarray:
         """A processed picture as the page shows it (RGB, at most PREVIEW_MAX_SIDE): on an app others can
@@ -163,6 +166,7 @@ class Engine:
             self._analysers.clear()
 
     def close(self) -> None:
+        self.live.close()
         for analyser, _ in self._analysers.values():
             analyser.close()
         self._analysers.clear()

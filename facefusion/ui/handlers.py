@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from ..options import Options, make_options, option_specs
 from ..processors import MISSING_SOURCE, needs_source
@@ -129,6 +130,21 @@ class Handlers:
                    gr.update(value=update.image) if update.image else gr.update(),
                    gr.update(value=update.video) if update.video else gr.update(),
                    update.download if update.download else gr.update(), update.report or gr.update())
+
+    @actions.user_errors
+    def live_frame(self, session: str, agreed: bool, picture: Any, *values: Any) -> tuple[Any, str]:
+        """One camera frame of the Live tab (RGB), drawn with the Studio tab's sources and options."""
+        if picture is None:
+            return None, ""
+        require_consent(agreed, "tick the box above the camera")
+        sources_list, _, options, _, mapping, _ = self.unpack(values)
+        if not sources_list and not mapping and needs_source(options.processors):
+            raise gr.Error(f"{MISSING_SOURCE}, on the Studio tab", print_exception=False)
+        frame = np.ascontiguousarray(np.asarray(picture, np.uint8)[:, :, ::-1])
+        engine = self.engine
+        drawn, speed = engine.live.draw(session, options, sources_list, mapping, frame, engine.safety,
+                                        engine.pools.for_options(options))
+        return np.ascontiguousarray(drawn[:, :, ::-1]), speed
 
     def stop_run(self, session: str) -> None:
         self.engine.stop_flag(session).set()

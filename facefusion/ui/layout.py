@@ -33,6 +33,12 @@ PAGE_CSS = """
 otherwise stretch a single face across the column). Passed to ``launch``, which takes a page's css."""
 
 
+LIVE_EVERY = 0.05
+"""Seconds between the camera frames the browser sends, when the last one is back (it waits for it)."""
+LIVE_TIME_LIMIT = 600
+"""Seconds of drawing one live stream may take before the browser must start it again (a page left open with
+the camera on does not hold the server for ever)."""
+
 MARK_OPTIONS = ("output_label", "output_watermark", "output_label_size", "output_label_opacity")
 LOCKED_NOTE = "set by this server's operator, so that everyone who sees a result made here knows how it was made"
 
@@ -85,6 +91,10 @@ class Page:
     map_text: Any = None
     reference_position: Any = None
     consent: Any = None
+    live_consent: Any = None
+    camera: Any = None
+    live_result: Any = None
+    live_speed: Any = None
     start_button: Any = None
     stop_button: Any = None
     results: list[Any] = field(default_factory=list)
@@ -104,18 +114,24 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
         # is let go when the session ends (the tab is closed or reloaded) and deleted soon after unless another
         # session or request holds the same file, not a day later, so a busy server's disk holds what its open
         # pages use.
-        page = Page(face_map=gr.State([]), session_id=gr.State(lambda: uuid.uuid4().hex),
+        # A page session that ends lets its live camera's tracker and models go.
+        page = Page(face_map=gr.State([]),
+                    session_id=gr.State(lambda: uuid.uuid4().hex, delete_callback=engine.live.end),
                     selected_face=gr.State(None),
                     session_uploads=gr.State([], delete_callback=engine.uploads.release))
         gr.Markdown(f"# {TITLE}\n{INTRO}")
-        with gr.Row():
-            with gr.Column(scale=1):
-                _inputs_column(engine, page)
-            with gr.Column(scale=1):
-                _results_column(page)
-        if examples:
-            gr.Examples(examples=examples, inputs=[page.sources, page.target],
-                        label="Examples: click one, then Start")
+        with gr.Tabs():
+            with gr.Tab("Studio", elem_id="studio-tab"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        _inputs_column(engine, page)
+                    with gr.Column(scale=1):
+                        _results_column(page)
+                if examples:
+                    gr.Examples(examples=examples, inputs=[page.sources, page.target],
+                                label="Examples: click one, then Start")
+            with gr.Tab("Live", elem_id="live-tab"):
+                _live_tab(page)
         _api_inputs(page)
         _wire(demo, page, Handlers(engine, page.option_names))
     return demo
@@ -184,6 +200,23 @@ def _results_column(page: Page) -> None:
                     gr.File(label="Download", interactive=False), gr.Markdown("")]
 
 
+LIVE_INTRO = ("Your camera with the source face, live. It uses the source photos and the options of the Studio "
+              "tab; the reference face is the first face the camera shows. Frames are drawn one at a time: when the "
+              "drawing is slow, the browser sends fewer. Every frame carries the invisible watermark (and the label, "
+              "when one is set). For a virtual camera or a stream to OBS, use `facefusion live` on the command line.")
+
+
+def _live_tab(page: Page) -> None:
+    gr.Markdown(LIVE_INTRO)
+    page.live_consent = gr.Checkbox(value=False, label=actions.CONSENT_QUESTION, elem_id="live-consent")
+    with gr.Row():
+        page.camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", elem_id="live-camera",
+                               webcam_options=gr.WebcamOptions(mirror=False, constraints={
+                                   "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
+        page.live_result = gr.Image(label="Live result", interactive=False, elem_id="live-result", format="jpeg")
+    page.live_speed = gr.Markdown("", elem_id="live-speed")
+
+
 def _api_inputs(page: Page) -> None:
     """Hidden inputs of the API endpoints: swap_image and swap_video."""
     with gr.Row(visible=False):
@@ -240,6 +273,10 @@ def _wire(demo: gr.Blocks, page: Page, handlers: Handlers) -> None:
     # The run itself says "stopped" (at the next frame): a "stopping…" reply from here could reach the
     # page after it and cover it.
     page.stop_button.click(handlers.stop_run, page.session_id, None, queue=False, **private)
+    # The browser sends the next camera frame only once this one is back: at most one frame per session in flight.
+    page.camera.stream(handlers.live_frame, [page.session_id, page.live_consent, page.camera, *page.inputs],
+                       [page.live_result, page.live_speed], stream_every=LIVE_EVERY, time_limit=LIVE_TIME_LIMIT,
+                       concurrency_id="live", concurrency_limit=1, show_progress="hidden", **private)
     api = page.api
     api["image"].click(actions.on_gpu(handlers.api_swap_image), api["inputs"], api["output"], api_name="swap_image",
                        concurrency_id="engine")
