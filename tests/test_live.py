@@ -223,3 +223,30 @@ def test_a_clip_camera_loops_and_a_slow_reader_gets_the_newest_frame(tmp_path):
     assert capture.frames == 20  # 8 frames, looped
     assert taken == sorted(taken) and taken[-1] == 19  # always the newest, the last one too
     assert capture.dropped == 20 - len(taken) and capture.dropped > 0
+
+
+def test_the_pages_live_sessions_follow_faces_and_send_to_a_virtual_camera_only_when_asked():
+    from facefusion.errors import InvalidInputError
+    from facefusion.options import Options
+    from facefusion.safety.policy import SafetyPolicy
+    from facefusion.ui.live import LiveSessions
+
+    frame = read_image(astronaut()).frame
+    options = Options().replace(face_selector_mode="many", processors=["face_swapper", "frame_enhancer"])
+    sessions = LiveSessions()
+    try:
+        first, note = sessions.draw("page", options, [str(grace_hopper())], [], frame, SafetyPolicy())
+        assert first.shape == frame.shape and np.abs(first.astype(int) - frame).mean() > 1
+        assert "the first frame took" in note and "1 face(s) swapped" in note
+        assert "frame_enhancer does not run live" in note
+        _, note = sessions.draw("page", options, [str(grace_hopper())], [], frame, SafetyPolicy())
+        assert "frames/s" in note and "1 face(s) swapped" in note
+        if VIRTUAL_EXTRA and not LOOPBACK_DEVICES:
+            with pytest.raises(InvalidInputError, match="v4l2loopback"):
+                sessions.draw("page", options, [str(grace_hopper())], [], frame, SafetyPolicy(), virtual=True)
+        # Other options: the session starts over (its first frame again).
+        _, note = sessions.draw("page", options.replace(face_swapper_morph=40), [str(grace_hopper())], [], frame,
+                                SafetyPolicy())
+        assert "the first frame took" in note
+    finally:
+        sessions.close()

@@ -182,6 +182,11 @@ class VirtualCamera:
         self.close()
 
 
+def virtual_camera_installed() -> bool:
+    """Whether the live extra (pyvirtualcam) is installed."""
+    return importlib.util.find_spec("pyvirtualcam") is not None
+
+
 def open_output(spec: str, inputs: list[str], metadata: dict[str, str], rate: float) -> LiveOutput:
     """The output ``spec`` names: ``udp://HOST:PORT``, ``virtual``, ``v4l2:/dev/videoN`` or a recording's path
     (checked now, written from the first frame). ``inputs``: files a recording must not overwrite."""
@@ -194,7 +199,7 @@ def open_output(spec: str, inputs: list[str], metadata: dict[str, str], rate: fl
         return EncodedOutput(f"{spec}{separator}pkt_size={UDP_PACKET}", "mpegts", f"udp://{host}:{port}", rate)
     virtual = VIRTUAL.match(spec)
     if virtual is not None:
-        if importlib.util.find_spec("pyvirtualcam") is None:
+        if not virtual_camera_installed():
             raise InvalidInputError(f"--live-output {spec}: {VIRTUAL_CAMERA_HELP}")
         return VirtualCamera(virtual.group(1), rate)
     if "://" in spec or spec.startswith("v4l2:"):

@@ -132,8 +132,9 @@ class Handlers:
                    update.download if update.download else gr.update(), update.report or gr.update())
 
     @actions.user_errors
-    def live_frame(self, session: str, agreed: bool, picture: Any, *values: Any) -> tuple[Any, str]:
-        """One camera frame of the Live tab (RGB), drawn with the Studio tab's sources and options."""
+    def live_frame(self, session: str, agreed: bool, virtual: bool, picture: Any, *values: Any) -> tuple[Any, str]:
+        """One camera frame of the Live tab (RGB), drawn with the Studio tab's sources and options (and sent to
+        the virtual camera when ``virtual``)."""
         if picture is None:
             return None, ""
         require_consent(agreed, "tick the box above the camera")
@@ -143,7 +144,7 @@ class Handlers:
         frame = np.ascontiguousarray(np.asarray(picture, np.uint8)[:, :, ::-1])
         engine = self.engine
         drawn, speed = engine.live.draw(session, options, sources_list, mapping, frame, engine.safety,
-                                        engine.pools.for_options(options))
+                                        engine.pools.for_options(options), virtual=bool(virtual))
         return np.ascontiguousarray(drawn[:, :, ::-1]), speed
 
     def stop_run(self, session: str) -> None:

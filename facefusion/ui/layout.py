@@ -8,7 +8,9 @@ from typing import Any
 
 import gradio as gr
 
+from ..live.outputs import virtual_camera_installed
 from ..options import PROCESSOR_NAMES, Options, option_specs
+from ..system import report as system_report
 from . import actions
 from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, widget
 from .handlers import LOCKED_LOOK, NO_FACE_MAP, PROGRESS_BAR, Handlers, describe_map, pick_face
@@ -92,6 +94,7 @@ class Page:
     reference_position: Any = None
     consent: Any = None
     live_consent: Any = None
+    live_virtual: Any = None
     camera: Any = None
     live_result: Any = None
     live_speed: Any = None
@@ -131,7 +134,7 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
                     gr.Examples(examples=examples, inputs=[page.sources, page.target],
                                 label="Examples: click one, then Start")
             with gr.Tab("Live", elem_id="live-tab"):
-                _live_tab(page)
+                _live_tab(engine, page)
         _api_inputs(page)
         _wire(demo, page, Handlers(engine, page.option_names))
     return demo
@@ -206,15 +209,23 @@ LIVE_INTRO = ("Your camera with the source face, live. It uses the source photos
               "when one is set). For a virtual camera or a stream to OBS, use `facefusion live` on the command line.")
 
 
-def _live_tab(page: Page) -> None:
+def _live_tab(engine: actions.Engine, page: Page) -> None:
     gr.Markdown(LIVE_INTRO)
     page.live_consent = gr.Checkbox(value=False, label=actions.CONSENT_QUESTION, elem_id="live-consent")
+    # Only where the page runs on the user's own machine: a visitor must not drive the server's cameras.
+    local = not engine.marks_locked
+    page.live_virtual = gr.Checkbox(value=False, label="Also send the live picture to this machine's virtual camera "
+                                    "(Zoom, Meet, OBS pick it as a camera)", elem_id="live-virtual",
+                                    visible=local and virtual_camera_installed())
     with gr.Row():
         page.camera = gr.Image(sources=["webcam"], streaming=True, label="Camera", elem_id="live-camera",
                                webcam_options=gr.WebcamOptions(mirror=False, constraints={
                                    "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
         page.live_result = gr.Image(label="Live result", interactive=False, elem_id="live-result", format="jpeg")
     page.live_speed = gr.Markdown("", elem_id="live-speed")
+    if local:
+        with gr.Accordion("This machine: cameras, virtual camera, providers, versions (for a report)", open=False):
+            gr.Markdown("\n".join(f"- {line}" for line in system_report()), elem_id="live-system")
 
 
 def _api_inputs(page: Page) -> None:
@@ -274,7 +285,8 @@ def _wire(demo: gr.Blocks, page: Page, handlers: Handlers) -> None:
     # page after it and cover it.
     page.stop_button.click(handlers.stop_run, page.session_id, None, queue=False, **private)
     # The browser sends the next camera frame only once this one is back: at most one frame per session in flight.
-    page.camera.stream(handlers.live_frame, [page.session_id, page.live_consent, page.camera, *page.inputs],
+    page.camera.stream(handlers.live_frame, [page.session_id, page.live_consent, page.live_virtual, page.camera,
+                                             *page.inputs],
                        [page.live_result, page.live_speed], stream_every=LIVE_EVERY, time_limit=LIVE_TIME_LIMIT,
                        concurrency_id="live", concurrency_limit=1, show_progress="hidden", **private)
     api = page.api

@@ -15,8 +15,10 @@ from collections import deque
 import numpy as np
 
 from ..assign import SwapPlan
+from ..errors import InvalidInputError
 from ..frames import FrameDrawer
 from ..inference.runtime import SessionPool
+from ..live.outputs import VIRTUAL_CAMERA_HELP, VirtualCamera, virtual_camera_installed
 from ..live.session import CONTENT_CHECK_EVERY, live_options, live_studio
 from ..options import Options
 from ..safety.gate import frame_marks
@@ -50,6 +52,7 @@ class LivePicture:
         self._done: deque[float] = deque(maxlen=30)
         self._durations: deque[float] = deque(maxlen=100)
         self._last_check = -CONTENT_CHECK_EVERY
+        self._virtual: VirtualCamera | None = None
 
     def _plan(self, frame: FrameBGR) -> SwapPlan | None:
         sources, face_map, _ = self.key
@@ -89,7 +92,16 @@ class LivePicture:
         return (f"{rate:.1f} frames/s; drawing a frame takes {np.percentile(durations, 50):.0f} ms here "
                 f"(p95 {np.percentile(durations, 95):.0f} ms); {swaps} face(s) swapped")
 
+    def to_virtual_camera(self, frame: FrameBGR) -> None:
+        if self._virtual is None:
+            if not virtual_camera_installed():
+                raise InvalidInputError(VIRTUAL_CAMERA_HELP)
+            self._virtual = VirtualCamera(None, ASSUMED_RATE)
+        self._virtual.send(frame, time.perf_counter())
+
     def close(self) -> None:
+        if self._virtual is not None:
+            self._virtual.close()
         if self.drawer is not None:
             self.drawer.close()
         self._exit.close()
@@ -103,7 +115,8 @@ class LiveSessions:
         self._lock = threading.Lock()
 
     def draw(self, session: str, options: Options, sources: list[str], face_map: list[str], frame: FrameBGR,
-             safety: SafetyPolicy, pool: SessionPool | None = None) -> tuple[FrameBGR, str]:
+             safety: SafetyPolicy, pool: SessionPool | None = None, virtual: bool = False) -> tuple[FrameBGR, str]:
+        """``virtual``: send the drawn frame to this machine's virtual camera too."""
         options, notes = live_options(options)
         key: LiveKey = (tuple(sources), tuple(face_map), options)
         with self._lock:
@@ -118,6 +131,8 @@ class LiveSessions:
             while len(self._pictures) > LIVE_SESSIONS:
                 self._pictures.pop(next(iter(self._pictures))).close()
         drawn, speed = picture.draw(frame)
+        if virtual:
+            picture.to_virtual_camera(drawn)
         return drawn, "; ".join([speed, *notes])
 
     def end(self, session: str) -> None:
