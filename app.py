@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     from facefusion.ui.layout import PAGE_CSS
     from facefusion.ui.logins import LoginThrottle
     from facefusion.ui.uploads import UploadBudget
+    from facefusion.ui.webrtc import WhipEndpoint
 
     args = parse_args(argv)
     quiet_native_logs()
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     # Wrong passwords are slowed down and, repeated, locked out per client; uploads stay within their disk
     # budget; exposed, the page's own events answer only the page.
     trust_proxies(args.forwarded_allow_ips)
-    middleware = [Middleware(LoginThrottle),
+    middleware = [Middleware(WhipEndpoint, tokens=engine.live_tokens), Middleware(LoginThrottle),
                   Middleware(UploadBudget, budget=args.upload_budget, per_client=args.upload_budget_per_client)]
     if args.exposed:
         middleware.append(protect_page(demo, framed=bool(os.environ.get("SPACE_ID"))))

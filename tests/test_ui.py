@@ -34,10 +34,14 @@ def server(tmp_path_factory):
 
     demo, engine = app.create_app(tmp_path_factory.mktemp("ui-output"))
     demo.queue(default_concurrency_limit=1, max_size=8)
+    from starlette.middleware import Middleware
+
     from facefusion.ui.layout import PAGE_CSS
+    from facefusion.ui.webrtc import WhipEndpoint
 
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True,
-                            quiet=True, allowed_paths=[str(engine.output_dir)], max_file_size="200mb", css=PAGE_CSS)
+                            quiet=True, allowed_paths=[str(engine.output_dir)], max_file_size="200mb", css=PAGE_CSS,
+                            app_kwargs={"middleware": [Middleware(WhipEndpoint, tokens=engine.live_tokens)]})
     yield url
     demo.close()
     engine.close()
@@ -429,58 +433,123 @@ def write_y4m(clip: Path, output: Path, frames: int) -> Path:
     return output
 
 
-@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
-def test_browser_live_tab_swaps_the_camera(server, tmp_path, analyser):
-    """Chromium's fake camera plays a clip; the Live tab sends its frames and shows them swapped."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    import base64
-
-    from conftest import embedding_of
-    from facefusion.analysis.recognise import embedding_distance
+def _camera_clip(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(clip, source photo, the clip as chromium's fake camera file)."""
     from sample_media import grace_hopper
 
     if has_shared():
         clip, source = shared_file("video_expressions_long_01.mp4"), shared_file("woman_frontal_01.webp")
     else:
         clip, source = make_clip(tmp_path / "camera.mp4", frames=60, size=(480, 480), face_width=150), grace_hopper()
-    camera = write_y4m(clip, tmp_path / "camera.y4m", 60)
+    return clip, source, write_y4m(clip, tmp_path / "camera.y4m", 60)
+
+
+@contextlib.contextmanager
+def _live_page(server: str, source: Path, camera: Path):
+    """The app's Live tab in chromium whose fake camera plays ``camera``, with ``source`` uploaded and consent
+    given."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=_chromium(), headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-video-capture={camera}"])
         try:
-            context = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1400})
-            page = context.new_page()
+            page = browser.new_context(permissions=["camera"], viewport={"width": 1400, "height": 1400}).new_page()
             page.goto(server)
             page.wait_for_selector("#start", timeout=90000)
             page.locator("#sources input[type=file]").set_input_files(str(source))
             page.get_by_role("tab", name="Live").click()
             page.locator("#live-consent input").check()
-            try:
-                page.get_by_text("Click to Access Webcam").click(timeout=60000)
-                page.locator("#live-camera button[aria-label='capture photo']").click(timeout=60000)
-                page.wait_for_function(
-                    "document.querySelector('#live-speed') && "
-                    "document.querySelector('#live-speed').innerText.includes('1 face(s) swapped')", timeout=180000)
-                image = page.locator("#live-result img").first
-                source_url = image.get_attribute("src") or ""
-                page.screenshot(path=str(ARTIFACTS / "ui_live.png"), full_page=True)
-            except Exception:
-                keep_failure_screenshot(page, "ui_live_failure.png")
-                raise
-            if source_url.startswith("data:"):
-                data = base64.b64decode(source_url.split(",", 1)[1])
-            else:
-                data = page.request.get(source_url).body()
+            yield page
         finally:
             browser.close()
-    shown = (tmp_path / "shown.jpg")
-    shown.write_bytes(data)
-    picture = read_image(shown).frame
-    assert picture.shape[:2] == (480, 480)
-    with __import__("av").open(str(clip)) as container:
+
+
+def _reads_as_source(picture: np.ndarray, clip: Path, source: Path, analyser) -> bool:
+    """Whether the picture's face is nearer the source person than the camera's own."""
+    import av
+
+    from conftest import embedding_of
+    from facefusion.analysis.recognise import embedding_distance
+
+    with av.open(str(clip)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="bgr24")
     wanted, before = embedding_of(analyser, read_image(source).frame), embedding_of(analyser, first)
     seen = embedding_of(analyser, picture)
-    assert embedding_distance(seen, wanted) < embedding_distance(seen, before)
+    return embedding_distance(seen, wanted) < embedding_distance(seen, before)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_live_tab_swaps_the_camera(server, tmp_path, analyser):
+    """Chromium's fake camera plays a clip; the Live tab sends its frames and shows them swapped."""
+    import base64
+
+    clip, source, camera = _camera_clip(tmp_path)
+    with _live_page(server, source, camera) as page:
+        try:
+            page.get_by_text("Click to Access Webcam").click(timeout=60000)
+            page.locator("#live-camera button[aria-label='capture photo']").click(timeout=60000)
+            page.wait_for_function(
+                "document.querySelector('#live-speed') && "
+                "document.querySelector('#live-speed').innerText.includes('1 face(s) swapped')", timeout=180000)
+            source_url = page.locator("#live-result img").first.get_attribute("src") or ""
+            page.screenshot(path=str(ARTIFACTS / "ui_live.png"), full_page=True)
+        except Exception:
+            keep_failure_screenshot(page, "ui_live_failure.png")
+            raise
+        data = (base64.b64decode(source_url.split(",", 1)[1]) if source_url.startswith("data:")
+                else page.request.get(source_url).body())
+    shown = tmp_path / "shown.jpg"
+    shown.write_bytes(data)
+    picture = read_image(shown).frame
+    assert picture.shape[:2] == (480, 480)
+    assert _reads_as_source(picture, clip, source, analyser)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_low_latency_mode_swaps_the_camera_over_webrtc(server, tmp_path, analyser):
+    """The same camera over WebRTC (no ICE server, host candidates on this machine): drawn frames come back as
+    a video stream."""
+    import base64
+
+    clip, source, camera = _camera_clip(tmp_path)
+    with _live_page(server, source, camera) as page:
+        try:
+            page.get_by_text("Low-latency mode (WebRTC)").click()
+            page.locator("#live-webrtc-start").click()
+            page.wait_for_function("document.querySelector('#live-webrtc-status').innerText.includes("
+                                   "'frames/s received')", timeout=180000)
+            page.wait_for_timeout(1500)  # past the first frames (drawn while the models load)
+            png = page.evaluate("""() => {
+                const video = document.querySelector('#live-webrtc-video');
+                const canvas = document.createElement('canvas');
+                canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+                canvas.getContext('2d').drawImage(video, 0, 0);
+                return canvas.toDataURL('image/png');
+            }""")
+            status = page.locator("#live-webrtc-status").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "ui_live_webrtc.png"), full_page=True)
+            page.locator("#live-webrtc-stop").click()
+            page.wait_for_function("document.querySelector('#live-webrtc-status').innerText.includes('stopped')",
+                                   timeout=30000)
+        except Exception:
+            keep_failure_screenshot(page, "ui_live_webrtc_failure.png")
+            raise
+    frame = tmp_path / "webrtc.png"
+    frame.write_bytes(base64.b64decode(png.split(",", 1)[1]))
+    picture = read_image(frame).frame
+    assert picture.shape[:2] == (480, 480), status
+    assert _reads_as_source(picture, clip, source, analyser)
+
+
+def test_a_live_token_opens_one_connection_and_a_stranger_gets_none(server):
+    import urllib.request
+
+    request = urllib.request.Request(f"{server.rstrip('/')}/live/whip?token=guessed", data=b"v=0\r\n",
+                                     method="POST", headers={"Content-Type": "application/sdp"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 403
+    assert b"unknown, used or expired" in refused.value.read()

@@ -37,6 +37,7 @@ from ..types import FrameBGR
 from ..workers.studios import SessionPools
 from .live import LiveSessions
 from .uploads import UploadKeeper
+from .webrtc import LiveTokens
 
 logger = logging.getLogger("facefusion")
 
@@ -110,6 +111,8 @@ class Engine:
     _marking: threading.Lock = field(default_factory=threading.Lock)
     live: LiveSessions = field(default_factory=LiveSessions)
     """Each page session's live camera drawing (the Live tab)."""
+    live_tokens: LiveTokens = field(default_factory=LiveTokens)
+    """Rights to open one low-latency (WebRTC) connection each, given to the page's sessions."""
 
     def shown(self, frame: np.ndarray, options: Options) -> np.ndarray:
         """A processed picture as the page shows it (RGB, at most PREVIEW_MAX_SIDE): on an app others can

@@ -147,6 +147,22 @@ class Handlers:
                                         engine.pools.for_options(options), virtual=bool(virtual))
         return np.ascontiguousarray(drawn[:, :, ::-1]), speed
 
+    @actions.user_errors
+    def start_webrtc(self, session: str, agreed: bool, *values: Any) -> str:
+        """A token for one low-latency (WebRTC) connection that draws with the page's sources and options."""
+        require_consent(agreed, "tick the box above the camera")
+        sources_list, _, options, _, mapping, _ = self.unpack(values)
+        if not sources_list and not mapping and needs_source(options.processors):
+            raise gr.Error(f"{MISSING_SOURCE}, on the Studio tab", print_exception=False)
+        engine = self.engine
+        pool = engine.pools.for_options(options)
+        key = f"{session}-webrtc"
+        engine.live.end(key)  # a new connection starts its faces afresh
+
+        def draw(frame: np.ndarray) -> np.ndarray:
+            return engine.live.draw(key, options, sources_list, mapping, frame, engine.safety, pool)[0]
+        return engine.live_tokens.issue(draw)
+
     def stop_run(self, session: str) -> None:
         self.engine.stop_flag(session).set()
 

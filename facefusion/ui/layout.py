@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -35,6 +36,8 @@ PAGE_CSS = """
 otherwise stretch a single face across the column). Passed to ``launch``, which takes a page's css."""
 
 
+WEBRTC_PAGE_SCRIPT = Path(__file__).with_name("webrtc_page.js")
+"""The page's side of the low-latency mode (run by the Start and Stop buttons)."""
 LIVE_EVERY = 0.05
 """Seconds between the camera frames the browser sends, when the last one is back (it waits for it)."""
 LIVE_TIME_LIMIT = 600
@@ -95,6 +98,9 @@ class Page:
     consent: Any = None
     live_consent: Any = None
     live_virtual: Any = None
+    webrtc_start: Any = None
+    webrtc_stop: Any = None
+    webrtc_token: Any = None
     camera: Any = None
     live_result: Any = None
     live_speed: Any = None
@@ -223,6 +229,15 @@ def _live_tab(engine: actions.Engine, page: Page) -> None:
                                    "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
         page.live_result = gr.Image(label="Live result", interactive=False, elem_id="live-result", format="jpeg")
     page.live_speed = gr.Markdown("", elem_id="live-speed")
+    with gr.Accordion("Low-latency mode (WebRTC): on this machine or a LAN", open=False):
+        gr.Markdown("The camera goes to the server as a video stream and comes back drawn, with no picture "
+                    "uploads in between; frames that arrive while one is drawn are dropped.")
+        with gr.Row():
+            page.webrtc_start = gr.Button("Start low-latency camera", elem_id="live-webrtc-start")
+            page.webrtc_stop = gr.Button("Stop", elem_id="live-webrtc-stop", variant="stop")
+        page.webrtc_token = gr.Textbox(visible=False)
+        gr.HTML('<video id="live-webrtc-video" autoplay playsinline muted style="width:100%;max-width:640px">'
+                '</video><div id="live-webrtc-status"></div>')
     if local:
         with gr.Accordion("This machine: cameras, virtual camera, providers, versions (for a report)", open=False):
             gr.Markdown("\n".join(f"- {line}" for line in system_report()), elem_id="live-system")
@@ -289,6 +304,10 @@ def _wire(demo: gr.Blocks, page: Page, handlers: Handlers) -> None:
                                              *page.inputs],
                        [page.live_result, page.live_speed], stream_every=LIVE_EVERY, time_limit=LIVE_TIME_LIMIT,
                        concurrency_id="live", concurrency_limit=1, show_progress="hidden", **private)
+    webrtc = WEBRTC_PAGE_SCRIPT.read_text()
+    page.webrtc_start.click(handlers.start_webrtc, [page.session_id, page.live_consent, *page.inputs],
+                            page.webrtc_token, **private).then(None, page.webrtc_token, None, js=webrtc, **private)
+    page.webrtc_stop.click(None, None, None, js=f"() => ({webrtc})('')", **private)
     api = page.api
     api["image"].click(actions.on_gpu(handlers.api_swap_image), api["inputs"], api["output"], api_name="swap_image",
                        concurrency_id="engine")

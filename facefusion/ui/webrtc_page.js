@@ -1,0 +1,61 @@
+async (token) => {
+  // The Live tab's low-latency mode: this page's camera to the server over WebRTC and the drawn frames back.
+  const status = document.querySelector('#live-webrtc-status');
+  const say = (text) => { if (status) { status.innerText = text; } };
+  const stop = () => {
+    const live = window.liveWebrtc;
+    window.liveWebrtc = null;
+    if (!live) { return; }
+    live.pc.close();
+    live.stream.getTracks().forEach((track) => track.stop());
+    if (live.location) { fetch(live.location, { method: 'DELETE' }).catch(() => {}); }
+  };
+  if (token === '') { stop(); say('stopped'); return; }
+  if (!token) { return; }
+  stop();
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    // No ICE server: host candidates only, so it works offline, on this machine and on a LAN.
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    stream.getTracks().forEach((track) => pc.addTrack(track, stream));
+    const video = document.querySelector('#live-webrtc-video');
+    pc.ontrack = (event) => { video.srcObject = new MediaStream([event.track]); video.play().catch(() => {}); };
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((done) => {
+      if (pc.iceGatheringState === 'complete') { done(); return; }
+      pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') { done(); } });
+      setTimeout(done, 2000);
+    });
+    const base = window.location.pathname.replace(/\/$/, '');
+    const response = await fetch(base + '/live/whip?token=' + encodeURIComponent(token), {
+      method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+    if (response.status !== 201) {
+      say(await response.text());
+      pc.close();
+      stream.getTracks().forEach((track) => track.stop());
+      return;
+    }
+    window.liveWebrtc = { pc, stream, location: base + response.headers.get('Location') };
+    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+    say('connecting…');
+    let frames = 0;
+    let since = performance.now();
+    const count = () => {
+      if (!window.liveWebrtc || window.liveWebrtc.pc !== pc) { return; }
+      frames += 1;
+      const now = performance.now();
+      if (now - since >= 1000) {
+        say((frames * 1000 / (now - since)).toFixed(1) + ' frames/s received over WebRTC');
+        frames = 0;
+        since = now;
+      }
+      video.requestVideoFrameCallback(count);
+    };
+    video.requestVideoFrameCallback(count);
+    pc.addEventListener('connectionstatechange', () => {
+      if (['failed', 'closed'].includes(pc.connectionState)) { say('the live connection ended (' + pc.connectionState + ')'); }
+    });
+  } catch (error) {
+    say('the camera could not start: ' + error);
+  }
+}
