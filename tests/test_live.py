@@ -250,3 +250,33 @@ def test_the_pages_live_sessions_follow_faces_and_send_to_a_virtual_camera_only_
         assert "the first frame took" in note
     finally:
         sessions.close()
+
+
+def test_the_neural_engine_runs_live_on_the_same_frame_path(tmp_path):
+    """A user's own inswapper-shaped model (paints the face one colour) drawn live into a recording: the face
+    changes and the picture's corners stay the camera's."""
+    import os
+
+    from test_neural import colour_swapper, tiny_arcface
+
+    models = tmp_path / "models"
+    models.mkdir()
+    tiny_arcface(models / "arcface_w600k_r50.onnx")
+    swapper = colour_swapper(tmp_path / "mine.onnx")
+    camera = make_clip(tmp_path / "camera.mp4", frames=20, size=(480, 480), face_width=150, audio=False)
+    recording = tmp_path / "live.mp4"
+    result = subprocess.run([sys.executable, "-m", "facefusion", "live", "-s", str(grace_hopper()), "--camera",
+                             str(camera), "--live-output", str(recording), "--live-frames", "20", "--consent",
+                             "--face-selector-mode", "many", "--face-swapper-model", str(swapper)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "FACEFUSION_MODELS_DIR": str(models)})
+    assert result.returncode == 0, result.stderr
+    with av.open(str(recording)) as written, av.open(str(camera)) as played:
+        sent = [frame.to_ndarray(format="bgr24") for frame in written.decode(video=0)]
+        original = [frame.to_ndarray(format="bgr24") for frame in played.decode(video=0)]
+    assert sent
+    picture = sent[-1]
+    nearest = min(original, key=lambda frame: float(np.abs(frame.astype(int) - picture).mean()))
+    change = np.abs(picture.astype(int) - nearest).mean(axis=2)
+    assert change[:40, :40].mean() < 4 and change[-40:, -40:].mean() < 4  # the corners: the camera's own
+    assert change.max() > 60  # the face: painted by the model

@@ -553,3 +553,38 @@ def test_a_live_token_opens_one_connection_and_a_stranger_gets_none(server):
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 403
     assert b"unknown, used or expired" in refused.value.read()
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_browser_low_latency_mode_refuses_a_protected_person_and_says_so(tmp_path):
+    import app
+    from starlette.middleware import Middleware
+
+    from facefusion.media.image import write_image
+    from facefusion.safety.policy import SafetyPolicy
+    from facefusion.ui.layout import PAGE_CSS
+    from facefusion.ui.webrtc import WhipEndpoint
+    from sample_media import astronaut, grace_hopper
+
+    protected = tmp_path / "protected"
+    protected.mkdir()
+    write_image(protected / "astronaut.png", read_image(astronaut()).frame)
+    demo, engine = app.create_app(tmp_path / "output", safety=SafetyPolicy(protected_faces=str(protected)))
+    demo.queue(default_concurrency_limit=1, max_size=8)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                            css=PAGE_CSS, app_kwargs={"middleware": [Middleware(WhipEndpoint, tokens=engine.live_tokens)]})
+    try:
+        clip = make_clip(tmp_path / "camera.mp4", frames=60, size=(480, 480), face_width=150)
+        with _live_page(url, grace_hopper(), write_y4m(clip, tmp_path / "camera.y4m", 60)) as page:
+            try:
+                page.get_by_text("Low-latency mode (WebRTC)").click()
+                page.locator("#live-webrtc-start").click()
+                page.wait_for_function("document.querySelector('#live-webrtc-status').innerText.includes("
+                                       "'the live connection ended: refused')", timeout=180000)
+                assert "protected person" in page.locator("#live-webrtc-status").inner_text()
+            except Exception:
+                keep_failure_screenshot(page, "ui_live_protected_failure.png")
+                raise
+    finally:
+        demo.close()
+        engine.close()

@@ -1,7 +1,8 @@
 """The Live tab's low-latency mode: the browser's camera to the server and back over WebRTC (aiortc).
 
 Signalling is WHIP-style: the page POSTs its SDP offer to ``live/whip?token=...`` and gets the answer (201, with
-the connection's address in ``Location``); a DELETE of that address ends it. The token comes from a page event
+the connection's address in ``Location``); a DELETE of that address ends it, a GET says why the server ended it
+(a protected person, a content check), if it did. The token comes from a page event
 (so the page's login, consent and source photos apply) and is good for one connection, for a minute.
 
 No ICE server is configured, on either side: host candidates only, so it works offline, on this machine and on
@@ -38,6 +39,7 @@ TOKEN_SECONDS = 60.0
 MAX_OFFER_BYTES = 64 * 1024
 """An SDP offer is a few kilobytes; a larger body is not one."""
 MAX_CONNECTIONS = 4
+KEPT_ENDINGS = 32
 
 Draw = Callable[[FrameBGR], FrameBGR]
 """Draws one camera frame (BGR) into the frame sent back; raises StudioError to end the connection."""
@@ -133,6 +135,8 @@ class WhipEndpoint:
         self.app = app
         self.tokens = tokens
         self.connections: dict[str, RTCPeerConnection] = {}
+        self.endings: dict[str, str] = {}
+        """Why recent connections were ended by the server (what the page shows), newest last."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", "")) if scope["type"] == "http" else ""
@@ -141,6 +145,9 @@ class WhipEndpoint:
         elif path.startswith(WHIP_PATH + "/") and scope.get("method") == "DELETE":
             await self._close(path.rsplit("/", 1)[-1])
             await _reply(send, 200, b"")
+        elif path.startswith(WHIP_PATH + "/") and scope.get("method") == "GET":
+            ending = self.endings.get(path.rsplit("/", 1)[-1])
+            await _reply(send, 200 if ending else 204, (ending or "").encode())
         else:
             await self.app(scope, receive, send)
 
@@ -163,6 +170,10 @@ class WhipEndpoint:
 
         def failed(message: str) -> None:
             logger.warning("the live connection ended: %s", message)
+            self.endings[identifier] = message
+            while len(self.endings) > KEPT_ENDINGS:
+                self.endings.pop(next(iter(self.endings)))
+            asyncio.ensure_future(self._close(identifier))
 
         @connection.on("track")
         def on_track(track: MediaStreamTrack) -> None:

@@ -55,6 +55,18 @@ async (token) => {
     pc.addEventListener('connectionstatechange', () => {
       if (['failed', 'closed'].includes(pc.connectionState)) { say('the live connection ended (' + pc.connectionState + ')'); }
     });
+    // The server ends a connection that shows a protected person or fails a content check: it says why.
+    const location = window.liveWebrtc.location;
+    const watch = setInterval(async () => {
+      if (!window.liveWebrtc || window.liveWebrtc.pc !== pc) { clearInterval(watch); return; }
+      const answer = await fetch(location).catch(() => null);
+      if (answer && answer.status === 200) {
+        clearInterval(watch);
+        const why = await answer.text();
+        stop();
+        say('the live connection ended: ' + why);
+      }
+    }, 2000);
   } catch (error) {
     say('the camera could not start: ' + error);
   }
