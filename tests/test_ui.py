@@ -530,6 +530,7 @@ def test_browser_low_latency_mode_swaps_the_camera_over_webrtc(server, tmp_path,
                 return canvas.toDataURL('image/png');
             }""")
             status = page.locator("#live-webrtc-status").inner_text()
+            print("low-latency mode:", status)
             page.screenshot(path=str(ARTIFACTS / "ui_live_webrtc.png"), full_page=True)
             page.locator("#live-webrtc-stop").click()
             page.wait_for_function("document.querySelector('#live-webrtc-status').innerText.includes('stopped')",
