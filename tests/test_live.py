@@ -280,3 +280,29 @@ def test_the_neural_engine_runs_live_on_the_same_frame_path(tmp_path):
     change = np.abs(picture.astype(int) - nearest).mean(axis=2)
     assert change[:40, :40].mean() < 4 and change[-40:, -40:].mean() < 4  # the corners: the camera's own
     assert change.max() > 60  # the face: painted by the model
+
+
+def test_ctrl_c_ends_a_live_run_as_planned_and_finishes_the_recording(tmp_path):
+    import signal
+
+    camera = make_clip(tmp_path / "camera.mp4", frames=30, size=(320, 320), face_width=100, audio=False)
+    recording = tmp_path / "live.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "facefusion", "live", "-s", str(grace_hopper()), "--camera",
+                                str(camera), "--live-output", str(recording), "--consent", "--face-selector-mode",
+                                "many"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # the camera is running once this line is out
+            if "Ctrl-C ends it" in line:
+                break
+        threading.Event().wait(1.5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            stop(process)
+    assert process.returncode == 0, stderr
+    frames_in, frames_out, *_ = stats_of(stderr)
+    assert frames_out > 0
+    assert inspect_file(recording).marked
+    assert not list(tmp_path.glob(".live*"))

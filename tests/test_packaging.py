@@ -10,8 +10,9 @@ from importlib import metadata
 
 from conftest import ROOT
 
-OPTIONAL = {"spaces"}
-"""Imported only where it exists (Hugging Face Spaces' GPU decorator)."""
+OPTIONAL = {"spaces", "pyvirtualcam"}
+"""Imported only where it exists: Hugging Face Spaces' GPU decorator; the live extra's virtual camera (`make live`,
+GPL-2.0, imported only when a virtual camera is chosen)."""
 KNOWN = {"dlib": ["dlib-bin"]}
 """Modules whose wheel does not list them in its metadata."""
 

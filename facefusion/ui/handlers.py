@@ -131,38 +131,6 @@ class Handlers:
                    gr.update(value=update.video) if update.video else gr.update(),
                    update.download if update.download else gr.update(), update.report or gr.update())
 
-    @actions.user_errors
-    def live_frame(self, session: str, agreed: bool, virtual: bool, picture: Any, *values: Any) -> tuple[Any, str]:
-        """One camera frame of the Live tab (RGB), drawn with the Studio tab's sources and options (and sent to
-        the virtual camera when ``virtual``)."""
-        if picture is None:
-            return None, ""
-        require_consent(agreed, "tick the box above the camera")
-        sources_list, _, options, _, mapping, _ = self.unpack(values)
-        if not sources_list and not mapping and needs_source(options.processors):
-            raise gr.Error(f"{MISSING_SOURCE}, on the Studio tab", print_exception=False)
-        frame = np.ascontiguousarray(np.asarray(picture, np.uint8)[:, :, ::-1])
-        engine = self.engine
-        drawn, speed = engine.live.draw(session, options, sources_list, mapping, frame, engine.safety,
-                                        engine.pools.for_options(options), virtual=bool(virtual))
-        return np.ascontiguousarray(drawn[:, :, ::-1]), speed
-
-    @actions.user_errors
-    def start_webrtc(self, session: str, agreed: bool, *values: Any) -> str:
-        """A token for one low-latency (WebRTC) connection that draws with the page's sources and options."""
-        require_consent(agreed, "tick the box above the camera")
-        sources_list, _, options, _, mapping, _ = self.unpack(values)
-        if not sources_list and not mapping and needs_source(options.processors):
-            raise gr.Error(f"{MISSING_SOURCE}, on the Studio tab", print_exception=False)
-        engine = self.engine
-        pool = engine.pools.for_options(options)
-        key = f"{session}-webrtc"
-        engine.live.end(key)  # a new connection starts its faces afresh
-
-        def draw(frame: np.ndarray) -> np.ndarray:
-            return engine.live.draw(key, options, sources_list, mapping, frame, engine.safety, pool)[0]
-        return engine.live_tokens.issue(draw)
-
     def stop_run(self, session: str) -> None:
         self.engine.stop_flag(session).set()
 
@@ -192,6 +160,48 @@ class Handlers:
         new = sorted(set(actions.source_paths(value)) - set(known))
         self.engine.uploads.hold(new)
         return known + new
+
+
+class LiveHandlers:
+    """The Live tab's events: each frame of the webcam stream, and the token of a low-latency (WebRTC) connection.
+    Both draw with the Studio tab's sources and options (read by ``page``)."""
+
+    def __init__(self, page: Handlers) -> None:
+        self.page = page
+        self.engine = page.engine
+
+    def _inputs(self, agreed: bool, values: tuple[Any, ...]) -> tuple[list[str], Options, list[str]]:
+        """Source paths, options and face map, once consent is given and a source is there."""
+        require_consent(agreed, "tick the box above the camera")
+        sources_list, _, options, _, mapping, _ = self.page.unpack(values)
+        if not sources_list and not mapping and needs_source(options.processors):
+            raise gr.Error(f"{MISSING_SOURCE}, on the Studio tab", print_exception=False)
+        return sources_list, options, mapping
+
+    @actions.user_errors
+    def frame(self, session: str, agreed: bool, virtual: bool, picture: Any, *values: Any) -> tuple[Any, str]:
+        """One camera frame (RGB), drawn and sent back (and to the virtual camera when ``virtual``)."""
+        if picture is None:
+            return None, ""
+        sources_list, options, mapping = self._inputs(agreed, values)
+        frame = np.ascontiguousarray(np.asarray(picture, np.uint8)[:, :, ::-1])
+        engine = self.engine
+        drawn, speed = engine.live.draw(session, options, sources_list, mapping, frame, engine.safety,
+                                        engine.pools.for_options(options), virtual=bool(virtual))
+        return np.ascontiguousarray(drawn[:, :, ::-1]), speed
+
+    @actions.user_errors
+    def start_webrtc(self, session: str, agreed: bool, *values: Any) -> str:
+        """A token for one low-latency connection."""
+        sources_list, options, mapping = self._inputs(agreed, values)
+        engine = self.engine
+        pool = engine.pools.for_options(options)
+        key = f"{session}-webrtc"
+        engine.live.end(key)  # a new connection starts its faces afresh
+
+        def draw(frame: np.ndarray) -> np.ndarray:
+            return engine.live.draw(key, options, sources_list, mapping, frame, engine.safety, pool)[0]
+        return engine.live_tokens.issue(draw)
 
 
 @actions.user_errors

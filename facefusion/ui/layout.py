@@ -14,7 +14,7 @@ from ..options import PROCESSOR_NAMES, Options, option_specs
 from ..system import report as system_report
 from . import actions
 from .controls import PROCESSOR_GROUPS, default_widget, grouped_option_names, widget
-from .handlers import LOCKED_LOOK, NO_FACE_MAP, PROGRESS_BAR, Handlers, describe_map, pick_face
+from .handlers import LOCKED_LOOK, NO_FACE_MAP, PROGRESS_BAR, Handlers, LiveHandlers, describe_map, pick_face
 
 TITLE = "facefusion-studio"
 INTRO = ("Swap a face into photos and videos, offline. Add one or more photos of the source person, a target "
@@ -300,12 +300,13 @@ def _wire(demo: gr.Blocks, page: Page, handlers: Handlers) -> None:
     # page after it and cover it.
     page.stop_button.click(handlers.stop_run, page.session_id, None, queue=False, **private)
     # The browser sends the next camera frame only once this one is back: at most one frame per session in flight.
-    page.camera.stream(handlers.live_frame, [page.session_id, page.live_consent, page.live_virtual, page.camera,
+    live = LiveHandlers(handlers)
+    page.camera.stream(live.frame, [page.session_id, page.live_consent, page.live_virtual, page.camera,
                                              *page.inputs],
                        [page.live_result, page.live_speed], stream_every=LIVE_EVERY, time_limit=LIVE_TIME_LIMIT,
                        concurrency_id="live", concurrency_limit=1, show_progress="hidden", **private)
     webrtc = WEBRTC_PAGE_SCRIPT.read_text()
-    page.webrtc_start.click(handlers.start_webrtc, [page.session_id, page.live_consent, *page.inputs],
+    page.webrtc_start.click(live.start_webrtc, [page.session_id, page.live_consent, *page.inputs],
                             page.webrtc_token, **private).then(None, page.webrtc_token, None, js=webrtc, **private)
     page.webrtc_stop.click(None, None, None, js=f"() => ({webrtc})('')", **private)
     api = page.api

@@ -193,7 +193,7 @@ class WhipEndpoint:
             await _reply(send, 400, f"not a usable SDP offer: {error}".encode())
             return
         await _reply(send, 201, connection.localDescription.sdp.encode(), "application/sdp",
-                     [(b"location", f"{WHIP_PATH}/{identifier}".encode())])
+                     [(b"location", f"whip/{identifier}".encode())])  # relative: under any path prefix
 
     async def _close(self, identifier: str) -> None:
         connection = self.connections.pop(identifier, None)

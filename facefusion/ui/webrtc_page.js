@@ -26,8 +26,8 @@ async (token) => {
       pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') { done(); } });
       setTimeout(done, 2000);
     });
-    const base = window.location.pathname.replace(/\/$/, '');
-    const response = await fetch(base + '/live/whip?token=' + encodeURIComponent(token), {
+    // Relative to the page, so an app served under a path prefix (a proxy, a Space) is reached too.
+    const response = await fetch(new URL('live/whip?token=' + encodeURIComponent(token), document.baseURI), {
       method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
     if (response.status !== 201) {
       say(await response.text());
@@ -35,7 +35,7 @@ async (token) => {
       stream.getTracks().forEach((track) => track.stop());
       return;
     }
-    window.liveWebrtc = { pc, stream, location: base + response.headers.get('Location') };
+    window.liveWebrtc = { pc, stream, location: new URL(response.headers.get('Location'), response.url).href };
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
     say('connecting…');
     let frames = 0;
