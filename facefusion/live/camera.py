@@ -6,6 +6,7 @@ it never makes them wait in a queue (a queue would add its length to every frame
 """
 from __future__ import annotations
 
+import platform
 import re
 import threading
 import time
@@ -47,8 +48,8 @@ class DeviceCamera:
         assert match is not None
         index, path = match.groups()
         device = path or f"/dev/video{index}"
-        # OpenCV prints its own warnings for a device that is not there: ask the file system first (Linux).
-        if Path("/dev").is_dir() and not Path(device).exists():
+        # OpenCV prints its own warnings for a device that is not there: on Linux, ask the file system first.
+        if platform.system() == "Linux" and not Path(device).exists():
             raise InvalidInputError(f"camera {spec}: {device} does not exist; `facefusion system` lists the cameras "
                                     "this machine has (or give a video file to play as the camera)")
         self._capture = cv2.VideoCapture(int(index) if index is not None else device)

@@ -1,10 +1,9 @@
 """A live run: frames from a camera drawn by the same frame path as a video run, and sent as they are done.
 
-Three threads overlap on the cores: the capture thread keeps the newest camera frame; this thread follows
-the faces in it (in order: each frame's tracking starts from the last); the render thread runs the processors,
-marks the frame and sends it. The hand-over between the last two holds one frame and waits until it is taken,
-so the next camera frame is fetched only then, as fresh as it can be: when the work falls behind, camera frames
-are dropped, never queued, and the latency stays one frame's work.
+The capture thread keeps the newest camera frame; this thread follows the faces in it (in order: each frame's
+tracking starts from the last); render threads run the processors, mark the frames and send them, in the order
+taken. A camera frame is taken only when a render thread is free, so it is as fresh as it can be: when the work
+falls behind, camera frames are dropped, never queued, and the latency stays about one frame's work.
 """
 from __future__ import annotations
 
@@ -38,8 +37,9 @@ logger = logging.getLogger("facefusion")
 CONTENT_CHECK_EVERY = 1.0
 """Seconds between the operator's content checks of sent frames (each costs a model run)."""
 RENDER_THREADS = 2
-"""Frames drawn at once: the processors of one frame leave a core idle part of the time (on this 2-core machine,
-one render thread sent 100 of 150 camera frames at 30 fps, two sent NN)."""
+"""Frames drawn at once: one frame's processors leave a core idle part of the time (on this 2-core machine, a
+480x480 clip at 30 fps: one render thread sent 31-36 % of its frames, two 49-51 %, three 49-58 % with a p95
+latency 40 ms longer)."""
 
 
 def live_options(options: Options) -> tuple[Options, list[str]]:
