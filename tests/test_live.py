@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import re
 import socket
 import subprocess
@@ -112,8 +113,9 @@ def test_a_udp_stream_carries_the_camera_with_the_source_face(camera_clip, analy
 def test_a_recording_is_finished_marked_and_named_once_complete(tmp_path, camera_clip):
     clip, source = camera_clip
     recording = tmp_path / "live.mp4"
+    log = tmp_path.parent / f"{tmp_path.name}-audit.jsonl"
     result = run_cli("live", "-s", source, "--camera", clip, "--live-output", recording, "--live-frames", "30",
-                     "--consent", "--processors", "face_swapper", "frame_enhancer")
+                     "--consent", "--processors", "face_swapper", "frame_enhancer", "--audit-log", log)
     assert result.returncode == 0, result.stderr
     assert "frame_enhancer does not run live: it enlarges every frame" in result.stderr
     frames_in, frames_out, *_ = stats_of(result.stderr)
@@ -126,6 +128,9 @@ def test_a_recording_is_finished_marked_and_named_once_complete(tmp_path, camera
     inspection = inspect_file(recording)
     assert inspection.marked
     assert logged_id.group(1) in "\n".join(inspection.report())
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["decision"] == "written" and entry["watermark_id"] == logged_id.group(1)
+    assert entry["output_sha256"] and entry["target"]["sha256"]  # the clip played as the camera is a file
 
 
 def test_a_protected_person_on_the_camera_is_refused_and_nothing_is_recorded(tmp_path):
@@ -133,9 +138,12 @@ def test_a_protected_person_on_the_camera_is_refused_and_nothing_is_recorded(tmp
     protected = tmp_path / "protected"
     protected.mkdir()
     write_image(protected / "astronaut.png", read_image(astronaut()).frame)
+    log = tmp_path / "audit.jsonl"
     result = run_cli("live", "-s", grace_hopper(), "--camera", camera, "--live-output", tmp_path / "rec.mp4",
-                     "--consent", "--protected-faces", protected, "--face-selector-mode", "many")
+                     "--consent", "--protected-faces", protected, "--face-selector-mode", "many", "--audit-log", log)
     assert_one_line_error(result, 3, "protected")
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["decision"] == "refused" and "protected person" in entry["reason"]
     assert not (tmp_path / "rec.mp4").exists()
     assert not list(tmp_path.glob(".rec*"))
 

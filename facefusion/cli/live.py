@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ..errors import EXIT_OK, InvalidInputError
+from ..errors import EXIT_OK, InvalidInputError, RefusedError
 from ..options import Options
 from ..safety.consent import require_consent
 from ..safety.policy import add_safety_flags, policy_from_args
@@ -88,13 +88,16 @@ def reference_frame(args: argparse.Namespace, first: FrameBGR) -> FrameBGR:
 
 def live(args: argparse.Namespace) -> int:
     from ..live import LiveRun, live_studio, open_camera, open_output
+    from ..live.session import waits_for_reference
+    from ..safety import audit
     from ..safety.gate import frame_marks
     from ..safety.watermark import format_id, new_output_id
     from ..video_plan import engine_description
 
     options = live_settings(args)
     ask_consent(args.consent)
-    with live_studio(options, policy_from_args(args)) as studio, ctrl_c_stops() as stop:
+    policy = policy_from_args(args)
+    with live_studio(options, policy) as studio, ctrl_c_stops() as stop:
         watermark_id = new_output_id() if options.output_watermark else None
         camera = open_camera(args.camera)
         try:
@@ -103,7 +106,7 @@ def live(args: argparse.Namespace) -> int:
                 raise InvalidInputError(f"--camera {args.camera} gave no frame")
             plan = studio.plan(list(args.source_paths), reference_frame(args, first), list(args.face_map),
                                args.reference_face_path)
-            if options.face_selector_mode == "reference" and plan.reference_embedding is None and not plan.by_position:
+            if waits_for_reference(plan, options):
                 raise InvalidInputError("no face in the camera's first frame to take as the reference face: face the "
                                         "camera as it starts, give --reference-face-path, or use "
                                         "--face-selector-mode one (or many)")
@@ -114,12 +117,21 @@ def live(args: argparse.Namespace) -> int:
             run.warm_up(first)
             output.start(first)
             logger.info("live: %s (%.0f fps) -> %s%s; Ctrl-C ends it", camera.description, camera.rate,
-                        output.description, f"; watermark id {format_id(watermark_id)}" if watermark_id else "")
+                        output.description,
+                        "" if watermark_id is None else f"; watermark id {format_id(watermark_id)}")
             stats = run.run()
+        except RefusedError as error:
+            audit.record(policy.audit_log, "refused", sources=list(args.source_paths), target=args.camera,
+                         reason=error.message)
+            raise
         finally:
             camera.close()
         for note in (run.drawer.turned.note(), *studio.setup_warnings):
             if note:
                 logger.warning(note)
+    recording = output.description.startswith("recording ")
+    audit.record(policy.audit_log, "written" if recording else "sent", sources=list(args.source_paths),
+                 target=args.camera, output=args.live_output,
+                 watermark_id=None if watermark_id is None else format_id(watermark_id))
     logger.info(stats.line())
     return EXIT_OK

@@ -54,6 +54,13 @@ def live_options(options: Options) -> tuple[Options, list[str]]:
     return options.replace(processors=kept), [f"{name} does not run live: {reason}" for name, reason in refused.items()]
 
 
+def waits_for_reference(plan: SwapPlan, options: Options) -> bool:
+    """Whether ``plan`` (made on a camera frame) has no reference face to select faces by yet: the frame showed
+    none, and no face map gives faces their sources another way."""
+    return (options.face_selector_mode == "reference" and plan.reference_embedding is None
+            and not plan.by_position and not plan.by_reference)
+
+
 @contextlib.contextmanager
 def live_studio(options: Options, safety: SafetyPolicy, pool: SessionPool | None = None) -> Iterator[Studio]:
     """A studio for live pictures: the camera is upright (no turned picture is looked for) and faces are near

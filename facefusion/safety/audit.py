@@ -16,7 +16,10 @@ from ..inference.download import sha256_of
 
 
 def file_hash(path: str | os.PathLike[str]) -> str | None:
-    """The SHA-256 of a file's bytes (None when it cannot be read)."""
+    """The SHA-256 of a file's bytes (None when it cannot be read, or is no regular file: a camera device would
+    be read for ever)."""
+    if not Path(path).is_file():
+        return None
     try:
         return sha256_of(Path(path))
     except OSError:

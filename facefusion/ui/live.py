@@ -19,7 +19,7 @@ from ..errors import InvalidInputError
 from ..frames import FrameDrawer
 from ..inference.runtime import SessionPool
 from ..live.outputs import VIRTUAL_CAMERA_HELP, VirtualCamera, virtual_camera_installed
-from ..live.session import CONTENT_CHECK_EVERY, live_options, live_studio
+from ..live.session import CONTENT_CHECK_EVERY, live_options, live_studio, waits_for_reference
 from ..options import Options
 from ..safety.gate import frame_marks
 from ..safety.policy import SafetyPolicy
@@ -57,10 +57,7 @@ class LivePicture:
     def _plan(self, frame: FrameBGR) -> SwapPlan | None:
         sources, face_map, _ = self.key
         plan = self.studio.plan(list(sources), frame, list(face_map))
-        if self.options.face_selector_mode == "reference" and plan.reference_embedding is None and \
-                not plan.by_position and not plan.by_reference:
-            return None
-        return plan
+        return None if waits_for_reference(plan, self.options) else plan
 
     def draw(self, frame: FrameBGR) -> tuple[FrameBGR, str]:
         """The frame as sent back (marked), and a line on the speed."""
