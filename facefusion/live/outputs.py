@@ -19,7 +19,8 @@ import cv2
 
 from ..errors import InvalidInputError
 from ..media.image import check_output_path
-from ..media.video import OUTPUT_VIDEO_EXTENSIONS, even
+from ..media.video import OUTPUT_VIDEO_EXTENSIONS, EncoderSettings, even
+from ..media.video import encoder_options as encoder_options_for
 from ..types import FrameBGR
 
 UDP = re.compile(r"^udp://([^:/?#]+):(\d{1,5})(?:[?].*)?$", re.IGNORECASE)
@@ -27,9 +28,8 @@ VIRTUAL = re.compile(r"^(?:virtual|v4l2:(/dev/video\d+))$")
 UDP_PACKET = 1316
 """Seven 188-byte MPEG-TS packets: one UDP datagram under a usual network's MTU."""
 MILLISECONDS = Fraction(1, 1000)
-LIVE_ENCODER = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0", "crf": "23"}
-"""x264 for live: the fastest preset (about 5 ms a 480x480 frame on 2 cores) and no lookahead or B-frames, so
-each frame leaves the encoder as soon as it went in."""
+LIVE_QUALITY = 55
+"""The encoders' quality for live (0-100, as --output-video-quality): CRF 23 for x264, a stream a LAN carries."""
 KEYFRAME_SECONDS = 1
 """A player that joins the stream late waits at most this long for a picture."""
 VIRTUAL_CAMERA_HELP = ("a virtual camera needs the live extra (`make live` installs pyvirtualcam) and the "
@@ -89,12 +89,15 @@ class EncodedOutput:
             raise InvalidInputError(f"--live-output {self.description}: cannot open it ({error})") from None
         for key, value in self._metadata.items():
             self._container.metadata[key] = value
-        webm = self._target.endswith(".webm")
-        encoder_options = ({"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "row-mt": "1"}
-                           if webm else dict(LIVE_ENCODER))
+        encoder = "libvpx-vp9" if self._target.endswith(".webm") else "libx264"
+        # The fastest preset (x264: about 5 ms a 480x480 frame on 2 cores; VP9: real-time, no lag), and for x264 no
+        # lookahead either, so each frame leaves the encoder as soon as it went in.
+        encoder_options = encoder_options_for(EncoderSettings(encoder, preset="ultrafast", quality=LIVE_QUALITY))
+        if encoder == "libx264":
+            encoder_options["tune"] = "zerolatency"
         encoder_options["g"] = str(max(1, round(rate * KEYFRAME_SECONDS)))
-        stream = self._container.add_stream("libvpx-vp9" if webm else "libx264", rate=max(1, round(rate)),
-                                            options=encoder_options)
+        stream = self._container.add_stream(encoder, rate=max(1, round(rate)), options=encoder_options)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = self._size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = MILLISECONDS
