@@ -201,7 +201,7 @@ class LiveHandlers:
 
         def draw(frame: np.ndarray) -> np.ndarray:
             return engine.live.draw(key, options, sources_list, mapping, frame, engine.safety, pool)[0]
-        return engine.live_tokens.issue(draw)
+        return engine.live_tokens.issue(draw, lambda: engine.live.end(key))
 
 
 @actions.user_errors

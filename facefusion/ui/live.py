@@ -53,6 +53,8 @@ class LivePicture:
         self._durations: deque[float] = deque(maxlen=100)
         self._last_check = -CONTENT_CHECK_EVERY
         self._virtual: VirtualCamera | None = None
+        self._busy = threading.Lock()
+        """Held while a frame is drawn: a session ended from another thread (a WebRTC connection closed) waits."""
 
     def _plan(self, frame: FrameBGR) -> SwapPlan | None:
         sources, face_map, _ = self.key
@@ -61,6 +63,10 @@ class LivePicture:
 
     def draw(self, frame: FrameBGR) -> tuple[FrameBGR, str]:
         """The frame as sent back (marked), and a line on the speed."""
+        with self._busy:
+            return self._draw(frame)
+
+    def _draw(self, frame: FrameBGR) -> tuple[FrameBGR, str]:
         started = time.perf_counter()
         if self.drawer is None:
             plan = self._plan(frame)
@@ -97,6 +103,11 @@ class LivePicture:
         self._virtual.send(frame, time.perf_counter())
 
     def close(self) -> None:
+        """Let the models go, once the frame being drawn (if any) is done."""
+        with self._busy:
+            self._close()
+
+    def _close(self) -> None:
         if self._virtual is not None:
             self._virtual.close()
         if self.drawer is not None:

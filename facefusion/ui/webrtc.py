@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 from urllib.parse import parse_qs
 
 import av
@@ -46,8 +46,12 @@ Draw = Callable[[FrameBGR], FrameBGR]
 
 
 @dataclass(frozen=True)
-class _Grant:
+class Grant:
+    """What a token opens: how its frames are drawn, what to let go when the connection ends, and until when the
+    token is good."""
+
     draw: Draw
+    end: Callable[[], None]
     expires: float
 
 
@@ -55,21 +59,22 @@ class LiveTokens:
     """One-use tokens, each the right to open one WebRTC connection that draws with its ``draw``."""
 
     def __init__(self) -> None:
-        self._grants: dict[str, _Grant] = {}
+        self._grants: dict[str, Grant] = {}
         self._lock = threading.Lock()
 
-    def issue(self, draw: Draw) -> str:
+    def issue(self, draw: Draw, end: Callable[[], None]) -> str:
+        """A token for one connection drawn with ``draw``; ``end`` is called when that connection ends."""
         token = secrets.token_urlsafe(24)
         now = time.monotonic()
         with self._lock:
             self._grants = {key: grant for key, grant in self._grants.items() if grant.expires > now}
-            self._grants[token] = _Grant(draw, now + TOKEN_SECONDS)
+            self._grants[token] = Grant(draw, end, now + TOKEN_SECONDS)
         return token
 
-    def take(self, token: str) -> Draw | None:
+    def take(self, token: str) -> Grant | None:
         with self._lock:
             grant = self._grants.pop(token, None)
-        return grant.draw if grant is not None and grant.expires > time.monotonic() else None
+        return grant if grant is not None and grant.expires > time.monotonic() else None
 
 
 class SwappedTrack(MediaStreamTrack):
@@ -134,7 +139,7 @@ class WhipEndpoint:
     def __init__(self, app: ASGIApp, tokens: LiveTokens) -> None:
         self.app = app
         self.tokens = tokens
-        self.connections: dict[str, RTCPeerConnection] = {}
+        self.connections: dict[str, tuple[RTCPeerConnection, Grant]] = {}
         self.endings: dict[str, str] = {}
         """Why recent connections were ended by the server (what the page shows), newest last."""
 
@@ -153,8 +158,8 @@ class WhipEndpoint:
 
     async def _offer(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-        draw = self.tokens.take(token)
-        if draw is None:
+        grant = self.tokens.take(token)
+        if grant is None:
             await _reply(send, 403, b"this live token is unknown, used or expired: start the camera again")
             return
         if len(self.connections) >= MAX_CONNECTIONS:
@@ -166,7 +171,7 @@ class WhipEndpoint:
             return
         identifier = uuid.uuid4().hex
         connection = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.connections[identifier] = connection
+        self.connections[identifier] = (connection, grant)
 
         def failed(message: str) -> None:
             logger.warning("the live connection ended: %s", message)
@@ -178,7 +183,7 @@ class WhipEndpoint:
         @connection.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
-                connection.addTrack(SwappedTrack(track, draw, failed))
+                connection.addTrack(SwappedTrack(track, grant.draw, failed))
 
         @connection.on("connectionstatechange")
         async def on_state() -> None:
@@ -196,9 +201,12 @@ class WhipEndpoint:
                      [(b"location", f"whip/{identifier}".encode())])  # relative: under any path prefix
 
     async def _close(self, identifier: str) -> None:
-        connection = self.connections.pop(identifier, None)
-        if connection is not None:
+        entry = self.connections.pop(identifier, None)
+        if entry is not None:
+            connection, grant = entry
             await connection.close()
+            # The drawing state (tracker, models) is let go once a frame being drawn is done: not on this loop.
+            await asyncio.get_running_loop().run_in_executor(None, grant.end)
 
 
 async def _body(receive: Receive) -> bytes | None:
@@ -219,4 +227,4 @@ async def _reply(send: Send, status: int, body: bytes, content_type: str = "text
     await send({"type": "http.response.body", "body": body})
 
 
-__all__: list[Any] = ["LiveTokens", "WhipEndpoint"]
+__all__ = ["Grant", "LiveTokens", "WhipEndpoint"]
