@@ -495,8 +495,6 @@ def test_browser_live_tab_swaps_the_camera(server, tmp_path, analyser):
                 "document.querySelector('#live-speed') && "
                 "document.querySelector('#live-speed').innerText.includes('1 face(s) swapped')", timeout=180000)
             source_url = page.locator("#live-result img").first.get_attribute("src") or ""
-            page.wait_for_timeout(4000)
-            print("webcam stream:", page.locator("#live-speed").inner_text())
             page.screenshot(path=str(ARTIFACTS / "ui_live.png"), full_page=True)
         except Exception:
             keep_failure_screenshot(page, "ui_live_failure.png")
