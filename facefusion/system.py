@@ -47,15 +47,16 @@ def live_lines() -> list[str]:
     """What `facefusion live` can use: the cameras and the virtual-camera backend."""
     from .live.camera import list_cameras
 
-    if platform.system() == "Linux":
-        cameras = list_cameras()
+    linux = platform.system() == "Linux"
+    cameras = list_cameras() if linux else []
+    if linux:
         camera_line = "cameras: " + ("; ".join(cameras) if cameras else "none found under /sys/class/video4linux")
     else:
         camera_line = "cameras: listed on Linux only; try --camera 0, 1, ..."
     extra = _version("pyvirtualcam")
     if extra == "not installed":
         backend = "virtual camera: pyvirtualcam not installed (`make live`)"
-    elif platform.system() == "Linux" and not any("a virtual camera" in camera for camera in cameras):
+    elif linux and not any("a virtual camera" in camera for camera in cameras):
         backend = f"virtual camera: pyvirtualcam {extra}; no v4l2loopback device (sudo modprobe v4l2loopback)"
     else:
         backend = f"virtual camera: pyvirtualcam {extra}"

@@ -186,8 +186,10 @@ class LiveHandlers:
         sources_list, options, mapping = self._inputs(agreed, values)
         frame = np.ascontiguousarray(np.asarray(picture, np.uint8)[:, :, ::-1])
         engine = self.engine
+        # The switch is hidden on an app others reach, and refused here too: no visitor drives the server's cameras.
         drawn, speed = engine.live.draw(session, options, sources_list, mapping, frame, engine.safety,
-                                        engine.pools.for_options(options), virtual=bool(virtual))
+                                        engine.pools.for_options(options),
+                                        virtual=bool(virtual) and not engine.marks_locked)
         return np.ascontiguousarray(drawn[:, :, ::-1]), speed
 
     @actions.user_errors

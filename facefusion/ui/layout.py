@@ -301,9 +301,8 @@ def _wire(demo: gr.Blocks, page: Page, handlers: Handlers) -> None:
     page.stop_button.click(handlers.stop_run, page.session_id, None, queue=False, **private)
     # The browser sends the next camera frame only once this one is back: at most one frame per session in flight.
     live = LiveHandlers(handlers)
-    page.camera.stream(live.frame, [page.session_id, page.live_consent, page.live_virtual, page.camera,
-                                             *page.inputs],
-                       [page.live_result, page.live_speed], stream_every=LIVE_EVERY, time_limit=LIVE_TIME_LIMIT,
+    live_inputs = [page.session_id, page.live_consent, page.live_virtual, page.camera, *page.inputs]
+    page.camera.stream(live.frame, live_inputs, [page.live_result, page.live_speed], stream_every=LIVE_EVERY, time_limit=LIVE_TIME_LIMIT,
                        concurrency_id="live", concurrency_limit=1, show_progress="hidden", **private)
     webrtc = WEBRTC_PAGE_SCRIPT.read_text()
     page.webrtc_start.click(live.start_webrtc, [page.session_id, page.live_consent, *page.inputs],
