@@ -25,7 +25,7 @@ from .safety.gate import SafetyGate
 from .safety.policy import SafetyPolicy
 from .sources import load_identity, parse_face_map
 from .timing import Stopwatch
-from .types import NO_SOURCE, Embedding, Face, FrameBGR, Identity
+from .types import NO_SOURCE, Alpha, Embedding, Face, FrameBGR, Identity
 
 PathLike = str | os.PathLike[str]
 
@@ -38,6 +38,8 @@ class FrameResult:
     declined: list[tuple[Face, str]]
     """Selected faces the face swapper left as they are, and why."""
     swapper_ran: bool
+    alpha: Alpha | None = None
+    """The transparency a processor made (a background remover); None: the picture's own is kept."""
 
     @property
     def faces_swappable(self) -> int:
@@ -186,8 +188,8 @@ class Studio:
         faces = self.analyser.analyse(frame)
         ordered, assignments = assign_faces(frame, faces, plan, self.options, self.analyser)
         context = FrameContext(faces=ordered, assignments=assignments, stopwatch=self.stopwatch, stop=self.stop)
-        result = run_processors(self.processors, frame, context)
-        return FrameResult(frame=result, faces=ordered, assignments=assignments,
+        drawn = run_processors(self.processors, frame, context)
+        return FrameResult(frame=drawn.frame, alpha=drawn.alpha, faces=ordered, assignments=assignments,
                            declined=declined_faces(self.processors, assignments),
                            swapper_ran=any(processor.name == "face_swapper" for processor in self.processors))
 

@@ -137,7 +137,8 @@ class FrameDrawer:
         if analysed.context is None:
             return Rendered(analysed.image, 0, analysed.error)
         try:
-            result = run_processors(self.studio.processors, analysed.image, analysed.context)
+            # A video or a live picture keeps no transparency: a removed background shows its fill colour.
+            result = run_processors(self.studio.processors, analysed.image, analysed.context).frame
         except (StoppedError, MemoryError):
             raise
         except Exception as failure:  # noqa: BLE001 - one bad frame must not end a long run

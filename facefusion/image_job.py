@@ -14,12 +14,13 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .media.files import is_image_path, unsupported_target
-from .media.image import check_output_path, read_image, write_image
+from .media.image import carries_alpha, check_output_path, read_image, write_image
 from .options import Options
+from .processors import FRAME_LEVEL, works_on_faces
 from .processors.face_swapper import UNFITTED
 from .safety.gate import TOO_SMALL_TO_MARK
 from .sources import face_map_files
-from .types import FrameBGR
+from .types import Alpha, FrameBGR
 
 if TYPE_CHECKING:
     from .assign import SwapPlan
@@ -65,32 +66,46 @@ def swap_image_file(studio: Studio, sources: list[str], target: str, output: str
     frame_result = studio.process_frame(loaded.frame, plan)
     studio.gate.refuse_protected_targets(loaded.frame, frame_result.assignments, f"the target {Path(target).name}")
     warnings = image_warnings(studio.options, target, plan, frame_result) + studio.setup_warnings
+    if frame_result.alpha is not None and output_path is not None and not carries_alpha(output_path):
+        warnings.append(f"{Path(output_path).suffix} cannot carry transparency: the removed background is written "
+                        "in its fill colour (--background-remover-fill-color; unchanged when that is transparent); "
+                        "write .png or .webp for a transparent background")
     for message in warnings:
         logger.warning(message)
     picture, mark = frame_result.frame, None
+    alpha = combined_alpha(loaded.alpha, frame_result.alpha)
     # Every file written is marked (a picture handed back in memory is the caller's to mark or not); a
     # picture the processors left as it was is not: the mark says this product made it.
-    if output_path is not None and not np.array_equal(picture, loaded.frame):
+    changed = not np.array_equal(picture, loaded.frame) or frame_result.alpha is not None
+    if output_path is not None and changed:
         studio.gate.refuse_content(picture, f"the output for {Path(target).name}", "output")
         picture, mark = studio.gate.mark_picture(picture)
         if mark is None and studio.options.output_watermark:
             warnings.append(TOO_SMALL_TO_MARK)
     if output_path is not None:
-        write_image(output_path, picture, loaded.alpha, studio.options.output_image_quality,
+        write_image(output_path, picture, alpha, studio.options.output_image_quality,
                     description=studio.engine if mark is None else f"{studio.engine}; watermark id {mark}",
                     source_type=studio.digital_source_type)
-    return ImageResult(frame=picture, alpha=loaded.alpha, faces_found=len(frame_result.faces),
+    return ImageResult(frame=picture, alpha=alpha, faces_found=len(frame_result.faces),
                        faces_selected=len(frame_result.assignments), faces_swapped=frame_result.faces_swappable,
                        output_path=output_path, warnings=warnings, watermark_id=mark)
+
+
+def combined_alpha(own: Alpha | None, made: Alpha | None) -> Alpha | None:
+    """The output's transparency: the target's own and what a processor made (the least opaque of the two)."""
+    if own is None or made is None:
+        return made if own is None else own
+    return np.minimum(own, made)
 
 
 def image_warnings(options: Options, target: str, plan: SwapPlan, result: FrameResult) -> list[str]:
     """What the report says about a picture's faces: none found, none chosen, the ones the selector left out,
     face-map positions past the faces there are, faces the swapper could not fit or turned too far."""
     warnings = []
-    # A frame enhancer alone needs no face; beside face processors it still changes the whole picture.
-    face_work = any(name != "frame_enhancer" for name in options.processors)
-    unchanged = ("only the frame enhancer changed it" if "frame_enhancer" in options.processors
+    # Frame-level processors alone need no face; beside face processors they still change the whole picture.
+    face_work = works_on_faces(options.processors)
+    frame_level = [name.replace("_", " ") for name in options.processors if name in FRAME_LEVEL]
+    unchanged = (f"only the {' and the '.join(frame_level)} changed it" if frame_level
                  else "the output is the target unchanged")
     if face_work and not result.faces:
         warnings.append(f"no face found in target image {target}; {unchanged}")

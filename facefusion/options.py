@@ -37,11 +37,15 @@ FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_f
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
-ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger"]
+ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger", "background_remover"]
 FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
 FrameEnhancerModel = Literal["auto", "real_esrgan_x4_embedded", "real_esrgan_x2_embedded",
                              "realesr_animevideo_x4_embedded", "realesr_animevideo_x2_embedded", "real_esrgan_x2",
                              "real_esrgan_x2_fp16", "real_esrgan_x4", "real_esrgan_x4_fp16"]
+
+BackgroundRemoverModel = Literal["auto", "mediapipe", "modnet", "rmbg_2.0", "rmbg_1.4", "birefnet_general",
+                                 "birefnet_portrait", "ben_2", "isnet_general", "ormbg", "u2net_human", "u2net_general",
+                                 "u2netp", "silueta", "u2net_cloth"]
 
 FACE_SELECTOR_MODES: tuple[str, ...] = get_args(FaceSelectorMode)
 FACE_SELECTOR_ORDERS: tuple[str, ...] = get_args(FaceSelectorOrder)
@@ -62,6 +66,7 @@ FACE_DEBUGGER_ITEMS: tuple[str, ...] = get_args(FaceDebuggerItem)
 PROCESSOR_NAMES: tuple[str, ...] = get_args(ProcessorName)
 FACE_ENHANCER_MODELS: tuple[str, ...] = get_args(FaceEnhancerModel)
 FRAME_ENHANCER_MODELS: tuple[str, ...] = get_args(FrameEnhancerModel)
+BACKGROUND_REMOVER_MODELS: tuple[str, ...] = get_args(BackgroundRemoverModel)
 OutputLabelPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 OUTPUT_LABEL_POSITIONS: tuple[str, ...] = get_args(OutputLabelPosition)
 MAX_LABEL_LENGTH = 60
@@ -201,6 +206,20 @@ class Options:
     face_debugger_items: list[FaceDebuggerItem] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
         "--face-debugger-items", "what face_debugger draws", "face debugger",
         choices=FACE_DEBUGGER_ITEMS, multiple=True))
+    background_remover_model: str = _option("auto", OptionSpec(
+        "--background-remover-model", "what finds the people to keep: mediapipe (embedded selfie segmentation, "
+        "offline), a catalogue model (needs its file: modnet, birefnet_*, u2net_*, isnet_general, ormbg, ben_2 "
+        "free; rmbg_1.4 / rmbg_2.0 NON-COMMERCIAL), or your own .onnx file; auto: a downloaded one when there is "
+        "one, else mediapipe", "background remover", choices=BACKGROUND_REMOVER_MODELS, accepts_onnx_path=True))
+    background_remover_fill_color: list[int] = _option([0, 0, 0, 0], OptionSpec(
+        "--background-remover-fill-color", "colour the background becomes, R G B A (0-255; one value is a grey, "
+        "three are opaque): with A 0 the background is made transparent (png, webp) and its pixels kept, with A "
+        "255 it is painted over and the picture stays opaque", "background remover", minimum=0, maximum=255,
+        step=1, multiple=True, max_items=4))
+    background_remover_despill_color: list[int] = _option([0, 0, 0, 0], OptionSpec(
+        "--background-remover-despill-color", "the screen colour to take out of the person's edges (a green "
+        "screen: 0 255 0 255), R G B A; A is how strongly (0: off)", "background remover", minimum=0, maximum=255,
+        step=1, multiple=True, max_items=4))
     execution_providers: list[str] = _option(["cpu"], OptionSpec(
         "--execution-providers", "ONNX Runtime providers for neural models, in order of preference (those this "
         "onnxruntime build offers; cuda needs requirements-gpu.txt)", "execution", choices=EXECUTION_PROVIDERS,
@@ -350,6 +369,10 @@ def validate(options: Options) -> Options:
             _check_value(name, spec, value)
     if options.output_label is not None and len(options.output_label) > MAX_LABEL_LENGTH:
         raise InvalidInputError(f"--output-label: give at most {MAX_LABEL_LENGTH} characters (a label, not a text)")
+    for name in ("background_remover_fill_color", "background_remover_despill_color"):
+        if len(getattr(options, name)) == 2:
+            raise InvalidInputError(f"{option_specs()[name].flag}: give one value (a grey), three (R G B) or four "
+                                    "(R G B A)")
     if len(set(options.processors)) != len(options.processors):
         raise InvalidInputError("--processors: name each processor once")
     if options.trim_frame_start is not None and options.trim_frame_end is not None \

@@ -14,6 +14,8 @@ FrameBGR = npt.NDArray[np.uint8]
 """An image in OpenCV order: HxWx3, uint8, blue-green-red."""
 Mask = npt.NDArray[np.float32]
 """A soft mask: HxW float32 in 0..1."""
+Alpha = npt.NDArray[np.uint8]
+"""An image's transparency: HxW uint8, 0 transparent .. 255 opaque."""
 Points = npt.NDArray[np.float32]
 """N x 2 (x, y) or N x 3 (x, y, z) pixel coordinates."""
 BoundingBox = npt.NDArray[np.float32]

@@ -19,6 +19,7 @@ from .errors import InvalidInputError
 from .media.image import check_output_path, read_image
 from .media.video import OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, VideoInfo, probe_video, read_frames
 from .options import Options, option_specs
+from .processors.background_remover import rgba
 from .run_types import Job
 from .safety.moderation import sample_positions
 from .safety.watermark import format_id
@@ -88,6 +89,9 @@ def video_layout(job: Job, options: Options) -> VideoLayout:
         warnings.append(f"webm holds VP9 or AV1 video: using libvpx-vp9 instead of {settings.encoder}")
         settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
     schedule = make_schedule(info, options)
+    if "background_remover" in options.processors and rgba(options.background_remover_fill_color)[3] < 255:
+        warnings.append("a video output keeps no transparency: the removed background shows its fill colour "
+                        "(--background-remover-fill-color R G B 255 paints it; a transparent fill leaves it as it was)")
     if options.output_video_fps is not None and abs(options.output_video_fps - info.fps) > 0.01:
         # Said in numbers: 1 fps on a 1.6 s clip is one frame, which surprises nobody who reads it.
         seconds = schedule.end_time - schedule.start_time

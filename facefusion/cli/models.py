@@ -30,18 +30,18 @@ def models(args: argparse.Namespace) -> int:
 
     folder = models_dir(args.models_dir)
     if args.action == "list":
-        print(f"{'name':<32}{'role':<20}{'file':<30}{'size':>9}  {'present':<8} licence")
+        print(f"{'name':<32}{'role':<20}{'file':<37}{'size':>9}  {'present':<8} licence")
         for entry in CATALOGUE:
             path = model_path(entry, folder)
             size = f"{path.stat().st_size / 1e6:.1f} MB" if path.is_file() else (
                 f"{entry.size / 1e6:.1f} MB" if entry.size else "?")
-            print(f"{entry.name:<32}{entry.role:<20}{entry.file:<30}{size:>9}  {'yes' if path.is_file() else 'no':<8} "
+            print(f"{entry.name:<32}{entry.role:<20}{entry.file:<37}{size:>9}  {'yes' if path.is_file() else 'no':<8} "
                   f"{entry.licence_label}")
         from ..inference.embedded import EMBEDDED, LICENCE, is_available
 
         for model in EMBEDDED:
             present = "embedded" if is_available(model) else "no"
-            print(f"{model.name:<32}{'frame_enhancer':<20}{model.network + ' (x' + str(model.scale) + ')':<30}"
+            print(f"{model.name:<32}{'frame_enhancer':<20}{model.network + ' (x' + str(model.scale) + ')':<37}"
                   f"{'':>9}  {present:<8} {LICENCE}; {model.note}")
         print(f"models folder: {folder} (embedded models need no download; they are converted into "
               f"{folder / 'embedded'} on first use)")

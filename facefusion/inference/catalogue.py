@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["detector", "recogniser", "swapper", "embedding_converter", "face_enhancer", "frame_enhancer",
-               "occlusion_mask", "region_mask"]
+               "occlusion_mask", "region_mask", "age_modifier", "face_classifier", "live_portrait",
+               "background_remover"]
 
 MIRRORS = (
     "https://github.com/facefusion/facefusion-assets/releases/download/{release}/{file}",
@@ -99,6 +100,39 @@ XSEG = Contract(inputs=(TensorSpec("input", (1, 256, 256, 3)),), outputs=(Tensor
 BISENET = Contract(inputs=(TensorSpec("input", (1, 3, 512, 512)),), outputs=(TensorSpec("output", (1, 19, 512, 512)),),
                    size=512, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
+FRAN = Contract(inputs=(TensorSpec("target", (1, 3, 1024, 1024)), TensorSpec("direction", (2,))),
+                outputs=(TensorSpec("output", (1, 3, 1024, 1024)),), template="ffhq_512", size=1024)
+"""Age modifier: the aligned face and [its age, the age wanted] / 100 in; the face at that age out. A file may
+also declare ``target_with_background`` (it gets the same crop)."""
+STYLEGANEX_AGE = Contract(inputs=(TensorSpec("target", (1, 3, 256, 256)),
+                                  TensorSpec("target_with_background", (1, 3, 384, 384)),
+                                  TensorSpec("direction", ())),
+                          outputs=(TensorSpec("output", (1, 3, "height", "width")),), template="ffhq_512", size=256,
+                          mean=(0.5,) * 3, std=(0.5,) * 3, normalised_output=True)
+FAIRFACE = Contract(inputs=(TensorSpec("input", (1, 3, 224, 224)),), outputs=(), template="arcface_112_v2", size=224,
+                    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+"""Face classifier: race, gender and age-bucket ids out (FaceFusion's order)."""
+
+
+def _live_portrait(part: str, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...] = ()) -> ModelEntry:
+    """One of LivePortrait's six networks (expression restorer and face editor)."""
+    return ModelEntry(f"live_portrait_{part}", "live_portrait", f"live_portrait_{part}.onnx", "models-3.0.0",
+                      "MIT (KwaiVGI LivePortrait)", False, Contract(inputs=inputs, outputs=outputs, size=256))
+
+
+def _background(name: str, size: int, mean: float | tuple[float, float, float], std: float | tuple[float, float, float],
+                licence: str, release: str = "models-3.5.0", non_commercial: bool = False) -> ModelEntry:
+    """A background remover: the whole frame at ``size`` x ``size`` in, one matte (0..1) out."""
+    means = mean if isinstance(mean, tuple) else (mean,) * 3
+    stds = std if isinstance(std, tuple) else (std,) * 3
+    return ModelEntry(name, "background_remover", f"{name}.onnx", release, licence, non_commercial,
+                      Contract(inputs=(TensorSpec("input", (1, 3, size, size)),), outputs=(), size=size, mean=means,
+                               std=stds))
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 CATALOGUE: tuple[ModelEntry, ...] = (
     ModelEntry("inswapper_128", "swapper", "inswapper_128.onnx", "models-3.0.0", "InsightFace (non-commercial research)",
                True, INSWAPPER),
@@ -145,6 +179,32 @@ CATALOGUE: tuple[ModelEntry, ...] = (
                BISENET),
     ModelEntry("bisenet_resnet_18", "region_mask", "bisenet_resnet_18.onnx", "models-3.1.0", "MIT (yakhyo)", False,
                BISENET),
+    ModelEntry("fran", "age_modifier", "fran.onnx", "models-3.6.0", "MIT (ry-lu)", False, FRAN),
+    ModelEntry("styleganex_age", "age_modifier", "styleganex_age.onnx", "models-3.1.0", "S-Lab License 1.0", True,
+               STYLEGANEX_AGE),
+    ModelEntry("fairface", "face_classifier", "fairface.onnx", "models-3.0.0", "CC-BY-4.0 (FairFace)", False, FAIRFACE,
+               size=85_170_772),
+    _live_portrait("feature_extractor", (TensorSpec("input", (1, 3, 256, 256)),),
+                   (TensorSpec("output", (1, 32, 16, 64, 64)),)),
+    _live_portrait("motion_extractor", (TensorSpec("input", (1, 3, 256, 256)),)),
+    _live_portrait("generator", (TensorSpec("feature_volume", (1, 32, 16, 64, 64)), TensorSpec("source", (1, 21, 3)),
+                                 TensorSpec("target", (1, 21, 3))), (TensorSpec("output", (1, 3, 512, 512)),)),
+    _live_portrait("eye_retargeter", ()),
+    _live_portrait("lip_retargeter", ()),
+    _live_portrait("stitcher", ()),
+    _background("modnet", 512, 0.5, 0.5, "Apache-2.0 (MODNet)"),
+    _background("rmbg_2.0", 1024, IMAGENET_MEAN, IMAGENET_STD, "CC-BY-NC-4.0 (BRIA RMBG-2.0)", non_commercial=True),
+    _background("rmbg_1.4", 1024, 0.5, 1.0, "BRIA RMBG-1.4 licence", non_commercial=True),
+    _background("birefnet_general", 1024, 0.0, 1.0, "MIT (BiRefNet)"),
+    _background("birefnet_portrait", 1024, 0.0, 1.0, "MIT (BiRefNet)"),
+    _background("ben_2", 1024, 0.0, 1.0, "MIT (BEN2)"),
+    _background("isnet_general", 1024, 0.5, 1.0, "Apache-2.0 (DIS IS-Net)"),
+    _background("ormbg", 1024, 0.0, 1.0, "Apache-2.0 (ormbg)"),
+    _background("u2net_human", 320, IMAGENET_MEAN, IMAGENET_STD, "Apache-2.0 (U-2-Net)"),
+    _background("u2net_general", 320, IMAGENET_MEAN, IMAGENET_STD, "Apache-2.0 (U-2-Net)"),
+    _background("u2netp", 320, IMAGENET_MEAN, IMAGENET_STD, "Apache-2.0 (U-2-Net)"),
+    _background("silueta", 320, IMAGENET_MEAN, IMAGENET_STD, "MIT (silueta)"),
+    _background("u2net_cloth", 768, IMAGENET_MEAN, IMAGENET_STD, "MIT (cloth segmentation)"),
 )
 
 DEFAULTS = ("inswapper_128", "arcface_w600k_r50", "gfpgan_1.4", "real_esrgan_x4")

@@ -178,9 +178,17 @@ def check_output_path(output: str | os.PathLike[str], inputs: list[str],
     return out
 
 
+ALPHA_EXTENSIONS = (".png", ".webp")
+"""Picture types whose files keep a transparency."""
+
+
+def carries_alpha(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in ALPHA_EXTENSIONS
+
+
 def encode_image(frame: FrameBGR, alpha: np.ndarray | None, extension: str, quality: int) -> Image.Image:
     rgb = frame[:, :, ::-1]
-    if alpha is not None and extension in (".png", ".webp"):
+    if alpha is not None and extension in ALPHA_EXTENSIONS:
         return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
 

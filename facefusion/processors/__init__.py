@@ -6,7 +6,8 @@ from typing import Protocol
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
-from .base import FrameContext, Processor, declined_faces, run_processors
+from .background_remover import BackgroundRemover
+from .base import Drawn, FrameContext, Processor, declined_faces, run_processors
 from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
 from .face_swapper import FaceSwapper
@@ -27,11 +28,21 @@ PROCESSORS: dict[str, ProcessorClass] = {
     FaceEnhancer.name: FaceEnhancer,
     FrameEnhancer.name: FrameEnhancer,
     FaceDebugger.name: FaceDebugger,
+    BackgroundRemover.name: BackgroundRemover,
 }
 
 
 MISSING_SOURCE = "the face swapper needs a source: give at least one source photo (or a face map)"
 """The one line every front end gives for a run that puts a source identity somewhere without one."""
+
+
+FRAME_LEVEL = ("frame_enhancer", "background_remover")
+"""Processors that work on the whole frame: they need no face."""
+
+
+def works_on_faces(names: Sequence[str]) -> bool:
+    """Whether any of the processors ``names`` works on faces (then a picture without one is reported)."""
+    return any(name not in FRAME_LEVEL for name in names)
 
 
 def needs_source(names: Sequence[str]) -> bool:
@@ -50,5 +61,5 @@ def create_processors(options: Options, pool: SessionPool | None = None) -> list
     return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
-__all__ = ["MISSING_SOURCE", "PROCESSORS", "FrameContext", "Processor", "create_processors", "declined_faces",
-           "live_refusals", "needs_source", "run_processors"]
+__all__ = ["FRAME_LEVEL", "MISSING_SOURCE", "PROCESSORS", "Drawn", "FrameContext", "Processor", "create_processors", "declined_faces",
+           "live_refusals", "needs_source", "run_processors", "works_on_faces"]

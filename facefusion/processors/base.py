@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
+import numpy as np
+
 from ..assign import Assignment
 from ..timing import Stopwatch
-from ..types import Face, FrameBGR
+from ..types import Alpha, Face, FrameBGR
 
 
 def scale_face(face: Face, factor: float) -> Face:
@@ -102,13 +105,37 @@ class Processor(Protocol):
         ...
 
 
-def run_processors(processors: Sequence[Processor], frame: FrameBGR, context: FrameContext) -> FrameBGR:
-    """Every processor in turn on a copy of ``frame``; each gets the faces placed in the frame it receives."""
+@dataclass(frozen=True)
+class Drawn:
+    """A frame after every processor: the picture, and its transparency when a processor made one (a
+    background remover), at the picture's size (0 transparent .. 255 opaque)."""
+
+    frame: FrameBGR
+    alpha: Alpha | None = None
+
+
+def run_processors(processors: Sequence[Processor], frame: FrameBGR, context: FrameContext) -> Drawn:
+    """Every processor in turn on a copy of ``frame``; each gets the faces placed in the frame it receives.
+
+    A processor that makes the picture transparent returns it with a fourth (alpha) channel; the processors
+    after it get the picture alone, and the transparencies of several are combined (the least opaque wins)."""
     context = dataclasses.replace(context, detected=frame, scale=1.0)
     result = frame.copy()
+    alpha: Alpha | None = None
     for processor in processors:
         result = processor.process(result, context.fitted_to(result))
-    return result
+        if result.ndim == 3 and result.shape[2] == 4:
+            made = result[:, :, 3]
+            result = np.ascontiguousarray(result[:, :, :3])
+            alpha = made if alpha is None else np.minimum(_sized(alpha, made.shape), made)
+    return Drawn(result, None if alpha is None else _sized(alpha, result.shape))
+
+
+def _sized(alpha: Alpha, shape: tuple[int, ...]) -> Alpha:
+    """``alpha`` at the size of a picture of ``shape`` (a frame enhancer after the remover enlarged it)."""
+    if alpha.shape[:2] == shape[:2]:
+        return alpha
+    return cv2.resize(alpha, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def declined_faces(processors: Sequence[Processor], assignments: Sequence[Assignment]) -> list[tuple[Face, str]]:

@@ -10,12 +10,12 @@ import gradio as gr
 
 from ..errors import InvalidInputError
 from ..inference.resolve import served_model_option
-from ..options import Options, OptionSpec, is_text_option, make_options, option_specs
+from ..options import PROCESSOR_NAMES, Options, OptionSpec, is_text_option, make_options, option_specs
 
 # Options the page shows elsewhere or sets itself.
 HANDLED_ELSEWHERE = {"processors", "reference_face_position", "trim_frame_start", "trim_frame_end"}
-PROCESSOR_GROUPS = {"face swapper": "face_swapper", "face enhancer": "face_enhancer",
-                    "frame enhancer": "frame_enhancer", "face debugger": "face_debugger"}
+PROCESSOR_GROUPS = {name.replace("_", " "): name for name in PROCESSOR_NAMES}
+"""Option groups shown only while their processor is checked (each processor's options are grouped by its name)."""
 
 
 def choice_label(choice: object, name: str) -> str:
