@@ -37,7 +37,9 @@ FaceSwapperModel = Literal["auto", "landmark", "inswapper_128", "inswapper_128_f
 FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
-ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger", "background_remover"]
+ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger", "background_remover",
+                        "age_modifier"]
+AgeModifierModel = Literal["fran", "styleganex_age"]
 FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
 FrameEnhancerModel = Literal["auto", "real_esrgan_x4_embedded", "real_esrgan_x2_embedded",
                              "realesr_animevideo_x4_embedded", "realesr_animevideo_x2_embedded", "real_esrgan_x2",
@@ -67,6 +69,7 @@ PROCESSOR_NAMES: tuple[str, ...] = get_args(ProcessorName)
 FACE_ENHANCER_MODELS: tuple[str, ...] = get_args(FaceEnhancerModel)
 FRAME_ENHANCER_MODELS: tuple[str, ...] = get_args(FrameEnhancerModel)
 BACKGROUND_REMOVER_MODELS: tuple[str, ...] = get_args(BackgroundRemoverModel)
+AGE_MODIFIER_MODELS: tuple[str, ...] = get_args(AgeModifierModel)
 OutputLabelPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 OUTPUT_LABEL_POSITIONS: tuple[str, ...] = get_args(OutputLabelPosition)
 MAX_LABEL_LENGTH = 60
@@ -206,6 +209,17 @@ class Options:
     face_debugger_items: list[FaceDebuggerItem] = _option(["bounding-box", "face-landmark-5", "face-mask"], OptionSpec(
         "--face-debugger-items", "what face_debugger draws", "face debugger",
         choices=FACE_DEBUGGER_ITEMS, multiple=True))
+    age_modifier_model: str = _option("fran", OptionSpec(
+        "--age-modifier-model", "age model (needs its file in the models folder): fran (MIT), styleganex_age "
+        "(NON-COMMERCIAL, S-Lab License 1.0), or your own .onnx file with fran's inputs", "age modifier",
+        choices=AGE_MODIFIER_MODELS, accepts_onnx_path=True))
+    age_modifier_direction: int = _option(0, OptionSpec(
+        "--age-modifier-direction", "how much older (up to 100) or younger (down to -100); fran reads it as years",
+        "age modifier", minimum=-100, maximum=100, step=1))
+    age_modifier_current_age: int | None = _option(None, OptionSpec(
+        "--age-modifier-current-age", "the faces' present age in years, for fran; by default FairFace estimates "
+        "it when its file is in the models folder, else 30 is taken (and said)", "age modifier", minimum=1,
+        maximum=100, step=1))
     background_remover_model: str = _option("auto", OptionSpec(
         "--background-remover-model", "what finds the people to keep: mediapipe (embedded selfie segmentation, "
         "offline), a catalogue model (needs its file: modnet, birefnet_*, u2net_*, isnet_general, ormbg, ben_2 "

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from ..inference.runtime import SessionPool, execution_settings
 from ..options import Options
+from .age_modifier import AgeModifier
 from .background_remover import BackgroundRemover
 from .base import Drawn, FrameContext, Processor, declined_faces, run_processors
 from .enhancers import FaceEnhancer, FrameEnhancer
@@ -29,6 +30,7 @@ PROCESSORS: dict[str, ProcessorClass] = {
     FrameEnhancer.name: FrameEnhancer,
     FaceDebugger.name: FaceDebugger,
     BackgroundRemover.name: BackgroundRemover,
+    AgeModifier.name: AgeModifier,
 }
 
 
