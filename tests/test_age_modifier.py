@@ -52,14 +52,14 @@ def age_run(tmp_path: Path, target: Path, model: Path, *flags: str) -> np.ndarra
     return read_image(output).frame
 
 
-def face_and_far(frame: np.ndarray, analyser) -> tuple[tuple[slice, slice], np.ndarray]:
+def face_and_far(frame: np.ndarray, analyser, far_widths: float = 1.6) -> tuple[tuple[slice, slice], np.ndarray]:
     face = largest(analyser.analyse(frame))
     x1, y1, x2, y2 = face.bbox
     cx, cy, width = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1
     r = width / 5
     centre = (slice(int(cy - r), int(cy + r)), slice(int(cx - r), int(cx + r)))
     rows, columns = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
-    far = np.hypot(columns - cx, rows - cy) > 1.6 * width
+    far = np.hypot(columns - cx, rows - cy) > far_widths * width
     return centre, far
 
 
@@ -146,7 +146,7 @@ def test_styleganex_contract_lands_its_larger_output_where_the_face_was(tmp_path
     face = largest(analyser.analyse(frame))
     aged = AgeModel(model, find("styleganex_age").contract, SessionPool(execution_settings(Options()))).change(
         frame.copy(), face, 0.0, 50)
-    centre, far = face_and_far(frame, analyser)
+    centre, far = face_and_far(frame, analyser, far_widths=2.6)  # its wide crop takes in hair and shoulders
     # Back where it came from, softened by the enlarging (about 4 levels); 3 pixels off would be about 18.
     assert np.abs(aged[centre].astype(int) - frame[centre]).mean() < 6.0
     assert np.array_equal(aged[far], frame[far])
