@@ -38,7 +38,8 @@ FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
 ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger", "background_remover",
-                        "age_modifier"]
+                        "age_modifier", "face_editor"]
+FaceEditorModel = Literal["landmark"]
 AgeModifierModel = Literal["fran", "styleganex_age"]
 FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
 FrameEnhancerModel = Literal["auto", "real_esrgan_x4_embedded", "real_esrgan_x2_embedded",
@@ -70,6 +71,7 @@ FACE_ENHANCER_MODELS: tuple[str, ...] = get_args(FaceEnhancerModel)
 FRAME_ENHANCER_MODELS: tuple[str, ...] = get_args(FrameEnhancerModel)
 BACKGROUND_REMOVER_MODELS: tuple[str, ...] = get_args(BackgroundRemoverModel)
 AGE_MODIFIER_MODELS: tuple[str, ...] = get_args(AgeModifierModel)
+FACE_EDITOR_MODELS: tuple[str, ...] = get_args(FaceEditorModel)
 OutputLabelPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 OUTPUT_LABEL_POSITIONS: tuple[str, ...] = get_args(OutputLabelPosition)
 MAX_LABEL_LENGTH = 60
@@ -220,6 +222,51 @@ class Options:
         "--age-modifier-current-age", "the faces' present age in years, for fran; by default FairFace estimates "
         "it when its file is in the models folder, else 30 is taken (and said)", "age modifier", minimum=1,
         maximum=100, step=1))
+    face_editor_model: str = _option("landmark", OptionSpec(
+        "--face-editor-model", "face editor: landmark (embedded, offline: the face's own mesh warped; every slider "
+        "but the head's)", "face editor", choices=FACE_EDITOR_MODELS))
+    face_editor_eyebrow_direction: float = _option(0.0, OptionSpec(
+        "--face-editor-eyebrow-direction",
+        "brows raised (positive) or lowered; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_eye_gaze_horizontal: float = _option(0.0, OptionSpec(
+        "--face-editor-eye-gaze-horizontal",
+        "eyes looking to the picture's right (positive) or left; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_eye_gaze_vertical: float = _option(0.0, OptionSpec(
+        "--face-editor-eye-gaze-vertical",
+        "eyes looking down (positive) or up; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_eye_open_ratio: float = _option(0.0, OptionSpec(
+        "--face-editor-eye-open-ratio",
+        "eyes opened wider (positive) or closed (-1 shuts them); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_lip_open_ratio: float = _option(0.0, OptionSpec(
+        "--face-editor-lip-open-ratio",
+        "lips opened (positive; a mouth's inside is drawn between them) or closed (-1 shuts them); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_mouth_grim: float = _option(0.0, OptionSpec(
+        "--face-editor-mouth-grim",
+        "mouth corners pulled out and down (positive); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_mouth_pout: float = _option(0.0, OptionSpec(
+        "--face-editor-mouth-pout",
+        "lips pushed forward, narrower and fuller (positive); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_mouth_purse: float = _option(0.0, OptionSpec(
+        "--face-editor-mouth-purse",
+        "lips pressed narrow (positive); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_mouth_smile: float = _option(0.0, OptionSpec(
+        "--face-editor-mouth-smile",
+        "mouth corners lifted into a smile (positive) or dropped; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_mouth_position_horizontal: float = _option(0.0, OptionSpec(
+        "--face-editor-mouth-position-horizontal",
+        "mouth moved to the picture's right (positive) or left; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_mouth_position_vertical: float = _option(0.0, OptionSpec(
+        "--face-editor-mouth-position-vertical",
+        "mouth moved down (positive) or up; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_head_pitch: float = _option(0.0, OptionSpec(
+        "--face-editor-head-pitch",
+        "head tilted (LivePortrait only: the embedded editor leaves the head as it is); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_head_yaw: float = _option(0.0, OptionSpec(
+        "--face-editor-head-yaw",
+        "head turned (LivePortrait only: the embedded editor leaves the head as it is); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+    face_editor_head_roll: float = _option(0.0, OptionSpec(
+        "--face-editor-head-roll",
+        "head rolled (LivePortrait only: the embedded editor leaves the head as it is); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     background_remover_model: str = _option("auto", OptionSpec(
         "--background-remover-model", "what finds the people to keep: mediapipe (embedded selfie segmentation, "
         "offline), a catalogue model (needs its file: modnet, birefnet_*, u2net_*, isnet_general, ormbg, ben_2 "

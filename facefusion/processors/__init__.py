@@ -11,6 +11,7 @@ from .background_remover import BackgroundRemover
 from .base import Drawn, FrameContext, Processor, declined_faces, run_processors
 from .enhancers import FaceEnhancer, FrameEnhancer
 from .face_debugger import FaceDebugger
+from .face_editor import FaceEditor
 from .face_swapper import FaceSwapper
 
 
@@ -31,6 +32,7 @@ PROCESSORS: dict[str, ProcessorClass] = {
     FaceDebugger.name: FaceDebugger,
     BackgroundRemover.name: BackgroundRemover,
     AgeModifier.name: AgeModifier,
+    FaceEditor.name: FaceEditor,
 }
 
 
