@@ -49,6 +49,24 @@ def works_on_faces(names: Sequence[str]) -> bool:
     return any(name not in FRAME_LEVEL for name in names)
 
 
+NEEDS_MODEL = {"face_enhancer": "face_enhancer", "age_modifier": "age_modifier"}
+"""Processors with no embedded model: processor -> the catalogue role one of whose files it needs."""
+
+
+def missing_models() -> dict[str, str]:
+    """The processors that cannot run with the models folder as it is, each with the models to add."""
+    from ..inference.download import is_present, models_dir
+    from ..inference.resolve import candidates
+
+    folder = models_dir()
+    missing = {}
+    for processor, role in NEEDS_MODEL.items():
+        names = candidates(role)
+        if not any(is_present(name, folder) for name in names):
+            missing[processor] = " or ".join(names)
+    return missing
+
+
 def needs_source(names: Sequence[str]) -> bool:
     """Whether the processors ``names`` put a source identity somewhere (a run without a source is refused)."""
     return any(PROCESSORS[name].needs_source for name in names if name in PROCESSORS)
@@ -66,4 +84,4 @@ def create_processors(options: Options, pool: SessionPool | None = None) -> list
 
 
 __all__ = ["FRAME_LEVEL", "MISSING_SOURCE", "PROCESSORS", "Drawn", "FrameContext", "Processor", "create_processors", "declined_faces",
-           "live_refusals", "needs_source", "run_processors", "works_on_faces"]
+           "live_refusals", "missing_models", "needs_source", "run_processors", "works_on_faces"]

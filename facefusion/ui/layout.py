@@ -146,6 +146,15 @@ def build_ui(engine: actions.Engine, examples: list[list[Any]] | None = None) ->
     return demo
 
 
+def processors_info() -> str:
+    """The processors' help, and which of them need a model file that the models folder lacks."""
+    from ..processors import missing_models
+
+    missing = "; ".join(f"{name} needs {models}" for name, models in missing_models().items())
+    help_text = option_specs()["processors"].help
+    return help_text if not missing else f"{help_text}. Not ready until a model is added (Models panel): {missing}"
+
+
 def _inputs_column(engine: actions.Engine, page: Page) -> None:
     page.sources = gr.File(label="Source photos (several photos of one person make one identity)",
                            file_count="multiple", file_types=["image"], elem_id="sources")
@@ -154,7 +163,7 @@ def _inputs_column(engine: actions.Engine, page: Page) -> None:
                                      elem_id="source_faces")
     page.target = gr.File(label="Target image or video", file_types=["image", "video"], elem_id="target")
     page.processors = gr.CheckboxGroup(choices=list(PROCESSOR_NAMES), value=list(Options().processors),
-                                       label="Processors", info=option_specs()["processors"].help)
+                                       label="Processors", info=processors_info())
     for group, names in grouped_option_names().items():
         processor = PROCESSOR_GROUPS.get(group)
         visible = processor is None or processor in Options().processors
