@@ -38,7 +38,8 @@ FaceSwapperPixelBoost = Literal[128, 256, 384, 512, 768, 1024]
 ExecutionProvider = Literal["cuda", "tensorrt", "rocm", "coreml", "directml", "openvino", "cpu"]
 FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face-mask", "score"]
 ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger", "background_remover",
-                        "age_modifier", "face_editor"]
+                        "age_modifier", "face_editor", "expression_restorer"]
+ExpressionRestorerArea = Literal["upper-face", "lower-face"]
 FaceEditorModel = Literal["landmark"]
 AgeModifierModel = Literal["fran", "styleganex_age"]
 FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
@@ -72,6 +73,7 @@ FRAME_ENHANCER_MODELS: tuple[str, ...] = get_args(FrameEnhancerModel)
 BACKGROUND_REMOVER_MODELS: tuple[str, ...] = get_args(BackgroundRemoverModel)
 AGE_MODIFIER_MODELS: tuple[str, ...] = get_args(AgeModifierModel)
 FACE_EDITOR_MODELS: tuple[str, ...] = get_args(FaceEditorModel)
+EXPRESSION_RESTORER_AREAS: tuple[str, ...] = get_args(ExpressionRestorerArea)
 OutputLabelPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left"]
 OUTPUT_LABEL_POSITIONS: tuple[str, ...] = get_args(OutputLabelPosition)
 MAX_LABEL_LENGTH = 60
@@ -222,6 +224,15 @@ class Options:
         "--age-modifier-current-age", "the faces' present age in years, for fran; by default FairFace estimates "
         "it when its file is in the models folder, else 30 is taken (and said)", "age modifier", minimum=1,
         maximum=100, step=1))
+    expression_restorer_model: Literal["live_portrait"] = _option("live_portrait", OptionSpec(
+        "--expression-restorer-model", "expression restorer: live_portrait (MIT; its feature extractor, motion "
+        "extractor and generator files in the models folder)", "expression restorer", choices=("live_portrait",)))
+    expression_restorer_factor: int = _option(80, OptionSpec(
+        "--expression-restorer-factor", "how much of the target's own expression comes back (100 a little more than "
+        "all of it)", "expression restorer", minimum=0, maximum=100, step=1))
+    expression_restorer_areas: list[ExpressionRestorerArea] = _option(["upper-face", "lower-face"], OptionSpec(
+        "--expression-restorer-areas", "where the target's expression comes back: upper-face (brows, eyes), "
+        "lower-face (mouth)", "expression restorer", choices=EXPRESSION_RESTORER_AREAS, multiple=True))
     face_editor_model: str = _option("landmark", OptionSpec(
         "--face-editor-model", "face editor: landmark (embedded, offline: the face's own mesh warped; every slider "
         "but the head's)", "face editor", choices=FACE_EDITOR_MODELS))

@@ -217,12 +217,19 @@ def read_clip(path: Path) -> list[np.ndarray]:
         frames.append(frame)
 
 
-def test_the_processor_is_offered_everywhere_with_its_options():
+def test_the_new_processors_are_offered_everywhere_with_their_options():
     from facefusion.options import option_specs
+    from facefusion.service.api import capabilities
+    from facefusion.ui.controls import PROCESSOR_GROUPS
 
     specs = option_specs()
-    assert "background_remover" in specs["processors"].choices
+    offered = capabilities()["options"]
+    for name in ("background_remover", "face_editor", "age_modifier"):
+        assert name in specs["processors"].choices and name in offered["processors"]["choices"]
+        assert PROCESSOR_GROUPS[name.replace("_", " ")] == name  # the page shows its options when it is checked
     assert specs["background_remover_model"].choices[:2] == ("auto", "mediapipe")
+    assert offered["face_editor_mouth_smile"]["minimum"] == -1.0 and offered["age_modifier_model"]["default"] == "fran"
+    assert "NON-COMMERCIAL" in offered["age_modifier_model"]["help"]
     studio = Studio(Options(processors=["background_remover"]))
     try:
         assert studio.engine is not None and "background remover" in studio.engine

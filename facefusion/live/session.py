@@ -24,7 +24,7 @@ from ..errors import InvalidInputError
 from ..frames import Analysed, FrameDrawer
 from ..inference.runtime import SessionPool, execution_settings
 from ..media.opencv_threads import single_threaded_opencv
-from ..options import Options
+from ..options import PROCESSOR_NAMES, Options
 from ..processors import live_refusals
 from ..safety.gate import FrameMarks
 from ..safety.policy import SafetyPolicy
@@ -49,8 +49,9 @@ def live_options(options: Options) -> tuple[Options, list[str]]:
     kept = [name for name in options.processors if name not in refused]
     if not kept:
         reasons = "; ".join(f"{name}: {reason}" for name, reason in refused.items())
-        raise InvalidInputError(f"no processor left that runs live ({reasons}); choose face_swapper, face_enhancer "
-                                "or face_debugger")
+        runs_live = [name for name in PROCESSOR_NAMES if not live_refusals([name])]
+        raise InvalidInputError(f"no processor left that runs live ({reasons}); choose from "
+                                f"{', '.join(runs_live)}")
     return options.replace(processors=kept), [f"{name} does not run live: {reason}" for name, reason in refused.items()]
 
 

@@ -10,6 +10,7 @@ from .age_modifier import AgeModifier
 from .background_remover import BackgroundRemover
 from .base import Drawn, FrameContext, Processor, declined_faces, run_processors
 from .enhancers import FaceEnhancer, FrameEnhancer
+from .expression_restorer import ExpressionRestorer
 from .face_debugger import FaceDebugger
 from .face_editor import FaceEditor
 from .face_swapper import FaceSwapper
@@ -33,6 +34,7 @@ PROCESSORS: dict[str, ProcessorClass] = {
     BackgroundRemover.name: BackgroundRemover,
     AgeModifier.name: AgeModifier,
     FaceEditor.name: FaceEditor,
+    ExpressionRestorer.name: ExpressionRestorer,
 }
 
 
@@ -57,6 +59,7 @@ def missing_models() -> dict[str, str]:
     """The processors that cannot run with the models folder as it is, each with the models to add."""
     from ..inference.download import is_present, models_dir
     from ..inference.resolve import candidates
+    from ..neural.live_portrait import LivePortrait
 
     folder = models_dir()
     missing = {}
@@ -64,6 +67,8 @@ def missing_models() -> dict[str, str]:
         names = candidates(role)
         if not any(is_present(name, folder) for name in names):
             missing[processor] = " or ".join(names)
+    if LivePortrait.missing(folder):  # all three of its networks
+        missing["expression_restorer"] = " and ".join(LivePortrait.missing(folder))
     return missing
 
 
