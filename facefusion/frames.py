@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .analysis.pose import head_angles
@@ -25,7 +26,7 @@ from .options import Options
 from .processors import FrameContext, declined_faces, run_processors
 from .processors.face_swapper import UNFITTED
 from .safety.gate import FrameMarks
-from .types import Face, FrameBGR, Identity
+from .types import Alpha, Face, FrameBGR, Identity
 
 logger = logging.getLogger("facefusion")
 
@@ -38,6 +39,8 @@ class Rendered:
     image: FrameBGR
     swaps: int
     error: Exception | None
+    alpha: Alpha | None = None
+    """The transparency a processor made (a background remover), at the picture's size."""
 
 
 @dataclass(frozen=True)
@@ -137,21 +140,24 @@ class FrameDrawer:
         if analysed.context is None:
             return Rendered(analysed.image, 0, analysed.error)
         try:
-            # A video or a live picture keeps no transparency: a removed background shows its fill colour.
-            result = run_processors(self.studio.processors, analysed.image, analysed.context).frame
+            drawn = run_processors(self.studio.processors, analysed.image, analysed.context)
         except (StoppedError, MemoryError):
             raise
         except Exception as failure:  # noqa: BLE001 - one bad frame must not end a long run
             log_failure(-1, failure)
             return Rendered(analysed.image, 0, failure)
-        return Rendered(result, self.studio.swappable(analysed.context.assignments), None)
+        return Rendered(drawn.frame, self.studio.swappable(analysed.context.assignments), None, drawn.alpha)
 
-    def finish(self, rendered: Rendered, position: int) -> FrameBGR:
+    def finish(self, rendered: Rendered, position: int, keep_alpha: bool = False) -> FrameBGR:
         """Output frame ``position`` before its marks: at the output's size, and checked when it is one of the
-        content checks' samples."""
+        content checks' samples. ``keep_alpha``: a transparency made by a processor comes along as a fourth
+        channel (a webm that keeps it); otherwise the picture shows its fill colour."""
         frame = resized(rendered.image, self.options.output_video_scale)
         if position in self.checked:
             self.studio.gate.refuse_content(frame, f"frame {position} of the output for {self.target}", "output")
+        if keep_alpha and rendered.alpha is not None:
+            alpha = cv2.resize(rendered.alpha, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+            return np.dstack([frame, alpha])
         return frame
 
     def reset(self) -> None:

@@ -98,7 +98,7 @@ def render_segment(studio: Studio, video: VideoPlan, job: Job, number: int, path
             if rendered.error is not None:
                 failed.append(wanted)
             swaps += rendered.swaps
-            writer.write(drawer.marks(drawer.finish(rendered, position)), schedule.pts[position])
+            writer.write(drawer.marks(drawer.finish(rendered, position, layout.settings.alpha)), schedule.pts[position])
         writer.close()
     except BaseException:
         writer.abandon()
@@ -269,9 +269,9 @@ class LocalVideoRun:
             if rendered.error is not None:
                 self.segment_failed.append(self.schedule.inputs[position])
             self.segment_swaps += rendered.swaps
-            frame = self.drawer.finish(rendered, position)
+            frame = self.drawer.finish(rendered, position, self.video.layout.settings.alpha)
             self.encoder.write(frame, self.schedule.pts[position])
-            yield self._progress(position + 1, frame)
+            yield self._progress(position + 1, frame[:, :, :3])
 
     def _progress(self, done: int, frame: FrameBGR) -> Progress:
         fps = (done - self.first) / max(time.perf_counter() - self._started, 1e-6)

@@ -90,8 +90,12 @@ def video_layout(job: Job, options: Options) -> VideoLayout:
         settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
     schedule = make_schedule(info, options)
     if "background_remover" in options.processors and rgba(options.background_remover_fill_color)[3] < 255:
-        warnings.append("a video output keeps no transparency: the removed background shows its fill colour "
-                        "(--background-remover-fill-color R G B 255 paints it; a transparent fill leaves it as it was)")
+        if output.suffix.lower() == ".webm":
+            settings = replace(settings, alpha=True)  # VP9 keeps the transparency
+        else:
+            warnings.append(f"a {output.suffix} video keeps no transparency: the removed background shows its fill "
+                            "colour (write .webm for a transparent one, or paint it with "
+                            "--background-remover-fill-color R G B 255)")
     if options.output_video_fps is not None and abs(options.output_video_fps - info.fps) > 0.01:
         # Said in numbers: 1 fps on a 1.6 s clip is one frame, which surprises nobody who reads it.
         seconds = schedule.end_time - schedule.start_time

@@ -204,7 +204,38 @@ def test_a_video_says_it_keeps_no_transparency(tmp_path):
     frames = read_clip(output)
     assert len(frames) == 6
     plain = run_cli("headless-run", "-t", clip, "-o", tmp_path / "plain.mp4", "--processors", "background_remover")
-    assert plain.returncode == 0 and "a video output keeps no transparency" in plain.stderr
+    assert plain.returncode == 0 and "a .mp4 video keeps no transparency" in plain.stderr
+    assert "write .webm for a transparent one" in plain.stderr
+
+
+def test_a_webm_keeps_the_transparency_with_its_sound_and_watermark(tmp_path, analyser):
+    import av
+
+    from facefusion.safety.inspect import inspect_file
+
+    if has_shared():
+        clip = SHARED / "video_talking_man_01.mp4"
+    else:
+        from sample_media import make_clip
+
+        clip = make_clip(tmp_path / "clip.mp4", frames=12, size=(320, 240), face_width=120)
+    output = tmp_path / "cut.webm"
+    result = run_cli("headless-run", "-t", clip, "-o", output, "--processors", "background_remover",
+                     "--trim-frame-end", "12")
+    assert result.returncode == 0, result.stderr
+    assert "keeps no transparency" not in result.stderr
+    with av.open(str(output)) as container:
+        stream = container.streams.video[0]
+        decoder = av.CodecContext.create("libvpx-vp9", "r")  # FFmpeg's own VP9 decoder leaves the alpha out
+        frames = [frame for packet in container.demux(stream) for frame in decoder.decode(packet)]
+        has_audio = bool(container.streams.audio)
+    assert len(frames) == 12 and frames[0].format.name == "yuva420p"
+    with av.open(str(clip)) as source:
+        assert has_audio == bool(source.streams.audio)
+    picture = frames[6].to_ndarray(format="bgra")
+    assert top_corners(picture[:, :, 3]).max() <= 8
+    assert picture[:, :, 3][face_centre(np.ascontiguousarray(picture[:, :, :3]), analyser)].min() >= 250
+    assert inspect_file(output).marked
 
 
 def read_clip(path: Path) -> list[np.ndarray]:

@@ -142,6 +142,8 @@ class EncoderSettings:
     preset: str = "veryfast"
     quality: int = 80
     """0-100, mapped to the encoder's own scale (CRF for x264/x265: 51 at 0, 0 at 100)."""
+    alpha: bool = False
+    """Frames carry a transparency (BGRA) that the file keeps: VP9's yuva420p, in webm only."""
 
 
 def encoder_options(settings: EncoderSettings) -> dict[str, str]:
@@ -204,7 +206,8 @@ class SegmentWriter:
             self._stream = cast(av.VideoStream, self._container.add_stream(settings.encoder, rate=rate,
                                                                           options=encoder_options(settings)))
             self._stream.width, self._stream.height = self.width, self.height
-            self._stream.pix_fmt = "yuv420p"
+            self._alpha = settings.alpha
+            self._stream.pix_fmt = "yuva420p" if settings.alpha else "yuv420p"
             self._time_base = time_base
             self._stream.time_base = time_base
             self._stream.codec_context.time_base = time_base
@@ -227,9 +230,16 @@ class SegmentWriter:
             # 4:2:0 needs even sizes: repeat the last row or column rather than scale.
             image = cv2.copyMakeBorder(image, 0, self.height - image.shape[0], 0, self.width - image.shape[1],
                                        cv2.BORDER_REPLICATE)
-        # OpenCV's BGR to I420 (BT.601, video range, as the decoder reads it back) is about 7 times faster
-        # than the library's own conversion, and the encoder then takes the planes as they are.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+        if self._alpha:
+            # The transparency rides as a fourth plane (VP9 codes it as a second picture beside the first).
+            if image.shape[2] == 3:
+                image = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgra").reformat(format="yuva420p")
+        else:
+            # OpenCV's BGR to I420 (BT.601, video range, as the decoder reads it back) is about 7 times faster
+            # than the library's own conversion, and the encoder then takes the planes as they are.
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]),
+                                                            cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         frame.pts = pts
         frame.time_base = self._time_base
         self._mux(self._stream.encode(frame))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..assign import Assignment
 from ..options import Options
 from ..types import Face, FrameBGR
@@ -34,7 +36,10 @@ class FrameMarks:
     marker: VideoMarker | None
 
     def __call__(self, frame: FrameBGR) -> FrameBGR:
-        """The frame as it is written: the visible label first, then the invisible watermark over everything."""
+        """The frame as it is written: the visible label first, then the invisible watermark over everything. A
+        frame with a transparency (a fourth channel) is marked in its colours and keeps its transparency."""
+        if frame.ndim == 3 and frame.shape[2] == 4:
+            return np.dstack([self(np.ascontiguousarray(frame[:, :, :3])), frame[:, :, 3]])
         frame = self.painter.draw(frame) if self.painter is not None else frame
         return self.marker.mark(frame) if self.marker is not None else frame
 
