@@ -40,7 +40,7 @@ FaceDebuggerItem = Literal["bounding-box", "face-landmark-5", "face-mesh", "face
 ProcessorName = Literal["face_swapper", "face_enhancer", "frame_enhancer", "face_debugger", "background_remover",
                         "age_modifier", "face_editor", "expression_restorer"]
 ExpressionRestorerArea = Literal["upper-face", "lower-face"]
-FaceEditorModel = Literal["landmark"]
+FaceEditorModel = Literal["auto", "landmark", "live_portrait"]
 AgeModifierModel = Literal["fran", "styleganex_age"]
 FaceEnhancerModel = Literal["auto", "gfpgan_1.4", "codeformer", "gpen_bfr_512", "restoreformer_plus_plus"]
 FrameEnhancerModel = Literal["auto", "real_esrgan_x4_embedded", "real_esrgan_x2_embedded",
@@ -206,7 +206,8 @@ class Options:
         "--frame-enhancer-model", "upscaling model, all Real-ESRGAN (BSD-3-Clause): the *_embedded ones need no "
         "download (real_esrgan_* for photos, slow on a CPU; realesr_animevideo_* fast but cartoon-looking on photos), "
         "the others need their file in the models folder; or your own .onnx file; auto: a downloaded file when "
-        "there is one, else real_esrgan_x4_embedded", "frame enhancer", choices=FRAME_ENHANCER_MODELS, accepts_onnx_path=True))
+        "there is one, else real_esrgan_x4_embedded", "frame enhancer", choices=FRAME_ENHANCER_MODELS,
+        accepts_onnx_path=True))
     frame_enhancer_blend: int = _option(80, OptionSpec(
         "--frame-enhancer-blend", "how much of the upscaled picture is kept over a plain resize (percent)",
         "frame enhancer", minimum=0, maximum=100, step=1))
@@ -233,51 +234,67 @@ class Options:
     expression_restorer_areas: list[ExpressionRestorerArea] = _option(["upper-face", "lower-face"], OptionSpec(
         "--expression-restorer-areas", "where the target's expression comes back: upper-face (brows, eyes), "
         "lower-face (mouth)", "expression restorer", choices=EXPRESSION_RESTORER_AREAS, multiple=True))
-    face_editor_model: str = _option("landmark", OptionSpec(
+    face_editor_model: str = _option("auto", OptionSpec(
         "--face-editor-model", "face editor: landmark (embedded, offline: the face's own mesh warped; every slider "
-        "but the head's)", "face editor", choices=FACE_EDITOR_MODELS))
+        "but the head's), live_portrait (MIT; its six files in the models folder; every slider), auto: "
+        "live_portrait when its files are there, else landmark", "face editor", choices=FACE_EDITOR_MODELS))
     face_editor_eyebrow_direction: float = _option(0.0, OptionSpec(
         "--face-editor-eyebrow-direction",
-        "brows raised (positive) or lowered; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "brows raised (positive) or lowered; -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_eye_gaze_horizontal: float = _option(0.0, OptionSpec(
         "--face-editor-eye-gaze-horizontal",
-        "eyes looking to the picture's right (positive) or left; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "eyes looking to the picture's right (positive) or left; -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_eye_gaze_vertical: float = _option(0.0, OptionSpec(
         "--face-editor-eye-gaze-vertical",
-        "eyes looking down (positive) or up; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "eyes looking down (positive) or up; -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_eye_open_ratio: float = _option(0.0, OptionSpec(
         "--face-editor-eye-open-ratio",
-        "eyes opened wider (positive) or closed (-1 shuts them); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "eyes opened wider (positive) or closed (-1 shuts them); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_lip_open_ratio: float = _option(0.0, OptionSpec(
         "--face-editor-lip-open-ratio",
-        "lips opened (positive; a mouth's inside is drawn between them) or closed (-1 shuts them); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "lips opened (positive; a mouth's inside is drawn between them) or closed (-1 shuts them); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_mouth_grim: float = _option(0.0, OptionSpec(
         "--face-editor-mouth-grim",
-        "mouth corners pulled out and down (positive); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "mouth corners pulled out and down (positive); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_mouth_pout: float = _option(0.0, OptionSpec(
         "--face-editor-mouth-pout",
-        "lips pushed forward, narrower and fuller (positive); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "lips pushed forward, narrower and fuller (positive); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_mouth_purse: float = _option(0.0, OptionSpec(
         "--face-editor-mouth-purse",
-        "lips pressed narrow (positive); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "lips pressed narrow (positive); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_mouth_smile: float = _option(0.0, OptionSpec(
         "--face-editor-mouth-smile",
-        "mouth corners lifted into a smile (positive) or dropped; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "mouth corners lifted into a smile (positive) or dropped; -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_mouth_position_horizontal: float = _option(0.0, OptionSpec(
         "--face-editor-mouth-position-horizontal",
-        "mouth moved to the picture's right (positive) or left; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "mouth moved to the picture's right (positive) or left; -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_mouth_position_vertical: float = _option(0.0, OptionSpec(
         "--face-editor-mouth-position-vertical",
-        "mouth moved down (positive) or up; -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "mouth moved down (positive) or up; -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_head_pitch: float = _option(0.0, OptionSpec(
         "--face-editor-head-pitch",
-        "head tilted (LivePortrait only: the embedded editor leaves the head as it is); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "head tilted up or down; live_portrait only (the embedded editor leaves the head as it is); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_head_yaw: float = _option(0.0, OptionSpec(
         "--face-editor-head-yaw",
-        "head turned (LivePortrait only: the embedded editor leaves the head as it is); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "head turned to one side or the other; live_portrait only (the embedded editor leaves the head as it "
+        "is); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     face_editor_head_roll: float = _option(0.0, OptionSpec(
         "--face-editor-head-roll",
-        "head rolled (LivePortrait only: the embedded editor leaves the head as it is); -1 to 1", "face editor", minimum=-1.0, maximum=1.0, step=0.05))
+        "head rolled; live_portrait only (the embedded editor leaves the head as it is); -1 to 1",
+        "face editor", minimum=-1.0, maximum=1.0, step=0.05))
     background_remover_model: str = _option("auto", OptionSpec(
         "--background-remover-model", "what finds the people to keep: mediapipe (embedded selfie segmentation, "
         "offline), a catalogue model (needs its file: modnet, birefnet_*, u2net_*, isnet_general, ormbg, ben_2 "

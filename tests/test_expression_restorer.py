@@ -74,7 +74,7 @@ def build_networks(folder: Path, gain: float) -> dict[str, Path]:
          helper.make_tensor("axis", TensorProto.INT64, [1], [1]),
          helper.make_tensor("picture_shape", TensorProto.INT64, [4], [1, 3, 256, 256]),
          helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 3, 512, 512]),
-         helper.make_tensor("lift", TensorProto.FLOAT, [], [LIFTS[gain]])])
+         helper.make_tensor("lift", TensorProto.FLOAT, [], [LIFTS.get(gain, 1.0)])])
     folder.mkdir(parents=True, exist_ok=True)
     return {"feature_extractor": _save(features, folder / "live_portrait_feature_extractor.onnx"),
             "motion_extractor": _save(motion, folder / "live_portrait_motion_extractor.onnx"),

@@ -91,24 +91,39 @@ def _scalar(value: Any) -> float:
     return float(np.asarray(value, np.float32).ravel()[0])
 
 
+RESTORER_PARTS = ("feature_extractor", "motion_extractor", "generator")
+"""What the expression restorer runs."""
+EDITOR_PARTS = (*RESTORER_PARTS, "eye_retargeter", "lip_retargeter", "stitcher")
+"""What the face editor runs: the eyes' and lips' openings are retargeted, and the moved keypoints stitched to
+the crop's edge so the pasted face meets the picture."""
+
+
 class LivePortrait:
-    """The feature extractor, motion extractor and generator (the files of the catalogue, in the models folder)."""
+    """LivePortrait's networks (the files of the catalogue, in the models folder)."""
 
-    PARTS = ("feature_extractor", "motion_extractor", "generator")
-
-    def __init__(self, pool: SessionPool, folder: Path | None = None, paths: dict[str, Path] | None = None) -> None:
+    def __init__(self, pool: SessionPool, folder: Path | None = None, paths: dict[str, Path] | None = None,
+                 parts: tuple[str, ...] = RESTORER_PARTS) -> None:
         """``paths``: files to use instead of the catalogue's (tests, a user's own export)."""
         folder = folder or models_dir()
         if paths is None:
-            paths = {part: require(find(f"live_portrait_{part}"), folder) for part in self.PARTS}
-        self._sessions = {part: pool.session(paths[part]) for part in self.PARTS}
+            paths = {part: require(find(f"live_portrait_{part}"), folder) for part in parts}
+        self._sessions = {part: pool.session(paths[part]) for part in parts}
 
     @staticmethod
-    def missing(folder: Path | None = None) -> list[str]:
-        """The catalogue's LivePortrait files this processor needs that are not in the models folder."""
+    def missing(folder: Path | None = None, parts: tuple[str, ...] = RESTORER_PARTS) -> list[str]:
+        """The catalogue's LivePortrait files of ``parts`` that are not in the models folder."""
         folder = folder or models_dir()
-        names = [f"live_portrait_{part}" for part in LivePortrait.PARTS]
+        names = [f"live_portrait_{part}" for part in parts]
         return [name for name in names if not model_path(find(name), folder).is_file()]
+
+    def retarget(self, part: str, values: np.ndarray) -> np.ndarray:
+        """The eye or lip retargeter (``part``) on a row of keypoints and ratios: keypoint moves, 1 x 21 x 3."""
+        output = self._sessions[part].run(None, {"input": values.reshape(1, -1).astype(np.float32)})[0]
+        return np.asarray(output, np.float32).reshape(1, 21, 3)
+
+    def stitch(self, wanted: np.ndarray, own: np.ndarray) -> np.ndarray:
+        output = self._sessions["stitcher"].run(None, {"source": wanted, "target": own})[0]
+        return np.asarray(output, np.float32).reshape(1, 21, 3)
 
     def features(self, crop: np.ndarray) -> np.ndarray:
         return np.asarray(self._sessions["feature_extractor"].run(None, {"input": crop})[0])

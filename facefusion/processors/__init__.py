@@ -88,5 +88,6 @@ def create_processors(options: Options, pool: SessionPool | None = None) -> list
     return [PROCESSORS[name](options, pool) for name in options.processors]
 
 
-__all__ = ["FRAME_LEVEL", "MISSING_SOURCE", "PROCESSORS", "Drawn", "FrameContext", "Processor", "create_processors", "declined_faces",
-           "live_refusals", "missing_models", "needs_source", "run_processors", "works_on_faces"]
+__all__ = ["FRAME_LEVEL", "MISSING_SOURCE", "PROCESSORS", "Drawn", "FrameContext", "Processor",
+           "create_processors", "declined_faces", "live_refusals", "missing_models", "needs_source",
+           "run_processors", "works_on_faces"]

@@ -1,13 +1,16 @@
-"""face_editor: each selected face's expression and gaze changed by FaceFusion's face editor sliders.
+"""face_editor: each selected face's expression, gaze and head changed by FaceFusion's face editor sliders.
 
-The embedded editor (classical/edit.py) needs no download and draws every slider but the head's three; the
-report says when a head slider was set for it.
+Two engines: LivePortrait (its six networks in the models folder; every slider) and the embedded editor
+(classical/edit.py: no download; every slider but the head's three, which the report then names).
 """
 from __future__ import annotations
 
 from typing import ClassVar
 
 from ..classical.edit import EMBEDDED_SLIDERS, edit_face
+from ..inference.runtime import SessionPool
+from ..neural.live_portrait import EDITOR_PARTS, LivePortrait
+from ..neural.portrait_edit import PortraitEditor
 from ..options import Options, option_specs
 from ..types import Face, FrameBGR
 from .base import FrameContext
@@ -22,23 +25,37 @@ def slider_values(options: Options) -> dict[str, float]:
     return {name: float(value) for name, value in values.items() if value}
 
 
+def uses_live_portrait(options: Options) -> bool:
+    """``auto`` takes LivePortrait when all six of its files are in the models folder."""
+    if options.face_editor_model == "auto":
+        return not LivePortrait.missing(parts=EDITOR_PARTS)
+    return options.face_editor_model == "live_portrait"
+
+
 class FaceEditor:
     name = "face_editor"
-    source_type = "composite"
-    """The face's own pixels moved: nothing is drawn by a trained model."""
-    engine = "face editor: landmark (embedded Face Mesh warp)"
     scale = 1
     needs_mesh = True
     needs_source = False
     live_refusal: ClassVar[str | None] = None
 
-    def __init__(self, options: Options, pool: object = None) -> None:
+    def __init__(self, options: Options, pool: SessionPool) -> None:
         values = slider_values(options)
+        self.portrait: PortraitEditor | None = None
+        self.warnings: tuple[str, ...] = ()
+        if uses_live_portrait(options):
+            self.portrait = PortraitEditor(LivePortrait(pool, parts=EDITOR_PARTS), values, options.face_mask_blur)
+            self.engine = "face editor: live_portrait (MIT (KwaiVGI LivePortrait))"
+            self.source_type = "compositeWithTrainedAlgorithmicMedia"
+            self.sliders = values
+            return
+        self.engine = "face editor: landmark (embedded Face Mesh warp)"
+        self.source_type = "composite"  # the face's own pixels moved: nothing drawn by a trained model
         self.sliders = {name: value for name, value in values.items() if name in EMBEDDED_SLIDERS}
         ignored = [option_specs()[f"face_editor_{name}"].flag for name in values if name in HEAD_SLIDERS]
-        self.warnings: tuple[str, ...] = () if not ignored else (
-            f"{', '.join(ignored)}: the embedded face editor does not turn heads (a warp of the face alone does not "
-            "look like a turned head); left as they are",)
+        if ignored:
+            self.warnings = (f"{', '.join(ignored)}: the embedded face editor does not turn heads (a warp of the face "
+                             "alone does not look like a turned head; live_portrait does); left as they are",)
 
     def declines(self, face: Face) -> str | None:
         return NO_MESH if face.mesh is None else None
@@ -47,6 +64,9 @@ class FaceEditor:
         if not self.sliders:
             return frame
         for assignment in context.assignments:
-            if assignment.face.mesh is not None:
-                frame = edit_face(frame, assignment.face.mesh, self.sliders)
+            face = assignment.face
+            if face.mesh is None:
+                continue
+            frame = self.portrait.edit(frame, face) if self.portrait is not None else \
+                edit_face(frame, face.mesh, self.sliders)
         return frame
