@@ -150,3 +150,21 @@ def test_styleganex_contract_lands_its_larger_output_where_the_face_was(tmp_path
     # Back where it came from, softened by the enlarging (about 4 levels); 3 pixels off would be about 18.
     assert np.abs(aged[centre].astype(int) - frame[centre]).mean() < 6.0
     assert np.array_equal(aged[far], frame[far])
+
+
+def test_what_covers_the_face_is_left_as_it_is(tmp_path, generated, analyser):
+    from facefusion import Options, Studio
+    from test_neural import tiny_xseg
+
+    occluder = tiny_xseg(tmp_path / "occluder.onnx")  # says the left half of the crop is covered
+    model = fran_like(tmp_path / "fran_like.onnx")
+    target = read_image(generated["grace_hopper"]).frame
+    face = largest(analyser.analyse(target))
+    with Studio(Options(processors=["age_modifier"], face_selector_mode="many", age_modifier_model=str(model),
+                        age_modifier_current_age=40, age_modifier_direction=20, face_mask_types=["box", "occlusion"],
+                        face_occluder_model=str(occluder))) as studio:
+        frame = studio.swap_image([], generated["grace_hopper"]).frame
+    x, y = (int(value) for value in face.centre)
+    offset = int(face.size * 0.25)
+    assert np.abs(frame[y, x - offset].astype(int) - target[y, x - offset]).max() < 3, "the covered half is kept"
+    assert np.abs(frame[y, x + offset].astype(int) - 153).max() <= 2, "the rest is aged (the model's grey)"

@@ -22,6 +22,7 @@ from ..analysis.align import box_mask, paste_back, warp_face
 from ..inference.catalogue import Contract
 from ..inference.runtime import SessionPool
 from ..types import Face, FrameBGR, Points
+from .masks import OcclusionMasker
 
 
 def _blob(crop: FrameBGR, mean: float, std: float) -> np.ndarray:
@@ -55,6 +56,8 @@ class AgeModel:
     contract: Contract
     pool: SessionPool
     mask_blur: float = 0.3
+    occlusion: OcclusionMasker | None = None
+    """What covers the face (a hand, a microphone) is left as it is."""
 
     @property
     def styleganex(self) -> bool:
@@ -77,7 +80,7 @@ class AgeModel:
         if any(item.name == "target_with_background" for item in session.get_inputs()):
             feed["target_with_background"] = blob
         aged = _picture(np.asarray(session.run(None, feed)[0][0]), 0.0, 1.0)
-        return self._paste(frame, aged, matrix, size)
+        return self._paste(frame, aged, matrix, size, crop)
 
     def _styleganex(self, session: Any, frame: FrameBGR, landmarks: Points, direction: int) -> FrameBGR:
         crop, _ = warp_face(frame, landmarks, "ffhq_512", self.contract.size or 256)
@@ -93,10 +96,17 @@ class AgeModel:
         out = aged.shape[0]
         reference = cv2.resize(wide, (out, out), interpolation=cv2.INTER_CUBIC)
         scaled = wide_matrix * (out / 384)
-        return self._paste(frame, matched_colours(reference, aged), scaled, out)
+        return self._paste(frame, matched_colours(reference, aged), scaled, out, reference)
 
-    def _paste(self, frame: FrameBGR, picture: FrameBGR, matrix: np.ndarray, crop_size: int) -> FrameBGR:
-        if picture.shape[0] != crop_size:
+    def _paste(self, frame: FrameBGR, picture: FrameBGR, matrix: np.ndarray, crop_size: int, crop: FrameBGR
+               ) -> FrameBGR:
+        """``crop``: what the model was given, at ``crop_size`` (the occlusion mask is read there)."""
+        size = picture.shape[0]
+        if size != crop_size:
             # The output's own size decides; the matrix follows it.
-            matrix = matrix * (picture.shape[0] / crop_size)
-        return paste_back(frame, picture, box_mask(picture.shape[0], self.mask_blur), matrix)
+            matrix = matrix * (size / crop_size)
+        mask = box_mask(size, self.mask_blur)
+        if self.occlusion is not None:
+            covered = self.occlusion.mask(crop)
+            mask = np.minimum(mask, covered if covered.shape[0] == size else cv2.resize(covered, (size, size)))
+        return paste_back(frame, picture, mask, matrix)

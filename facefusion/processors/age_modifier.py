@@ -12,6 +12,7 @@ from ..neural.age import AgeModel
 from ..options import Options
 from ..types import Face, FrameBGR
 from .base import FrameContext
+from .masks import occlusion_masker
 
 ASSUMED_AGE = 30
 """The present age fran starts from when neither FairFace nor --age-modifier-current-age gives one."""
@@ -36,7 +37,8 @@ class AgeModifier:
 
     def __init__(self, options: Options, pool: SessionPool) -> None:
         resolved = resolve_model(options.age_modifier_model, "age_modifier", "--age-modifier-model")
-        self.model = AgeModel(resolved.path, resolved.contract, pool, options.face_mask_blur)
+        self.model = AgeModel(resolved.path, resolved.contract, pool, options.face_mask_blur,
+                              occlusion_masker(options, pool))
         self.engine = f"age modifier: {resolved.description}"
         self.direction = options.age_modifier_direction
         self.fixed_age = options.age_modifier_current_age

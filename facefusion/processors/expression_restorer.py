@@ -19,6 +19,7 @@ from ..neural.live_portrait import CROP_SIZE, EXPRESSION_MAX, EXPRESSION_MIN, Li
 from ..options import Options
 from ..types import Face, FrameBGR
 from .base import FrameContext
+from .masks import occlusion_masker
 
 ALWAYS_PROCESSED = (0, 4, 5, 8, 9)
 UPPER_FACE = (1, 2, 6, 10, 11, 12, 13, 15, 16)
@@ -55,6 +56,7 @@ class ExpressionRestorer:
         self.factor = options.expression_restorer_factor
         self.areas: tuple[str, ...] = tuple(options.expression_restorer_areas)
         self.mask_blur = options.face_mask_blur
+        self.occlusion = occlusion_masker(options, pool)
 
     def declines(self, face: Face) -> str | None:
         return None
@@ -69,7 +71,10 @@ class ExpressionRestorer:
         expression = mixed_expression(target_expression, motion.expression, self.factor, self.areas)
         redrawn = self.networks.generate(self.networks.features(processed_input), motion.keypoints(expression),
                                          motion.keypoints(motion.expression))
-        return paste_back(frame, redrawn, box_mask(CROP_SIZE, self.mask_blur), matrix)
+        mask = box_mask(CROP_SIZE, self.mask_blur)
+        if self.occlusion is not None:  # what covers the face (a hand, a microphone) is left as it is
+            mask = np.minimum(mask, self.occlusion.mask(processed_crop))
+        return paste_back(frame, redrawn, mask, matrix)
 
     def process(self, frame: FrameBGR, context: FrameContext) -> FrameBGR:
         original = context.detected if context.detected is not None else frame
