@@ -168,3 +168,14 @@ def test_what_covers_the_face_is_left_as_it_is(tmp_path, generated, analyser):
     offset = int(face.size * 0.25)
     assert np.abs(frame[y, x - offset].astype(int) - target[y, x - offset]).max() < 3, "the covered half is kept"
     assert np.abs(frame[y, x + offset].astype(int) - 153).max() <= 2, "the rest is aged (the model's grey)"
+
+
+def test_the_page_says_which_processors_still_need_a_model(tmp_path, monkeypatch):
+    from facefusion.processors import missing_models
+    from facefusion.ui.layout import processors_info
+
+    monkeypatch.setenv("FACEFUSION_MODELS_DIR", str(tmp_path))
+    assert missing_models()["age_modifier"] == "fran or styleganex_age"
+    assert "age_modifier needs fran or styleganex_age" in processors_info()
+    fran_like(tmp_path / "fran.onnx")
+    assert "age_modifier" not in missing_models() and "expression_restorer" in missing_models()

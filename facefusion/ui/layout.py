@@ -155,6 +155,16 @@ def processors_info() -> str:
     return help_text if not missing else f"{help_text}. Not ready until a model is added (Models panel): {missing}"
 
 
+def warn_missing_models(chosen: list[str]) -> None:
+    """A processor checked whose model file is not in the models folder: said at once, not at Start."""
+    from ..processors import missing_models
+
+    missing = missing_models()
+    for name in chosen:
+        if name in missing:
+            gr.Warning(f"{name} cannot run yet: it needs {missing[name]} in the models folder (Models panel below)")
+
+
 def _inputs_column(engine: actions.Engine, page: Page) -> None:
     page.sources = gr.File(label="Source photos (several photos of one person make one identity)",
                            file_count="multiple", file_types=["image"], elem_id="sources")
@@ -281,6 +291,7 @@ def _wire(demo: gr.Blocks, page: Page, handlers: Handlers) -> None:
     boxes = page.processor_boxes
     page.processors.change(lambda chosen: [gr.update(visible=name in chosen) for name in boxes],
                            page.processors, list(boxes.values()), **private)
+    page.processors.change(warn_missing_models, page.processors, None, **private)
     page.sources.change(handlers.show_sources, page.sources, page.source_gallery, **private)
     for upload in (page.sources, page.target):
         upload.change(handlers.remember_uploads, [page.session_uploads, upload], page.session_uploads, queue=False,
