@@ -118,3 +118,28 @@ def test_without_a_slider_the_picture_is_left_as_it_was(tmp_path):
     result = run_cli("headless-run", "-t", photo, "-o", output, "--processors", "face_editor")
     assert result.returncode == 0, result.stderr
     assert np.array_equal(read_image(output).frame, read_image(photo).frame)
+
+
+def test_a_clip_is_edited_in_every_frame(tmp_path, analyser):
+    import av
+
+    if has_shared():
+        clip = SHARED / "video_talking_man_01.mp4"
+    else:
+        from sample_media import make_clip
+
+        clip = make_clip(tmp_path / "clip.mp4", frames=12, size=(480, 480), face_width=200)
+    output = tmp_path / "smiling.mp4"
+    result = run_cli("headless-run", "-t", clip, "-o", output, "--processors", "face_editor", "--trim-frame-end", "12",
+                     "--face-editor-mouth-smile", "0.8", "--no-output-watermark")
+    assert result.returncode == 0, result.stderr
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as container:
+            return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)][:12]
+
+    edited, original = frames(output), frames(clip)
+    assert len(edited) == 12
+    lifts = [measures(after, analyser)["corner_lift"] - measures(before, analyser)["corner_lift"]
+             for after, before in zip(edited[::4], original[::4])]
+    assert min(lifts) > 0.02, lifts
