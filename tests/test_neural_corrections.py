@@ -22,11 +22,16 @@ FACEFUSION_RELEASES = {
     "models-3.0.0": {"arcface_w600k_r50", "bisenet_resnet_34", "codeformer", "gfpgan_1.4", "gpen_bfr_512",
                      "inswapper_128", "inswapper_128_fp16", "real_esrgan_x2", "real_esrgan_x2_fp16", "real_esrgan_x4",
                      "real_esrgan_x4_fp16", "restoreformer_plus_plus", "retinaface_10g", "scrfd_2.5g", "simswap_256",
-                     "yoloface_8n"},
-    "models-3.1.0": {"bisenet_resnet_18", "xseg_1", "xseg_2"},
+                     "yoloface_8n", "fairface", "live_portrait_feature_extractor", "live_portrait_motion_extractor",
+                     "live_portrait_generator", "live_portrait_eye_retargeter", "live_portrait_lip_retargeter",
+                     "live_portrait_stitcher"},
+    "models-3.1.0": {"bisenet_resnet_18", "xseg_1", "xseg_2", "styleganex_age"},
     "models-3.2.0": {"xseg_3"},
     "models-3.3.0": {"hyperswap_1a_256"},
     "models-3.4.0": {"crossface_simswap"},
+    "models-3.5.0": {"ben_2", "birefnet_general", "birefnet_portrait", "isnet_general", "modnet", "ormbg", "rmbg_1.4",
+                     "rmbg_2.0", "silueta", "u2net_cloth", "u2net_general", "u2net_human", "u2netp"},
+    "models-3.6.0": {"fran"},
 }
 
 
