@@ -235,9 +235,42 @@ def move_gaze(frame: FrameBGR, edited: Points, horizontal: float, vertical: floa
     return frame
 
 
+EYES = (IMAGE_LEFT_EYE, IMAGE_RIGHT_EYE)
+
+
+def eye_darkness(frame: FrameBGR, mesh: Points, loop: tuple[int, ...]) -> np.ndarray:
+    """The eye's own darkest tenth (lashes, liner, pupil): the colour a closed lid's lash line takes."""
+    x1, y1, x2, y2 = _region(mesh[list(loop)], frame.shape, 2)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return np.zeros(3, np.float32)
+    return np.percentile(frame[y1:y2, x1:x2].reshape(-1, 3), 10, axis=0).astype(np.float32)
+
+
+def draw_lash_lines(frame: FrameBGR, edited: Points, colours: list[np.ndarray], closing: float) -> FrameBGR:
+    """Along closed lids, the soft dark line of the lashes (the warp alone squeezes the eye's inside to a thin,
+    straight seam), as dark as the lids were closed."""
+    for loop, colour in zip(EYES, colours):
+        lid = edited[list(loop[: len(loop) // 2 + 1]), :2]  # the upper lid, corner to corner, where it now lies
+        width = float(np.linalg.norm(lid[-1] - lid[0]))
+        x1, y1, x2, y2 = _region(lid, frame.shape, max(4.0, width / 4))
+        if x2 - x1 < 4 or y2 - y1 < 4:
+            continue
+        layer = np.zeros((y2 - y1, x2 - x1), np.float32)
+        points = np.round((lid - np.array([x1, y1], np.float32)) * 16).astype(np.int32)
+        cv2.polylines(layer, [points], False, 1.0, max(1, round(width / 22)), cv2.LINE_AA, shift=4)
+        share = cv2.GaussianBlur(layer, (0, 0), max(0.6, width / 60))[:, :, None] * min(abs(closing), 1.0) * 0.85
+        scene = frame[y1:y2, x1:x2].astype(np.float32)
+        frame[y1:y2, x1:x2] = np.clip(scene * (1 - share) + colour * share + 0.5, 0, 255).astype(np.uint8)
+    return frame
+
+
 def edit_face(frame: FrameBGR, mesh: Points, sliders: dict[str, float]) -> FrameBGR:
     """The frame with one face edited by the sliders (changed in place and returned)."""
     edited = edited_mesh(mesh, sliders)
+    closing = min(sliders.get("eye_open_ratio", 0.0), 0.0)
+    colours = [eye_darkness(frame, mesh, loop) for loop in EYES] if closing else []
     frame = warp_mesh(frame, mesh, edited)
+    if closing:
+        frame = draw_lash_lines(frame, edited, colours, closing)
     frame = paint_mouth(frame, mesh, edited)
     return move_gaze(frame, edited, sliders.get("eye_gaze_horizontal", 0.0), sliders.get("eye_gaze_vertical", 0.0))
