@@ -223,6 +223,11 @@ def move_gaze(frame: FrameBGR, edited: Points, horizontal: float, vertical: floa
         if x2 - x1 < 3 or y2 - y1 < 3:
             continue
         hard = polygon_mask(points - np.array([x1, y1], np.float32), (y2 - y1, x2 - x1)).astype(np.uint8)
+        # Inside the lid margins only: the lashes and liner stay where they are.
+        margin = max(1, round(0.15 * height * face.unit))
+        hard = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
+        if not hard.any():
+            continue
         depth = cv2.distanceTransform(hard, cv2.DIST_L2, 3)
         bump = (depth / max(float(depth.max()), 1e-6)).astype(np.float32)
         bump = np.sqrt(bump)  # the middle of the eye moves almost whole; only near the lids does it fade
