@@ -143,3 +143,24 @@ def test_a_clip_is_edited_in_every_frame(tmp_path, analyser):
     lifts = [measures(after, analyser)["corner_lift"] - measures(before, analyser)["corner_lift"]
              for after, before in zip(edited[::4], original[::4])]
     assert min(lifts) > 0.012, lifts  # (the package clip's astronaut already smiles: the least room)
+
+
+def test_the_gaze_moves_the_iris_within_the_eye(tmp_path, analyser):
+    photo = faces()[0]
+    original = read_image(photo).frame
+    mesh = largest(analyser.analyse(original)).mesh
+    looking, _ = edited(tmp_path, photo, "--face-editor-eye-gaze-horizontal", "0.8")
+    import cv2
+
+    lids = mesh[list(IMAGE_LEFT_EYE), :2]
+    margin = max(1, round(0.25 * float(np.ptp(lids[:, 1]))))  # away from the lashes and liner, which stay
+    inside = cv2.erode(polygon_mask(lids, original.shape[:2]), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    ys, xs = np.nonzero(inside)
+
+    def iris_x(frame: np.ndarray) -> float:
+        grey = frame[ys, xs].astype(float).mean(axis=1)
+        darkest = grey <= np.percentile(grey, 20)
+        return float(xs[darkest].mean())
+
+    width = float(np.ptp(lids[:, 0]))
+    assert iris_x(looking) - iris_x(original) > 0.05 * width  # toward the picture's right
