@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .analysis.pose import head_angles
@@ -24,6 +23,7 @@ from .errors import RefusedError, StoppedError
 from .media.image import resized
 from .options import Options
 from .processors import FrameContext, declined_faces, run_processors
+from .processors.base import alpha_sized
 from .processors.face_swapper import UNFITTED
 from .safety.gate import FrameMarks
 from .types import Alpha, Face, FrameBGR, Identity
@@ -156,8 +156,7 @@ class FrameDrawer:
         if position in self.checked:
             self.studio.gate.refuse_content(frame, f"frame {position} of the output for {self.target}", "output")
         if keep_alpha and rendered.alpha is not None:
-            alpha = cv2.resize(rendered.alpha, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-            return np.dstack([frame, alpha])
+            return np.dstack([frame, alpha_sized(rendered.alpha, frame.shape)])
         return frame
 
     def reset(self) -> None:

@@ -17,6 +17,7 @@ from .media.files import is_image_path, unsupported_target
 from .media.image import carries_alpha, check_output_path, read_image, write_image
 from .options import Options
 from .processors import FRAME_LEVEL, works_on_faces
+from .processors.base import alpha_sized
 from .processors.face_swapper import UNFITTED
 from .safety.gate import TOO_SMALL_TO_MARK
 from .sources import face_map_files
@@ -73,7 +74,7 @@ def swap_image_file(studio: Studio, sources: list[str], target: str, output: str
     for message in warnings:
         logger.warning(message)
     picture, mark = frame_result.frame, None
-    alpha = combined_alpha(loaded.alpha, frame_result.alpha)
+    alpha = combined_alpha(loaded.alpha, frame_result.alpha, picture.shape)
     # Every file written is marked (a picture handed back in memory is the caller's to mark or not); a
     # picture the processors left as it was is not: the mark says this product made it.
     changed = not np.array_equal(picture, loaded.frame) or frame_result.alpha is not None
@@ -91,11 +92,13 @@ def swap_image_file(studio: Studio, sources: list[str], target: str, output: str
                        output_path=output_path, warnings=warnings, watermark_id=mark)
 
 
-def combined_alpha(own: Alpha | None, made: Alpha | None) -> Alpha | None:
-    """The output's transparency: the target's own and what a processor made (the least opaque of the two)."""
+def combined_alpha(own: Alpha | None, made: Alpha | None, shape: tuple[int, ...]) -> Alpha | None:
+    """The output's transparency, at the size of a picture of ``shape`` (a frame enhancer enlarges it): the
+    target's own and what a processor made (the least opaque of the two)."""
     if own is None or made is None:
-        return made if own is None else own
-    return np.minimum(own, made)
+        kept = made if own is None else own
+        return None if kept is None else alpha_sized(kept, shape)
+    return np.minimum(alpha_sized(own, shape), alpha_sized(made, shape))
 
 
 def image_warnings(options: Options, target: str, plan: SwapPlan, result: FrameResult) -> list[str]:

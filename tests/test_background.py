@@ -266,3 +266,23 @@ def test_the_new_processors_are_offered_everywhere_with_their_options():
         assert studio.engine is not None and "background remover" in studio.engine
     finally:
         studio.close()
+
+
+def test_a_transparent_target_enlarged_by_a_frame_enhancer_keeps_its_transparency(tmp_path):
+    """The target's own alpha and the remover's follow the picture to the enhancer's size."""
+    from test_neural_corrections import plain_upscaler
+
+    frame = read_image(photos()[0]).frame[:160, :160]
+    own = np.full(frame.shape[:2], 255, np.uint8)
+    own[:, :40] = 0  # the target's own left strip is transparent
+    target = tmp_path / "own_alpha.png"
+    Image.fromarray(np.dstack([frame[:, :, ::-1], own]), "RGBA").save(target)
+    upscaler = plain_upscaler(tmp_path / "up.onnx")
+    for processors in (["frame_enhancer"], ["background_remover", "frame_enhancer"]):
+        output = tmp_path / f"{len(processors)}.png"
+        result = run_cli("headless-run", "-t", target, "-o", output, "--processors", *processors,
+                         "--frame-enhancer-model", upscaler, "--frame-enhancer-blend", "100")
+        assert result.returncode == 0, result.stderr
+        picture = rgba_of(output)
+        assert picture.shape[:2] == (320, 320)
+        assert picture[:, :70, 3].max() == 0  # the target's own transparent strip, enlarged

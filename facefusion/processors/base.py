@@ -127,11 +127,11 @@ def run_processors(processors: Sequence[Processor], frame: FrameBGR, context: Fr
         if result.ndim == 3 and result.shape[2] == 4:
             made = result[:, :, 3]
             result = np.ascontiguousarray(result[:, :, :3])
-            alpha = made if alpha is None else np.minimum(_sized(alpha, made.shape), made)
-    return Drawn(result, None if alpha is None else _sized(alpha, result.shape))
+            alpha = made if alpha is None else np.minimum(alpha_sized(alpha, made.shape), made)
+    return Drawn(result, None if alpha is None else alpha_sized(alpha, result.shape))
 
 
-def _sized(alpha: Alpha, shape: tuple[int, ...]) -> Alpha:
+def alpha_sized(alpha: Alpha, shape: tuple[int, ...]) -> Alpha:
     """``alpha`` at the size of a picture of ``shape`` (a frame enhancer after the remover enlarged it)."""
     if alpha.shape[:2] == shape[:2]:
         return alpha
