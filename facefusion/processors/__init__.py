@@ -67,8 +67,9 @@ def missing_models() -> dict[str, str]:
         names = candidates(role)
         if not any(is_present(name, folder) for name in names):
             missing[processor] = " or ".join(names)
-    if LivePortrait.missing(folder):  # all three of its networks
-        missing["expression_restorer"] = " and ".join(LivePortrait.missing(folder))
+    networks = LivePortrait.missing(folder)  # the restorer needs all three of its networks
+    if networks:
+        missing["expression_restorer"] = " and ".join(networks)
     return missing
 
 
