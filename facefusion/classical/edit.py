@@ -84,9 +84,9 @@ def mouth_moves(local: np.ndarray, sliders: dict[str, float]) -> np.ndarray:
     """Moves (face units) of every mesh point for the mouth's sliders."""
     moves = np.zeros_like(local)
     centre = local[list(OUTER_LIPS)].mean(axis=0)
+    smile, grim = sliders.get("mouth_smile", 0.0), sliders.get("mouth_grim", 0.0)
     for corner, side in ((LEFT_MOUTH_CORNER, -1.0), (RIGHT_MOUTH_CORNER, 1.0)):
         near = _falloff(local, local[corner], 0.22)[:, None]
-        smile, grim = sliders.get("mouth_smile", 0.0), sliders.get("mouth_grim", 0.0)
         moves += near * np.array([0.08 * side * smile + 0.08 * side * grim, -0.2 * smile + 0.03 * grim])
     around = _falloff(local, centre, 0.32)[:, None]
     offset = local - centre
