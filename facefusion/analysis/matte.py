@@ -32,20 +32,33 @@ class Matte(Protocol):
         ...
 
 
-def guided_filter(guide: np.ndarray, source: Mask, radius: int, eps: float) -> Mask:
+def guided_filter(guide: np.ndarray, source: Mask, radius: int, eps: float, step: int = 1) -> Mask:
     """He, Sun and Tang's guided filter with a grey guide: ``source`` smoothed where ``guide`` is flat and kept
-    sharp along ``guide``'s edges (a coarse matte takes the picture's outline)."""
-    size = (2 * radius + 1, 2 * radius + 1)
+    sharp along ``guide``'s edges (a coarse matte takes the picture's outline). ``step`` > 1 works out the local
+    linear fit on a picture that many times smaller and applies it at full size (their fast variant: the fit is
+    smooth, so little is lost, and a 720p frame takes a quarter of the time)."""
+    height, width = guide.shape
+    small_guide, small_source = guide, source
+    if step > 1:
+        size = (max(1, width // step), max(1, height // step))
+        small_guide = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+        small_source = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+        radius = max(1, radius // step)
+    box = (2 * radius + 1, 2 * radius + 1)
 
     def mean(values: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(values, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
+        return cv2.boxFilter(values, cv2.CV_32F, box, borderType=cv2.BORDER_REFLECT)
 
-    guide_mean, source_mean = mean(guide), mean(source)
-    covariance = mean(guide * source) - guide_mean * source_mean
-    variance = mean(guide * guide) - guide_mean * guide_mean
+    guide_mean, source_mean = mean(small_guide), mean(small_source)
+    covariance = mean(small_guide * small_source) - guide_mean * source_mean
+    variance = mean(small_guide * small_guide) - guide_mean * guide_mean
     slope = covariance / (variance + eps)
     offset = source_mean - slope * guide_mean
-    return np.clip(mean(slope) * guide + mean(offset), 0.0, 1.0).astype(np.float32)
+    slope, offset = mean(slope), mean(offset)
+    if step > 1:
+        slope = cv2.resize(slope, (width, height), interpolation=cv2.INTER_LINEAR)
+        offset = cv2.resize(offset, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(slope * guide + offset, 0.0, 1.0).astype(np.float32)
 
 
 class SelfieMatte:
@@ -68,7 +81,7 @@ class SelfieMatte:
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
         # The model sees 256 pixels across: its edge is uncertain over about one of them.
         radius = max(2, round(max(frame.shape[:2]) / 256))
-        return guided_filter(grey, coarse, radius, 1e-3)
+        return guided_filter(grey, coarse, radius, 1e-3, step=max(1, min(frame.shape[:2]) // 360))
 
     def close(self) -> None:
         self._graph.close()

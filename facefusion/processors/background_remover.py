@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import cv2
 import numpy as np
 
 from ..analysis.matte import EMBEDDED_MATTE, Matte, OnnxMatte, SelfieMatte
@@ -54,17 +55,19 @@ def despill(frame: FrameBGR, colour: Colour) -> FrameBGR:
 
 def filled(frame: FrameBGR, matte: Mask, colour: Colour) -> FrameBGR:
     """The background blended toward the colour by the colour's alpha (the person untouched)."""
-    share = ((1.0 - matte) * (colour[3] / 255.0))[:, :, None]
-    if not share.any():
+    if colour[3] == 0:
         return frame
-    paint = np.array(colour[2::-1], np.float32)  # R G B -> B G R
-    return np.clip(frame * (1.0 - share) + paint * share + 0.5, 0, 255).astype(np.uint8)
+    share = np.ascontiguousarray((1.0 - matte) * np.float32(colour[3] / 255.0))
+    paint = np.empty_like(frame)
+    paint[:] = colour[2::-1]  # R G B -> B G R
+    return cv2.blendLinear(frame, paint, 1.0 - share, share)
 
 
 def transparency(matte: Mask, fill: Colour) -> np.ndarray:
-    """The picture's alpha: the person opaque, the background as transparent as the fill colour is."""
-    alpha = 1.0 - (1.0 - matte) * (1.0 - fill[3] / 255.0)
-    return (np.clip(alpha, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    """The picture's alpha: the person opaque, the background as transparent as the fill colour is
+    (1 - (1 - matte) x (1 - fill alpha), in 0..255)."""
+    opaque = fill[3] / 255.0
+    return cv2.convertScaleAbs(matte, alpha=255.0 * (1.0 - opaque), beta=255.0 * opaque)
 
 
 def matte_for(options: Options, pool: SessionPool) -> Matte:
