@@ -84,6 +84,7 @@ bench: $(STAMP) $(CLUSTER_STAMP)
 	$(BIN)/python bench/flicker.py
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/video.py
+	$(BIN)/python bench/processors.py
 	$(BIN)/python bench/neural.py
 	$(BIN)/python bench/upscale.py
 	$(BIN)/python bench/watermark.py
