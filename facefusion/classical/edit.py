@@ -181,28 +181,37 @@ def warp_mesh(frame: FrameBGR, mesh: Points, edited: Points) -> FrameBGR:
     return frame
 
 
-def paint_mouth(frame: FrameBGR, mesh: Points, edited: Points) -> FrameBGR:
-    """Between lips opened wider than they were, the dark of a mouth's inside (the warp only stretches what was
-    between them): as much of it as the opening is new, darker under the upper lip."""
+def paint_mouth(frame: FrameBGR, original: FrameBGR, mesh: Points, edited: Points) -> FrameBGR:
+    """Between lips opened wider than they were, a mouth's inside instead of what the warp stretched there: what
+    was between the lips (teeth, tongue) at its own size, moved with the upper lip, and below it the dark of an
+    open mouth, darker under the upper lip. ``original``: the frame before the warp."""
     unit = FaceFrame.of(mesh).unit
     before = float(np.linalg.norm(mesh[LOWER_INNER_LIP, :2] - mesh[UPPER_INNER_LIP, :2]))
     after = float(np.linalg.norm(edited[LOWER_INNER_LIP, :2] - edited[UPPER_INNER_LIP, :2]))
     if after <= before + 0.5:
         return frame
-    strength = (after - before) / after
     loop = edited[list(INNER_LIPS), :2]
     x1, y1, x2, y2 = _region(loop, frame.shape, 3)
     if x2 - x1 < 2 or y2 - y1 < 2:
         return frame
-    hard = polygon_mask(loop - np.array([x1, y1], np.float32), (y2 - y1, x2 - x1))
-    soft = cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (0, 0), max(0.6, unit / 90))
+    corner = np.array([x1, y1], np.float32)
+    shape = (y2 - y1, x2 - x1)
+    blur = max(0.6, unit / 90)
+    opening = cv2.GaussianBlur(polygon_mask(loop - corner, shape).astype(np.float32) / 255.0, (0, 0), blur)
     scene = frame[y1:y2, x1:x2].astype(np.float32)
-    lips = polygon_mask(edited[list(OUTER_LIPS), :2] - np.array([x1, y1], np.float32), (y2 - y1, x2 - x1))
-    lip_colour = scene[(lips > 0) & (hard == 0)].mean(axis=0) if np.any((lips > 0) & (hard == 0)) \
-        else np.array([60.0, 60.0, 120.0])
+    lips = polygon_mask(edited[list(OUTER_LIPS), :2] - corner, shape) > 0
+    inner = opening > 0.5
+    lip_colour = scene[lips & ~inner].mean(axis=0) if np.any(lips & ~inner) else np.array([60.0, 60.0, 120.0])
     shade = np.linspace(0.12, 0.3, y2 - y1, dtype=np.float32)[:, None, None]  # lit a little from below
-    inside = lip_colour[None, None, :] * shade
-    share = (soft * strength)[:, :, None]
+    inside = np.broadcast_to(lip_colour[None, None, :] * shade, scene.shape).copy()
+    # What was between the lips before (nothing when they were closed), where the upper lip has taken it.
+    shift = edited[UPPER_INNER_LIP, :2] - mesh[UPPER_INNER_LIP, :2]
+    moved = cv2.warpAffine(original, np.array([[1, 0, shift[0] - x1], [0, 1, shift[1] - y1]], np.float32),
+                           (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    was_open = polygon_mask(mesh[list(INNER_LIPS), :2] + shift - corner, shape).astype(np.float32) / 255.0
+    was_open = cv2.GaussianBlur(was_open, (0, 0), blur)[:, :, None]
+    inside = moved.astype(np.float32) * was_open + inside * (1 - was_open)
+    share = opening[:, :, None]
     frame[y1:y2, x1:x2] = np.clip(scene * (1 - share) + inside * share + 0.5, 0, 255).astype(np.uint8)
     return frame
 
@@ -274,8 +283,10 @@ def edit_face(frame: FrameBGR, mesh: Points, sliders: dict[str, float]) -> Frame
     edited = edited_mesh(mesh, sliders)
     closing = min(sliders.get("eye_open_ratio", 0.0), 0.0)
     colours = [eye_darkness(frame, mesh, loop) for loop in EYES] if closing else []
+    original = frame.copy() if sliders.get("lip_open_ratio", 0.0) > 0 else frame
     frame = warp_mesh(frame, mesh, edited)
     if closing:
         frame = draw_lash_lines(frame, edited, colours, closing)
-    frame = paint_mouth(frame, mesh, edited)
+    if original is not frame:
+        frame = paint_mouth(frame, original, mesh, edited)
     return move_gaze(frame, edited, sliders.get("eye_gaze_horizontal", 0.0), sliders.get("eye_gaze_vertical", 0.0))
