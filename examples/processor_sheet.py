@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 from contact_sheet import TESTDATA, _fit, _label  # noqa: E402
 from facefusion import Studio  # noqa: E402
 from facefusion.cli import build_parser, options_from_args  # noqa: E402
-from facefusion.media.image import read_image  # noqa: E402
+from facefusion.media.image import over_checkerboard, read_image  # noqa: E402
 
 EDITOR_PHOTOS = ["woman_frontal_02.jpg", "man_frontal_02.jpg", "woman_frontal_03.jpg", "woman_tilted_01.png",
                  "man_beard_curly_01.png"]
@@ -37,15 +37,6 @@ BACKGROUND_PHOTOS = ["man_beard_curly_01.png", "woman_frontal_01.webp", "man_fro
                      "man_big_smile_hands_01.png"]
 BACKGROUND_COLUMNS = ["cut out: --processors background_remover",
                       "blue: --processors background_remover --background-remover-fill-color 40 90 200"]
-
-
-def over_checkerboard(frame: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    if alpha is None:
-        return frame
-    rows, columns = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
-    board = np.where(((rows // 16 + columns // 16) % 2 == 0)[:, :, None], 200, 120).astype(np.float32)
-    share = alpha.astype(np.float32)[:, :, None] / 255
-    return (frame * share + board * (1 - share) + 0.5).astype(np.uint8)
 
 
 def sheet(photos: list[Path], columns: list[str], row_height: int) -> np.ndarray:

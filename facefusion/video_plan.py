@@ -19,7 +19,7 @@ from .errors import InvalidInputError
 from .media.image import check_output_path, read_image
 from .media.video import OUTPUT_VIDEO_EXTENSIONS, WEBM_ENCODERS, EncoderSettings, VideoInfo, probe_video, read_frames
 from .options import Options, option_specs
-from .processors.background_remover import rgba
+from .processors.background_remover import makes_transparency
 from .run_types import Job
 from .safety.moderation import sample_positions
 from .safety.watermark import format_id
@@ -89,7 +89,7 @@ def video_layout(job: Job, options: Options) -> VideoLayout:
         warnings.append(f"webm holds VP9 or AV1 video: using libvpx-vp9 instead of {settings.encoder}")
         settings = EncoderSettings("libvpx-vp9", settings.preset, settings.quality)
     schedule = make_schedule(info, options)
-    if "background_remover" in options.processors and rgba(options.background_remover_fill_color)[3] < 255:
+    if makes_transparency(options):
         if output.suffix.lower() == ".webm":
             settings = replace(settings, alpha=True)  # VP9 keeps the transparency
         else:

@@ -286,3 +286,21 @@ def test_a_transparent_target_enlarged_by_a_frame_enhancer_keeps_its_transparenc
         picture = rgba_of(output)
         assert picture.shape[:2] == (320, 320)
         assert picture[:, :70, 3].max() == 0  # the target's own transparent strip, enlarged
+
+
+def test_a_transparent_run_picks_an_output_type_that_keeps_it():
+    from facefusion.media.image import output_suffix, over_checkerboard
+    from facefusion.processors.background_remover import makes_transparency
+
+    cut = Options(processors=["face_swapper", "background_remover"])
+    painted = Options(processors=["background_remover"], background_remover_fill_color=[0, 255, 0])
+    assert makes_transparency(cut) and not makes_transparency(painted) and not makes_transparency(Options())
+    assert output_suffix("a.jpg", True) == ".png" and output_suffix("a.webp", True) == ".webp"
+    assert output_suffix("a.mov", True) == ".webm" and output_suffix("a.mov") == ".mp4"
+    assert output_suffix("a.jpg") == ".jpg"
+    # The page's preview shows a transparency over grey squares.
+    frame = np.full((32, 32, 3), 10, np.uint8)
+    alpha = np.zeros((32, 32), np.uint8)
+    alpha[:, 16:] = 255
+    shown = over_checkerboard(frame, alpha)
+    assert set(np.unique(shown[:, :16])) == {120, 200} and np.all(shown[:, 16:] == 10)

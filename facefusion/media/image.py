@@ -91,13 +91,16 @@ def fit_within(frame: FrameBGR, max_side: int) -> FrameBGR:
 
 
 
-def output_suffix(target: str | os.PathLike[str]) -> str:
+def output_suffix(target: str | os.PathLike[str], transparent: bool = False) -> str:
     """The result's format for a target: a video becomes mp4, a PNG or WebP picture keeps its format (and its
-    transparency), other pictures become JPEG."""
+    transparency), other pictures become JPEG. ``transparent``: the run makes a transparency (a removed
+    background), so a video becomes webm and a picture PNG unless it is WebP."""
     suffix = Path(target).suffix.lower()
     if not is_image_path(target):
-        return ".mp4"
-    return suffix if suffix in (".png", ".webp") else ".jpg"
+        return ".webm" if transparent else ".mp4"
+    if suffix in (".png", ".webp"):
+        return suffix
+    return ".png" if transparent else ".jpg"
 
 
 def read_image(path: str | os.PathLike[str]) -> LoadedImage:
@@ -184,6 +187,17 @@ ALPHA_EXTENSIONS = (".png", ".webp")
 
 def carries_alpha(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in ALPHA_EXTENSIONS
+
+
+def over_checkerboard(frame: FrameBGR, alpha: np.ndarray | None, square: int = 16) -> FrameBGR:
+    """A picture with a transparency shown the way image editors show one: over grey squares (for previews and
+    sheets, which cannot show the transparency itself)."""
+    if alpha is None:
+        return frame
+    rows, columns = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
+    board = np.where(((rows // square + columns // square) % 2 == 0)[:, :, None], 200, 120).astype(np.float32)
+    share = alpha.astype(np.float32)[:, :, None] / 255
+    return (frame * share + board * (1 - share) + 0.5).astype(np.uint8)
 
 
 def encode_image(frame: FrameBGR, alpha: np.ndarray | None, extension: str, quality: int) -> Image.Image:

@@ -38,6 +38,11 @@ def rgba(values: list[int]) -> Colour:
     raise InvalidInputError("a colour is one value (a grey), three (R G B) or four (R G B A)")
 
 
+def makes_transparency(options: Options) -> bool:
+    """Whether a run with ``options`` makes its pictures transparent (the background removed, not painted over)."""
+    return "background_remover" in options.processors and rgba(options.background_remover_fill_color)[3] < 255
+
+
 def despill(frame: FrameBGR, colour: Colour) -> FrameBGR:
     """The screen's colour taken out of the picture: the screen's strongest channel (green for a green screen)
     is held down to the mean of the other two wherever it rises above it, by the colour's alpha."""

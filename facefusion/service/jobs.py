@@ -14,6 +14,8 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Stre
 
 from ..errors import InvalidInputError, RefusedError, StudioError
 from ..media.image import output_suffix
+from ..options import make_options
+from ..processors.background_remover import makes_transparency
 from ..safety.consent import require_consent
 from .admission import Refusal, check_media, check_options, fingerprint, is_disk_full, parse_options
 from .callbacks import resolve
@@ -47,7 +49,8 @@ async def submit(target: UploadFile | None = File(None), sources: list[UploadFil
             _accept_inputs, config, store, storage, job_id, owner, inputs, values, callback_url)
         job_request = {"target": str(paths[0]), "sources": [str(path) for path in paths[1:]], "options": values,
                        "callback_url": callback_url,
-                       "output": str(storage.folders.output_path(job_id, output_suffix(str(paths[0]))))}
+                       "output": str(storage.folders.output_path(job_id, output_suffix(
+                           str(paths[0]), makes_transparency(make_options(**values)))))}
         if kept:
             job_request["input_objects"] = kept
         job, new = store.create(owner, job_request, idempotency_key, job_id=job_id,

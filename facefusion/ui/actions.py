@@ -26,10 +26,11 @@ from ..analysis.select import sort_faces
 from ..engine import Studio
 from ..errors import InvalidInputError, StoppedError, StudioError, storage_error, without_server_paths
 from ..media.files import is_image_path, is_video_path, unsupported_target
-from ..media.image import fit_within, output_suffix, read_image, write_image
+from ..media.image import fit_within, output_suffix, over_checkerboard, read_image, write_image
 from ..media.video import probe_video, read_frames
 from ..options import Options
 from ..pipeline import Job, Progress, RunResult, run
+from ..processors.background_remover import makes_transparency
 from ..safety.label import label_painter
 from ..safety.policy import SafetyPolicy
 from ..safety.watermark import Watermarker, new_output_id
@@ -231,7 +232,9 @@ def preview(engine: Engine, options: Options, sources: list[str], target: str, f
             plan = studio.plan(sources, frame, face_map)
             processed = studio.process_frame(frame, plan)
             studio.gate.refuse_protected_targets(frame, processed.assignments, "the preview frame")
-            result, faces, reference = processed.frame, processed.faces, plan.reference_embedding
+            # A removed background shows as transparent (the fill colour, when it is opaque, shows as it is).
+            result = over_checkerboard(processed.frame, processed.alpha)
+            faces, reference = processed.faces, plan.reference_embedding
             chosen = {id(assignment.face) for assignment in processed.assignments}
     gallery = [(face_thumbnail(frame, face.bbox), face_label(index, face, id(face) in chosen, reference))
                for index, face in enumerate(faces)]
@@ -326,7 +329,7 @@ def start(engine: Engine, session: str, options: Options, sources: list[str], ta
     stop = engine.stop_flag(session)
     stop.clear()
     video = is_video_path(target)
-    output = engine.output_path(output_suffix(target))
+    output = engine.output_path(output_suffix(target, makes_transparency(options)))
     reference_path = None
     if video and options.face_selector_mode == "reference" and reference_frame > 0:
         reference_path = str(engine.output_path(".png"))
@@ -385,7 +388,7 @@ def api_swap(engine: Engine, sources: list[str], target: str, options: Options, 
         raise InvalidInputError("give at least one source image")
     result = None
     for event in run(Job(sources=tuple(sources), target=target, output=str(engine.output_path(
-            output_suffix(target))), resume=False, safety=engine.safety), options):
+            output_suffix(target, makes_transparency(options)))), resume=False, safety=engine.safety), options):
         if isinstance(event, RunResult):
             result = event
     assert result is not None and result.output_path is not None
