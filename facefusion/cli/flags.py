@@ -51,6 +51,28 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
                            help=f"{spec.help} ({'; '.join(details)})")
 
 
+def add_models_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", default=None, metavar="FOLDER",
+                        help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/ in the "
+                             "project)")
+
+
+def use_models_dir(args: argparse.Namespace) -> None:
+    """--models-dir, where the models are resolved (they read it from the environment)."""
+    if args.models_dir:
+        os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir
+
+
+def add_source_flags(group: argparse._ArgumentGroup) -> None:
+    """The source photos and the face map, as every swapping command takes them."""
+    group.add_argument("-s", "--source-paths", "--source", nargs="+", default=[], metavar="SOURCE",
+                       help="source photo(s) of one person; several photos make one better identity")
+    group.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",
+                       help="give target faces their own sources: KEY is a position in --face-selector-order "
+                            "(0, 1, ...) or a reference photo of that person; SOURCE is one or more photos "
+                            "joined by commas, e.g. --face-map 0=alice.jpg 1=bob1.jpg,bob2.jpg")
+
+
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """What every processing command takes besides its paths: resume, models folder, all options."""
     parser.add_argument("--resume", dest="resume", action="store_true", default=True,
@@ -58,9 +80,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                              "(the default: running the same command again does it)")
     parser.add_argument("--no-resume", dest="resume", action="store_false",
                         help="discard the saved part of an earlier run and start over")
-    parser.add_argument("--models-dir", default=None, metavar="FOLDER",
-                        help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/ in the "
-                             "project)")
+    add_models_dir(parser)
     parser.add_argument("--video-segment-frames", type=int, default=SEGMENT_FRAMES, metavar="FRAMES",
                         help="frames per resumable segment of a video run: the most a crash can cost "
                              f"(default: {SEGMENT_FRAMES})")
@@ -76,8 +96,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
 def run_settings(args: argparse.Namespace) -> Options:
     """Options from the flags, with the settings every processing command shares checked and applied."""
     options = options_from_args(args)
-    if args.models_dir:
-        os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir  # read where models are resolved
+    use_models_dir(args)
     if args.video_segment_frames < 1:
         raise InvalidInputError("--video-segment-frames: give 1 or more")
     return options

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any
 
@@ -12,7 +11,15 @@ from ..options import Options
 from ..safety.consent import require_consent
 from ..safety.policy import add_safety_flags, policy_from_args
 from ..types import FrameBGR
-from .flags import EXIT_CODES_HELP, add_log_level, add_option_flags, options_from_args
+from .flags import (
+    EXIT_CODES_HELP,
+    add_log_level,
+    add_models_dir,
+    add_option_flags,
+    add_source_flags,
+    options_from_args,
+    use_models_dir,
+)
 from .run import ctrl_c_stops
 
 logger = logging.getLogger("facefusion")
@@ -29,8 +36,7 @@ def add_live_command(commands: Any) -> None:
                     "dropped, fps and the latency from capture to send.",
         epilog=EXIT_CODES_HELP + "; Ctrl-C ends a live run as planned (exit 0, a recording is finished)")
     paths = live.add_argument_group("live")
-    paths.add_argument("-s", "--source-paths", "--source", nargs="+", default=[], metavar="SOURCE",
-                       help="source photo(s) of one person")
+    add_source_flags(paths)
     paths.add_argument("--camera", required=True, metavar="SOURCE",
                        help="a camera (0, 1, ... or /dev/video0), or a video file or stream URL played as a camera "
                             "(a file plays at its own frame rate and loops)")
@@ -40,15 +46,12 @@ def add_live_command(commands: Any) -> None:
                             "virtual camera elsewhere), or a file to record to (.mp4, .mov, .mkv, .webm)")
     paths.add_argument("--live-frames", type=int, default=None, metavar="N",
                        help="stop after N camera frames (default: until Ctrl-C or the end of a stream)")
-    paths.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",
-                       help="give faces their own sources (as for headless-run)")
     paths.add_argument("--reference-face-path", default=None, metavar="IMAGE",
                        help="a photo of the person to swap, for --face-selector-mode reference")
     paths.add_argument("--consent", action="store_true",
                        help="confirm that the people whose faces are used have agreed (asked on a terminal "
                             "when not given; required when there is no terminal)")
-    live.add_argument("--models-dir", default=None, metavar="FOLDER",
-                      help="folder of neural model files (default: $FACEFUSION_MODELS_DIR or models/)")
+    add_models_dir(live)
     add_option_flags(live)
     add_safety_flags(live)
     add_log_level(live)
@@ -58,8 +61,7 @@ def live_settings(args: argparse.Namespace) -> Options:
     """The options, without the processors that cannot run live (each said in a warning)."""
     from ..live.session import live_options
 
-    if args.models_dir:
-        os.environ["FACEFUSION_MODELS_DIR"] = args.models_dir
+    use_models_dir(args)
     if args.live_frames is not None and args.live_frames < 1:
         raise InvalidInputError("--live-frames: give 1 or more")
     options, notes = live_options(options_from_args(args))

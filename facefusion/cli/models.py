@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import EXIT_OK, InvalidInputError
-from .flags import EXIT_CODES_HELP, add_log_level
+from .flags import EXIT_CODES_HELP, add_log_level, add_models_dir
 
 logger = logging.getLogger("facefusion")
 
@@ -19,8 +19,7 @@ def add_models_command(commands: Any) -> None:
     models.add_argument("action", choices=["list", "download", "verify"], help="what to do")
     models.add_argument("names", nargs="*", metavar="NAME", help="models to download (see `models list`)")
     models.add_argument("--all-defaults", action="store_true", help="download the default set of models")
-    models.add_argument("--models-dir", default=None,
-                        help="folder of model files (default: $FACEFUSION_MODELS_DIR or models/ in the project)")
+    add_models_dir(models)
     add_log_level(models)
 
 

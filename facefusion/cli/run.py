@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, InvalidInputError, RefusedError, StudioError
 from ..options import Options
 from ..safety.policy import policy_from_args
-from .flags import EXIT_CODES_HELP, add_run_flags, run_settings
+from .flags import EXIT_CODES_HELP, add_run_flags, add_source_flags, run_settings
 
 logger = logging.getLogger("facefusion")
 
@@ -23,16 +23,11 @@ def add_run_commands(commands: Any) -> None:
         "headless-run", help="process one target without the UI", epilog=EXIT_CODES_HELP,
         description="Swap faces in a target image and write the result.")
     paths = run.add_argument_group("paths")
-    paths.add_argument("-s", "--source-paths", "--source", nargs="+", default=[], metavar="SOURCE",
-                       help="source photo(s) of one person; several photos make one better identity")
+    add_source_flags(paths)
     paths.add_argument("-t", "--target-path", "--target", required=True, metavar="TARGET", help="the image or video to process")
     paths.add_argument("-o", "--output-path", "--output", required=True, metavar="OUTPUT",
                        help="where to write the result; its extension sets the format (jpg, png, webp for "
                             "images; mp4, mov, mkv, webm for videos)")
-    paths.add_argument("--face-map", nargs="+", default=[], metavar="KEY=SOURCE",
-                       help="give target faces their own sources: KEY is a position in --face-selector-order "
-                            "(0, 1, ...) or a reference photo of that person; SOURCE is one or more photos "
-                            "joined by commas, e.g. --face-map 0=alice.jpg 1=bob1.jpg,bob2.jpg")
     paths.add_argument("--reference-face-path", default=None, metavar="IMAGE",
                        help="image that holds the reference face for --face-selector-mode reference "
                             "(default: the target itself)")
